@@ -1,0 +1,67 @@
+"""A data path with no per-sample Python: the whole split lives on the device as uint8.
+
+Each epoch draws one permutation from a generator seeded by ``(seed, epoch)``, so the
+order is a pure function of the epoch: a resumed run and every DDP rank see the same
+permutation, and a rank takes its own contiguous shard of it. Like TF1's ``next_batch``
+loop, an epoch is ``int(n / batch_size)`` full batches; the remainder is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .runtime import generator
+
+SCALE = 1.0 / 255.0  # input_data multiplies by 1/255 in float32
+
+
+def to_float(x_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1]: one fused cast-and-scale op."""
+    return torch.mul(x_u8, SCALE)  # uint8 * python float promotes to float32
+
+
+class DeviceBatches:
+    """Shuffled mini-batches of ``(x,)`` or ``(x, y)`` gathered on ``device``."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, *, batch_size: int,
+                 device: torch.device | str = "cpu", seed: int = 0, rank: int = 0, world_size: int = 1):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size} must be a positive integer")
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank={rank} must be in [0, world_size={world_size})")
+        n_per_rank = len(images) // world_size
+        if n_per_rank < batch_size:
+            raise ConfigError(
+                f"batch_size={batch_size} is larger than the {n_per_rank} training images per process; "
+                f"use a batch_size of at most {n_per_rank}"
+            )
+        self.device = torch.device(device)
+        self.x = torch.as_tensor(np.ascontiguousarray(images)).to(self.device)  # (N, D) uint8
+        self.y = None if labels is None else torch.as_tensor(labels, dtype=torch.int64).to(self.device)
+        self.batch_size, self.seed = batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.n_per_rank = n_per_rank
+
+    def __len__(self) -> int:
+        return self.n_per_rank // self.batch_size
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        """This rank's sample order for ``epoch``: (len(self) * batch_size,) indices on the device."""
+        perm = torch.randperm(len(self.x), generator=generator(self.seed * 1_000_003 + epoch))
+        shard = perm[self.rank * self.n_per_rank:(self.rank + 1) * self.n_per_rank]
+        return shard[: len(self) * self.batch_size].to(self.device, non_blocking=True)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        for idx in self.permutation(epoch).view(len(self), self.batch_size):
+            x = to_float(self.x.index_select(0, idx))  # (B, D) float32
+            yield (x,) if self.y is None else (x, self.y.index_select(0, idx))
+
+
+def iterate_in_chunks(images: np.ndarray, device: torch.device, chunk: int = 8192) -> Iterator[torch.Tensor]:
+    """Scaled float batches of ``images`` in order, for evaluation and encoding."""
+    for start in range(0, len(images), chunk):
+        yield to_float(torch.as_tensor(np.ascontiguousarray(images[start:start + chunk])).to(device))
