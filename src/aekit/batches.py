@@ -8,6 +8,7 @@ loop, an epoch is ``int(n / batch_size)`` full batches; the remainder is dropped
 
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import numpy as np
@@ -45,6 +46,12 @@ class DeviceBatches:
         self.batch_size, self.seed = batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.n_per_rank = n_per_rank
+
+    def reseeded(self, seed: int) -> "DeviceBatches":
+        """The same data (shared, not copied) with another shuffling stream, e.g. for a second phase."""
+        other = copy.copy(self)
+        other.seed = seed
+        return other
 
     def __len__(self) -> int:
         return self.n_per_rank // self.batch_size

@@ -134,12 +134,13 @@ def verify(path: Path, res: Resource) -> np.ndarray:
     return arr
 
 
-def _not_found(name: str, roots: list[Path], download_error: str | None) -> DataError:
+def _not_found(ds: IdxDataset, roots: list[Path], download_error: str | None) -> DataError:
+    name = ds.name
     tried = ", ".join(str(r / name) for r in roots)
     msg = f"dataset {name!r} not found; looked in {tried}"
     msg += f"; download failed: {download_error}" if download_error else "; download is off"
     msg += (
-        f"; put the four IDX files ({', '.join(r.filename for r in IDX_DATASETS[name].resources)}) "
+        f"; put the four IDX files ({', '.join(r.filename for r in ds.resources)}) "
         f"in one of those folders, or pass --data-dir DIR with them in DIR/{name}/"
     )
     if name == "fashion-mnist":
@@ -164,7 +165,7 @@ def load_idx_dataset(ds: IdxDataset, data_dir=None, download: bool | None = None
         except DataError as e:
             error = str(e)
     if paths is None:
-        raise _not_found(ds.name, roots, error)
+        raise _not_found(ds, roots, error)
     x_train, y_train, x_test, y_test = (verify(p, r) for p, r in zip(paths, ds.resources))
     return from_arrays(ds.name, x_train, y_train, x_test, y_test, classes=ds.classes, source=str(paths[0].parent))
 

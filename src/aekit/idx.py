@@ -62,7 +62,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
             f"({expected} bytes), file has {len(data)} bytes; re-download or re-copy it"
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="), copy=False)
+    return arr.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:

@@ -99,8 +99,8 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     clf = EncoderClassifier(ae.encoder, cfg.hidden_sizes[-1], data.n_classes, head_init=cfg.head_init,
                             generator=gen).to(device)
     opt = build_optimizer(cfg.finetune_optimizer, clf.parameters(), cfg.learning_rate_gd)
-    fine = fit(clf, classification_loss, opt, batches, cfg.finetune_epochs, display_step=cfg.display_step,
-               log=log, label="fine-tuning loss", start_epoch=cfg.pretrain_epochs)
+    fine = fit(clf, classification_loss, opt, batches.reseeded(seed + 1), cfg.finetune_epochs,
+               display_step=cfg.display_step, log=log, label="fine-tuning loss")
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)
     metrics.update(

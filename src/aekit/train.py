@@ -50,6 +50,7 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     from tqdm.auto import tqdm
 
     log = log or tqdm.write  # prints above the progress bar, or plainly when there is none
+    torch.set_flush_denormal(True)  # this thread at least; runtime.setup() before any op covers the workers
     model.train()
     sums, lasts = [], []
     steps = len(batches)

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny fake datasets written to temp dirs, and an environment with no real data roots."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aekit import datasets
+from aekit.datasets import IdxDataset, Resource
+from aekit.idx import write_idx
+
+NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def tiny_arrays(n_train=300, n_test=60, seed=0):
+    """Blobby 28x28 images whose class decides which quadrant is bright: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 4, size=n)
+        x = rng.integers(0, 40, size=(n, 28, 28))
+        for i, c in enumerate(y):
+            r, k = divmod(int(c), 2)
+            x[i, r * 14:(r + 1) * 14, k * 14:(k + 1) * 14] += 180
+        return x.clip(0, 255).astype(np.uint8), y.astype(np.uint8)
+
+    xtr, ytr = make(n_train)
+    xte, yte = make(n_test)
+    return xtr, ytr, xte, yte
+
+
+def write_tiny_idx(folder: Path, name="tiny", mirrors=(), **kw) -> IdxDataset:
+    """Write four gzipped IDX files into ``folder`` and return a declaration whose checksums match them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = tiny_arrays(**kw)
+    resources = []
+    for fname, arr in zip(NAMES, arrays):
+        write_idx(folder / fname, arr)
+        md5 = hashlib.md5((folder / fname).read_bytes()).hexdigest()
+        resources.append(Resource(fname, md5, arr.shape))
+    return IdxDataset(name=name, mirrors=tuple(mirrors), resources=tuple(resources), classes=("a", "b", "c", "d"))
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    """No $AEKIT_DATA, an empty cache, an empty system root, downloads allowed."""
+    monkeypatch.delenv("AEKIT_DATA", raising=False)
+    monkeypatch.delenv("AEKIT_OFFLINE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets, "SYSTEM_ROOT", tmp_path / "system")
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_npz(tmp_path) -> Path:
+    xtr, ytr, xte, yte = tiny_arrays()
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return path
+
+
+def pytest_configure(config):
+    # As the CLI does: flush denormals before the first parallel op so that worker threads inherit it
+    # (saturated sigmoids otherwise make every matmul crawl).
+    import torch
+
+    from aekit.runtime import setup
+
+    setup(torch.device("cpu"))

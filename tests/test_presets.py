@@ -1,0 +1,60 @@
+import dataclasses
+
+import pytest
+
+from aekit.errors import ConfigError
+from aekit.presets import PretrainProgram, StackedProgram, apply_overrides, get_preset, parse_overrides, scale_epochs
+
+
+def test_seed_presets_are_the_tutorials_numbers():
+    s, p = get_preset("stacked"), get_preset("pretrain")
+    assert (s.learning_rate, s.training_epochs, s.batch_size, s.display_step, s.examples_to_show) == (0.02, 50, 256, 5, 10)
+    assert s.hidden_sizes == (256, 128) and s.activation == "sigmoid" and s.init == "normal"
+    assert (p.learning_rate_rmsprop, p.learning_rate_gd, p.pretrain_epochs, p.finetune_epochs) == (0.02, 0.5, 100, 200)
+    assert p.hidden_sizes == (128, 64) and p.head_init == "zeros" and p.finetune_optimizer == "sgd"
+
+
+def test_overrides_are_typed():
+    cfg = apply_overrides(StackedProgram(), parse_overrides(["batch_size=128", "learning_rate=0.01", "hidden_sizes=512,64"]))
+    assert cfg.batch_size == 128 and cfg.learning_rate == 0.01 and cfg.hidden_sizes == (512, 64)
+
+
+def test_unknown_key_names_the_nearest():
+    with pytest.raises(ConfigError, match=r"--set batch_sise: unknown key; did you mean 'batch_size'\? valid keys: "):
+        apply_overrides(StackedProgram(), {"batch_sise": "3"})
+
+
+@pytest.mark.parametrize("pair, match", [
+    ("batch_size=0", r"batch_size=0 must be a positive integer \(>= 1\)"),
+    ("training_epochs=-1", r"training_epochs=-1 must be a positive integer"),
+    ("learning_rate=0", "learning_rate=0.0 must be positive"),
+    ("batch_size=abc", r"--set batch_size='abc': expected int"),
+    ("hidden_sizes=a,b", "expected comma-separated integers like 256,128"),
+    ("hidden_sizes=0", r"hidden_sizes=\(0,\) must be one or more positive integers"),
+])
+def test_bad_values(pair, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(StackedProgram(), parse_overrides([pair]))
+
+
+def test_malformed_pair():
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["batch_size"])
+
+
+def test_scale_epochs():
+    cfg = scale_epochs(PretrainProgram(), 0.01)
+    assert (cfg.pretrain_epochs, cfg.finetune_epochs) == (1, 2)
+    assert scale_epochs(StackedProgram(), 2).training_epochs == 100
+    with pytest.raises(ConfigError, match="--epochs-scale 0.0 must be positive"):
+        scale_epochs(StackedProgram(), 0.0)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="--preset 'fancy' has no 'stacked' program; available presets: seed"):
+        get_preset("stacked", "fancy")
+
+
+def test_presets_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        StackedProgram().batch_size = 3
