@@ -248,3 +248,18 @@ def test_fashion_mnist_from_debian(monkeypatch, tmp_path):
     assert (len(data.train), len(data.validation), len(data.test)) == (55000, 5000, 10000)
     assert data.source == "/usr/share/datasets/fashion-mnist"
     assert np.bincount(data.test.labels).tolist() == [1000] * 10
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="apt-get install dataset-fashion-mnist")
+def test_fashion_mnist_trains_one_epoch(monkeypatch, tmp_path):
+    import torch
+
+    from aekit.presets import StackedProgram
+    from aekit.programs import run_stacked
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    data = load_dataset("fashion-mnist", download=False)
+    result = run_stacked(StackedProgram(training_epochs=1), data, torch.device("cpu"), log=lambda s: None)
+    hist = result.metrics["history"]["train"]
+    assert len(hist["epoch_loss"]) == 1 and hist["last_batch_loss"][0] < hist["epoch_loss"][0]  # it learned
+    assert 0.05 < result.metrics["test_mse"] < 0.2

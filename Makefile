@@ -1,0 +1,27 @@
+# Two commands do all the setup on a fresh machine:
+#   make demo   - the tutorial's two programs on mnist-5k (offline), figures and metrics in runs/demo/
+#   make test   - the test suite
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test fidelity bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[mnist5k,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/aekit reproduce all --dataset mnist-5k --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# The tutorial's programs on full Fashion-MNIST (apt-get install dataset-fashion-mnist); ~5 min on 2 cores.
+fidelity: $(STAMP)
+	$(VENV)/bin/aekit reproduce all --dataset fashion-mnist --out runs/fidelity --no-progress
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
