@@ -35,7 +35,20 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--out", default=None, help="output folder (default: runs/<dataset>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field, e.g. --set batch_size=128 --set hidden_sizes=512,64; repeatable")
+    p.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (not faster on the 2-core CPU measured; see README)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="run a benchmark; writes JSON and a markdown table",
+                       description="Benchmarks that write JSON and a markdown table.")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    from .bench import throughput
+
+    t = bench.add_parser("throughput", help="training speed vs the matmul limit and a reference loop; memory",
+                         description=throughput.__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    throughput.add_arguments(t)
 
 
 def _add_datasets(sub) -> None:
@@ -53,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_reproduce(sub)
     _add_datasets(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -81,7 +95,7 @@ def cmd_reproduce(args) -> int:
     runners = {"stacked": run_stacked, "pretrain": run_pretrain}
     for program in programs:
         print(f"== {program} ({args.preset} preset) on {device} ==")
-        result = runners[program](configs[program], data, device, seed=args.seed)
+        result = runners[program](configs[program], data, device, seed=args.seed, compile=args.compile)
         m = result.metrics
         line = f"{program}: test MSE {m['test_mse']:.4f}"
         if "test_accuracy" in m:
@@ -102,7 +116,16 @@ def cmd_datasets(args) -> int:
     return 0
 
 
-COMMANDS = {"reproduce": cmd_reproduce, "datasets": cmd_datasets}
+def cmd_bench(args) -> int:
+    from .runtime import setup, select_device
+
+    setup(select_device("cpu"))
+    from .bench import throughput
+
+    return {"throughput": throughput.run_cli}[args.bench](args)
+
+
+COMMANDS = {"reproduce": cmd_reproduce, "datasets": cmd_datasets, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,14 +60,19 @@ def _examples(model, data: Dataset, k: int, device):
     return shown, reconstruct(model, shown, device)
 
 
+def _trainable(model: torch.nn.Module, compile: bool) -> torch.nn.Module:
+    """The module the training loop calls: ``torch.compile``d on request (shares the parameters)."""
+    return torch.compile(model) if compile else model
+
+
 def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
-                log: Callable[[str], None] | None = None) -> RunResult:
+                log: Callable[[str], None] | None = None, compile: bool = False) -> RunResult:
     """Program 1: train the stacked autoencoder and measure test MSE."""
     t0 = time.perf_counter()
     model = _autoencoder(cfg, data, generator(seed), device)
     opt = build_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
     batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
-    hist = fit(model, reconstruction_loss, opt, batches, cfg.training_epochs,
+    hist = fit(_trainable(model, compile), reconstruction_loss, opt, batches, cfg.training_epochs,
                display_step=cfg.display_step, log=log, label="loss")
     test_mse = float(reconstruction_error(model, data.test.images, device).mean())
     metrics = _base_metrics("stacked", cfg, data, device, seed)
@@ -78,7 +83,7 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 
 
 def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
-                 log: Callable[[str], None] | None = None) -> RunResult:
+                 log: Callable[[str], None] | None = None, compile: bool = False) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
     if data.train.labels is None or data.test.labels is None:
         raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
@@ -91,7 +96,7 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
         return reconstruction_loss(model, x)
 
     opt = build_optimizer(cfg.pretrain_optimizer, ae.parameters(), cfg.learning_rate_rmsprop)
-    pre = fit(ae, pretrain_loss, opt, batches, cfg.pretrain_epochs, display_step=cfg.display_step,
+    pre = fit(_trainable(ae, compile), pretrain_loss, opt, batches, cfg.pretrain_epochs, display_step=cfg.display_step,
               log=log, label="pretraining loss")
     test_mse = float(reconstruction_error(ae, data.test.images, device).mean())
     shown, recon = _examples(ae, data, cfg.examples_to_show, device)
@@ -99,7 +104,7 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     clf = EncoderClassifier(ae.encoder, cfg.hidden_sizes[-1], data.n_classes, head_init=cfg.head_init,
                             generator=gen).to(device)
     opt = build_optimizer(cfg.finetune_optimizer, clf.parameters(), cfg.learning_rate_gd)
-    fine = fit(clf, classification_loss, opt, batches.reseeded(seed + 1), cfg.finetune_epochs,
+    fine = fit(_trainable(clf, compile), classification_loss, opt, batches.reseeded(seed + 1), cfg.finetune_epochs,
                display_step=cfg.display_step, log=log, label="fine-tuning loss")
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)

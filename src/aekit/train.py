@@ -7,6 +7,7 @@ display steps only, so the hot loop never waits for the device.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batches import DeviceBatches, iterate_in_chunks
+from .errors import ConfigError
 
 Objective = Callable[..., torch.Tensor]
 
@@ -43,38 +45,59 @@ class History:
         return {"epoch_loss": self.epoch_loss, "last_batch_loss": self.last_batch_loss, "seconds": self.seconds}
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, batches: DeviceBatches,
         epochs: int, *, display_step: int = 5, log: Callable[[str], None] | None = None, label: str = "loss",
-        progress: bool | None = None, start_epoch: int = 0) -> History:
-    """Train for ``epochs`` epochs; print the last batch loss every ``display_step`` epochs."""
+        progress: bool | None = None, start_epoch: int = 0, precision: str = "fp32",
+        on_epoch_end: Callable[[int, float], bool] | None = None) -> History:
+    """Train for ``epochs`` epochs; print the last batch loss every ``display_step`` epochs.
+
+    ``precision`` is ``fp32``, or ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler).
+    ``on_epoch_end(epoch, mean_loss)`` may return True to stop early; it costs one device sync
+    per epoch, so it is only called when given.
+    """
     from tqdm.auto import tqdm
 
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
     log = log or tqdm.write  # prints above the progress bar, or plainly when there is none
     torch.set_flush_denormal(True)  # this thread at least; runtime.setup() before any op covers the workers
+    device_type = batches.device.type
+    amp = PRECISIONS[precision]
+    autocast = (lambda: torch.autocast(device_type, dtype=amp)) if amp else contextlib.nullcontext
+    scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
     model.train()
     sums, lasts = [], []
-    steps = len(batches)
     t0 = time.perf_counter()
     bar = tqdm(range(start_epoch, start_epoch + epochs), desc=label, unit="epoch", leave=False,
                disable=None if progress is None else not progress)
     for epoch in bar:
-        total = None
+        total = torch.zeros((), device=batches.device)
         for batch in batches.epoch(epoch):
-            loss = objective(model, *batch)
+            with autocast():
+                loss = objective(model, *batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            detached = loss.detach()
-            total = detached.clone() if total is None else total.add_(detached)
-        sums.append(total)
-        lasts.append(detached)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            last = loss.detach().float()
+            total += last  # stays on the device: no sync per step
+        sums.append(total / len(batches))
+        lasts.append(last)
         if display_step and epoch % display_step == 0:
-            log(f"Epoch {epoch:4d}  {label} {detached.item():.6f}")
-    seconds = time.perf_counter() - t0
+            log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
+        if on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item()):
+            break
     history = History(
-        epoch_loss=(torch.stack(sums) / steps).tolist(),
+        epoch_loss=torch.stack(sums).tolist(),
         last_batch_loss=torch.stack(lasts).tolist(),
-        seconds=seconds,
+        seconds=time.perf_counter() - t0,
     )
     if not np.all(np.isfinite(history.epoch_loss)):
         log(f"warning: {label} became non-finite; lower the learning rate")

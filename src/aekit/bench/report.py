@@ -1,0 +1,33 @@
+"""Write a benchmark's JSON and markdown table, atomically."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from ..fileio import atomic_open, write_json
+
+
+def machine() -> dict:
+    from ..runtime import available_cpus
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
+            "processor": platform.processor() or platform.machine()}
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        return f"{v:,.3g}" if isinstance(v, float) and abs(v) < 1000 else (f"{v:,.0f}" if isinstance(v, float) else str(v))
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict, markdown: str, json_path: str | Path, md_path: str | Path | None = None) -> None:
+    json_path = Path(json_path)
+    write_json(json_path, result)
+    with atomic_open(md_path or json_path.with_suffix(".md"), "w") as f:
+        f.write(markdown)

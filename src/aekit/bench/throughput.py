@@ -1,0 +1,180 @@
+"""Throughput benchmark: how close aekit's training runs to this machine's matmul limit.
+
+In one run it measures (a) fp32 matmul GFLOP/s, large square and at the model's shapes;
+(b) aekit's training samples/s and achieved GFLOP/s on the seed stacked autoencoder and the
+seed pretraining network; (c) a tutorial-style reference loop on the same trained weights;
+(d) encode throughput; (e) peak RSS of a training process on the whole training set.
+Training FLOPs are counted as 6 x weights x samples (forward 2, backward 4).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..batches import DeviceBatches
+from ..datasets import load_dataset
+from ..models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
+from ..optim import TF1RMSprop
+from ..runtime import generator, setup
+from ..train import classification_loss, encode, fit, reconstruction_loss
+from .report import machine, markdown_table, write_report
+
+
+def _timed(fn, min_seconds: float = 0.3) -> float:
+    """Seconds per call of ``fn``, after a warm-up, over at least ``min_seconds``."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
+        fn()
+        n += 1
+    return elapsed / n
+
+
+def matmul_gflops(m: int, k: int, n: int) -> float:
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    return 2 * m * k * n / _timed(lambda: torch.mm(a, b)) / 1e9
+
+
+def n_weights(model: torch.nn.Module) -> int:
+    return sum(p.numel() for name, p in model.named_parameters() if name.endswith("weight"))
+
+
+def _train_rate(model, objective, opt, batches, epochs, **kw) -> float:
+    hist = fit(model, objective, opt, batches, epochs, display_step=0, progress=False, **kw)
+    return epochs * len(batches) * batches.batch_size / hist.seconds
+
+
+def _subprocess_json(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, compile: bool = False,
+        log=print) -> dict:
+    device = torch.device("cpu")
+    setup(device)
+    data = load_dataset(dataset)
+    x = data.train.images
+    log(f"throughput on {data.summary()}, {torch.get_num_threads()} threads")
+    res: dict = {"dataset": data.name, "n_train": len(x), "machine": machine(), "threads": torch.get_num_threads()}
+
+    # (a) the machine's matmul limit
+    big = matmul_gflops(2048, 2048, 2048)
+    enc_sizes = [x.shape[1], 256, 128]
+    shapes = [(256, a, b) for a, b in zip(enc_sizes[:-1], enc_sizes[1:])]
+    res["matmul_gflops"] = big
+    res["matmul_gflops_model_shapes"] = {f"{m}x{k}x{n}": matmul_gflops(m, k, n) for m, k, n in shapes}
+    log(f"(a) matmul 2048^3: {big:.1f} GFLOP/s")
+
+    # (b) aekit, seed stacked autoencoder: train a while (saturating the sigmoids), then measure
+    model = StackedAutoencoder(AutoencoderConfig(input_size=x.shape[1], hidden_sizes=(256, 128)), generator(0))
+    opt = TF1RMSprop(model.parameters(), lr=0.02)
+    batches = DeviceBatches(x, batch_size=256, seed=0)
+    fit(model, reconstruction_loss, opt, batches, warm_epochs, display_step=0, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(model.state_dict(), Path(tmp) / "state.pt")
+        np.save(Path(tmp) / "x.npy", x)
+        rate = _train_rate(model, reconstruction_loss, opt, batches, epochs)
+        flops = 6 * n_weights(model)
+        res.update(aekit_samples_per_s=rate, aekit_gflops=rate * flops / 1e9, seconds_per_epoch=len(batches) * 256 / rate)
+        log(f"(b) aekit seed stacked: {rate:,.0f} samples/s, {res['aekit_gflops']:.1f} GFLOP/s")
+        # (c) the reference loop, same weights, one epoch, fresh interpreter
+        ref = _subprocess_json(["aekit.bench.reference", str(Path(tmp) / "state.pt"), str(Path(tmp) / "x.npy"),
+                                "256,128", str(len(batches))])
+    res["reference_samples_per_s"] = ref["samples_per_s"]
+    res["speedup_vs_reference"] = rate / ref["samples_per_s"]
+    res["gflops_fraction_of_matmul"] = res["aekit_gflops"] / big
+    log(f"(c) reference loop: {ref['samples_per_s']:,.0f} samples/s -> aekit is {res['speedup_vs_reference']:.2f}x")
+
+    if compile:
+        compiled = torch.compile(model)
+        t0 = time.perf_counter()
+        fit(compiled, reconstruction_loss, opt, batches, 1, display_step=0, progress=False)
+        res["compile_first_epoch_s"] = time.perf_counter() - t0
+        res["compiled_samples_per_s"] = _train_rate(compiled, reconstruction_loss, opt, batches, epochs)
+        log(f"    torch.compile: {res['compiled_samples_per_s']:,.0f} samples/s")
+
+    # (b') the seed pretraining network: pretraining and fine-tuning phases
+    ae = StackedAutoencoder(AutoencoderConfig(input_size=x.shape[1], hidden_sizes=(128, 64)), generator(0))
+    pre_opt = TF1RMSprop(ae.parameters(), lr=0.02)
+    fit(ae, reconstruction_loss, pre_opt, batches, 1, display_step=0, progress=False)
+    pre_rate = _train_rate(ae, reconstruction_loss, pre_opt, batches, epochs)
+    clf = EncoderClassifier(ae.encoder, 64, max(data.n_classes, 2))
+    lab = DeviceBatches(x, data.train.labels if data.train.labels is not None else np.zeros(len(x), np.int64), batch_size=256)
+    fine_rate = _train_rate(clf, classification_loss, torch.optim.SGD(clf.parameters(), lr=0.5, foreach=True), lab, epochs)
+    res["pretrain"] = {"pretrain_samples_per_s": pre_rate, "pretrain_gflops": pre_rate * 6 * n_weights(ae) / 1e9,
+                       "finetune_samples_per_s": fine_rate, "finetune_gflops": fine_rate * 6 * n_weights(clf) / 1e9}
+    log(f"(b) aekit seed pretrain: {pre_rate:,.0f} samples/s pretraining, {fine_rate:,.0f} fine-tuning")
+
+    # (d) encoding
+    test = data.test.images
+    res["encode_images_per_s"] = len(test) / _timed(lambda: encode(model, test, device))
+    log(f"(d) encode: {res['encode_images_per_s']:,.0f} images/s")
+
+    # (e) peak RSS of a fresh process training on the whole training set
+    rss = _subprocess_json(["aekit.bench.rss", dataset])
+    res["peak_rss_mb"] = rss["peak_rss_mb"]
+    res["peak_rss_images"] = rss["n_images"]
+    res["reference_peak_rss_mb"] = ref["peak_rss_mb"]
+    log(f"(e) peak RSS training on {rss['n_images']} x {rss['features']}: {rss['peak_rss_mb']:.0f} MB")
+    return res
+
+
+def to_markdown(r: dict) -> str:
+    rows = [
+        ["matmul 2048x2048x2048 (machine limit)", "GFLOP/s", r["matmul_gflops"]],
+        *[[f"matmul {k} (model shape)", "GFLOP/s", v] for k, v in r["matmul_gflops_model_shapes"].items()],
+        ["aekit, seed stacked 784-256-128-256-784", "samples/s", r["aekit_samples_per_s"]],
+        ["aekit, seed stacked", "GFLOP/s", r["aekit_gflops"]],
+        ["aekit, seed stacked", "fraction of matmul limit", r["gflops_fraction_of_matmul"]],
+        ["aekit, seed stacked", "seconds per 55k-image epoch", r["seconds_per_epoch"]],
+        ["reference loop (DataLoader + torch RMSprop)", "samples/s", r["reference_samples_per_s"]],
+        ["aekit / reference", "speedup", r["speedup_vs_reference"]],
+        ["aekit, seed pretrain network, pretraining", "samples/s", r["pretrain"]["pretrain_samples_per_s"]],
+        ["aekit, seed pretrain network, fine-tuning", "samples/s", r["pretrain"]["finetune_samples_per_s"]],
+        ["aekit encode (inference_mode, 8192 per batch)", "images/s", r["encode_images_per_s"]],
+        [f"peak RSS, training on {r['peak_rss_images']} images", "MB", r["peak_rss_mb"]],
+        ["peak RSS, reference loop", "MB", r["reference_peak_rss_mb"]],
+    ]
+    if "compiled_samples_per_s" in r:
+        rows.append(["aekit + torch.compile, seed stacked", "samples/s", r["compiled_samples_per_s"]])
+    head = f"Throughput on {r['dataset']} ({r['n_train']} training images), {r['threads']} threads, torch {r['machine']['torch']}\n\n"
+    return head + markdown_table(["what", "unit", "value"], rows)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="aekit bench throughput", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(p)
+    return run_cli(p.parse_args(argv))
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--dataset", default="fashion-mnist", help="dataset to train on")
+    p.add_argument("--warm-epochs", type=int, default=5, help="epochs of seed training before measuring")
+    p.add_argument("--epochs", type=int, default=2, help="epochs measured")
+    p.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    p.add_argument("--json", default="benchmarks/results/throughput.json", help="JSON output; the .md table goes beside it")
+
+
+def run_cli(args) -> int:
+    from ..errors import ConfigError
+
+    if args.warm_epochs < 0 or args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs} must be >= 1 and --warm-epochs {args.warm_epochs} >= 0")
+    result = run(args.dataset, args.warm_epochs, args.epochs, args.compile)
+    md = to_markdown(result)
+    write_report(result, md, args.json)
+    print(md)
+    print(f"wrote {args.json} and {Path(args.json).with_suffix('.md')}")
+    return 0

@@ -1,0 +1,83 @@
+"""The fast path (device-resident uint8 batches, foreach TF1 RMSProp, on-device loss sums)
+gives the same numbers as a plain eager loop written the obvious way."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aekit.batches import DeviceBatches
+from aekit.errors import ConfigError
+from aekit.models import AutoencoderConfig, StackedAutoencoder
+from aekit.optim import TF1RMSprop
+from aekit.runtime import available_cpus, generator
+from aekit.train import fit, reconstruction_loss
+
+from conftest import tiny_arrays
+
+
+def plain_eager_curve(model, images, batches, epochs, lr=0.02, decay=0.9, eps=1e-10):
+    """Float images from NumPy, one parameter at a time, .item() every step."""
+    ms = {id(p): torch.ones_like(p) for p in model.parameters()}
+    curve = []
+    for epoch in range(epochs):
+        losses = []
+        for idx in batches.permutation(epoch).view(len(batches), batches.batch_size).numpy():
+            x = torch.tensor(images[idx].astype(np.float32) / np.float32(255))
+            loss = F.mse_loss(model(x), x)
+            model.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    m = ms[id(p)]
+                    m.mul_(decay).add_((1 - decay) * p.grad * p.grad)
+                    p.sub_(lr * p.grad / torch.sqrt(m + eps))
+            losses.append(loss.item())
+        curve.append(float(np.mean(losses)))
+    return curve
+
+
+def test_fast_path_matches_plain_eager_loop():
+    images = tiny_arrays(n_train=400)[0].reshape(400, -1)
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 16)), generator(11))
+    reference = copy.deepcopy(model)
+    batches = DeviceBatches(images, batch_size=50, seed=3)
+    fast = fit(model, reconstruction_loss, TF1RMSprop(model.parameters(), lr=0.02), batches, 6,
+               display_step=0, progress=False).epoch_loss
+    slow = plain_eager_curve(reference, images, batches, 6)
+    np.testing.assert_allclose(fast, slow, rtol=1e-5)
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_trains():
+    images = tiny_arrays()[0].reshape(300, -1)
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 16), init="xavier"), generator(0))
+    hist = fit(model, reconstruction_loss, torch.optim.Adam(model.parameters(), lr=1e-2), DeviceBatches(images, batch_size=50),
+               8, display_step=0, progress=False, precision="bf16")
+    assert hist.epoch_loss[-1] < 0.7 * hist.epoch_loss[0]
+
+
+def test_bad_precision():
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(4,)), generator(0))
+    with pytest.raises(ConfigError, match="precision='fp8' is not allowed; choose one of: fp32, bf16, fp16"):
+        fit(model, reconstruction_loss, TF1RMSprop(model.parameters()), DeviceBatches(np.zeros((4, 784), np.uint8), batch_size=2),
+            1, precision="fp8")
+
+
+def test_early_stop_callback():
+    images = tiny_arrays()[0].reshape(300, -1)
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(8,)), generator(0))
+    seen = []
+    hist = fit(model, reconstruction_loss, TF1RMSprop(model.parameters(), lr=0.02), DeviceBatches(images, batch_size=100), 10,
+               display_step=0, progress=False, on_epoch_end=lambda e, loss: seen.append((e, loss)) or e == 2)
+    assert len(hist.epoch_loss) == 3 and [e for e, _ in seen] == [0, 1, 2]
+    assert seen[-1][1] == pytest.approx(hist.epoch_loss[-1])
+
+
+def test_available_cpus_respects_affinity():
+    import os
+
+    assert 1 <= available_cpus() <= len(os.sched_getaffinity(0))
