@@ -53,6 +53,7 @@ def _fails_cleanly(argv, capsys, out, match):
     (["--set", "training_epochs=0"], "training_epochs=0 must be a positive integer"),
     (["--set", "pretrain_epochs=-2"], "pretrain_epochs=-2 must be a positive integer"),
     (["--set", "batch_size=100000"], "batch_size=100000 is larger than the 270 training images"),
+    (["--set", "learning_rate_gd=-1"], "learning_rate_gd=-1.0 must be positive"),
     (["--device", "tpu"], "--device 'tpu' is not a device"),
 ])
 def test_user_mistakes_exit_2_without_output(tiny_npz, tmp_path, capsys, extra, match):
@@ -102,3 +103,13 @@ def test_console_script_has_no_traceback(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("aekit reproduce: error: --dataset") and "Traceback" not in r.stderr
+
+
+def test_pretrain_on_unlabeled_data_fails_before_any_output(tmp_path, capsys):
+    import numpy as np
+
+    path = tmp_path / "unlabeled.npz"
+    np.savez(path, x_train=np.zeros((100, 16), np.uint8), x_test=np.zeros((10, 16), np.uint8))
+    out = tmp_path / "run"
+    _fails_cleanly(["reproduce", "all", "--dataset", str(path), "--out", str(out)], capsys, out,
+                   "has no labels; the pretrain program needs y_train and y_test")

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_reproduce(args) -> int:
     from . import presets
     from .datasets import load_dataset
-    from .programs import run_pretrain, run_stacked, write_run
+    from .programs import check_fits, run_pretrain, run_stacked, write_run
     from .runtime import select_device, setup
 
     programs = list(presets.PROGRAMS) if args.program == "all" else [args.program]
@@ -90,6 +90,8 @@ def cmd_reproduce(args) -> int:
     device = select_device(args.device)
     setup(device)
     data = load_dataset(args.dataset, data_dir=args.data_dir)
+    for cfg in configs.values():
+        check_fits(cfg, data)
     out_root = Path(args.out) if args.out else Path("runs") / data.name
     print(data.summary())
     runners = {"stacked": run_stacked, "pretrain": run_pretrain}

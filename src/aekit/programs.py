@@ -17,7 +17,7 @@ import torch
 from . import figures
 from .batches import DeviceBatches
 from .data import Dataset
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .fileio import write_json
 from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
 from .optim import build_optimizer
@@ -60,6 +60,15 @@ def _examples(model, data: Dataset, k: int, device):
     return shown, reconstruct(model, shown, device)
 
 
+def check_fits(cfg, data: Dataset) -> None:
+    """Raise the user's mistake before any training: labels the program needs, batch size vs data."""
+    if isinstance(cfg, PretrainProgram) and (data.train.labels is None or data.test.labels is None):
+        raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
+    if cfg.batch_size > len(data.train):
+        raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
+                          f"use a batch_size of at most {len(data.train)}")
+
+
 def _trainable(model: torch.nn.Module, compile: bool) -> torch.nn.Module:
     """The module the training loop calls: ``torch.compile``d on request (shares the parameters)."""
     return torch.compile(model) if compile else model
@@ -68,6 +77,7 @@ def _trainable(model: torch.nn.Module, compile: bool) -> torch.nn.Module:
 def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
                 log: Callable[[str], None] | None = None, compile: bool = False) -> RunResult:
     """Program 1: train the stacked autoencoder and measure test MSE."""
+    check_fits(cfg, data)
     t0 = time.perf_counter()
     model = _autoencoder(cfg, data, generator(seed), device)
     opt = build_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
@@ -85,8 +95,7 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
                  log: Callable[[str], None] | None = None, compile: bool = False) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
-    if data.train.labels is None or data.test.labels is None:
-        raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
+    check_fits(cfg, data)
     t0 = time.perf_counter()
     gen = generator(seed)
     ae = _autoencoder(cfg, data, gen, device)
