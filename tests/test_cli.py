@@ -109,7 +109,7 @@ def test_pretrain_on_unlabeled_data_fails_before_any_output(tmp_path, capsys):
     import numpy as np
 
     path = tmp_path / "unlabeled.npz"
-    np.savez(path, x_train=np.zeros((100, 16), np.uint8), x_test=np.zeros((10, 16), np.uint8))
+    np.savez(path, x_train=np.zeros((1000, 16), np.uint8), x_test=np.zeros((10, 16), np.uint8))
     out = tmp_path / "run"
     _fails_cleanly(["reproduce", "all", "--dataset", str(path), "--out", str(out)], capsys, out,
                    "has no labels; the pretrain program needs y_train and y_test")
