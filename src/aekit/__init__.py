@@ -1,5 +1,6 @@
 """aekit: autoencoders on PyTorch, from the classic TF1 tutorial to modern recipes."""
 
+from .checkpoint import load
 from .data import Dataset, Split
 from .datasets import load_dataset
 from .errors import AekitError, ConfigError, DataError
@@ -12,5 +13,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AekitError", "AutoencoderConfig", "ConfigError", "DataError", "Dataset", "EncoderClassifier", "PretrainProgram",
-    "Split", "StackedAutoencoder", "StackedProgram", "TF1RMSprop", "load_dataset", "run_pretrain", "run_stacked",
+    "Split", "StackedAutoencoder", "StackedProgram", "TF1RMSprop", "load", "load_dataset", "run_pretrain", "run_stacked",
 ]

@@ -20,13 +20,24 @@ from .runtime import generator
 SCALE = 1.0 / 255.0  # input_data multiplies by 1/255 in float32
 
 
-def to_float(x_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float32 in [0, 1]: one fused cast-and-scale op."""
-    return torch.mul(x_u8, SCALE)  # uint8 * python float promotes to float32
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1] in one fused cast-and-scale op; float data passes through."""
+    return torch.mul(x, SCALE) if x.dtype == torch.uint8 else x  # uint8 * python float promotes to float32
+
+
+def as_device_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 and float64 stay as they are, anything else becomes float32; shares memory on the CPU when it safely can."""
+    a = np.ascontiguousarray(a if a.dtype in (np.uint8, np.float64) else a.astype(np.float32, copy=False))
+    if not a.flags.writeable:  # e.g. a read-only memmap: torch must not alias it
+        a = a.copy()
+    return torch.from_numpy(a).to(device)
 
 
 class DeviceBatches:
-    """Shuffled mini-batches of ``(x,)`` or ``(x, y)`` gathered on ``device``."""
+    """Shuffled mini-batches of ``(x,)`` or ``(x, y)`` gathered on ``device``.
+
+    ``images`` is (N, D) uint8 (scaled to [0, 1] per batch) or float (used as is, as float32).
+    """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, *, batch_size: int,
                  device: torch.device | str = "cpu", seed: int = 0, rank: int = 0, world_size: int = 1):
@@ -41,7 +52,7 @@ class DeviceBatches:
                 f"use a batch_size of at most {n_per_rank}"
             )
         self.device = torch.device(device)
-        self.x = torch.as_tensor(np.ascontiguousarray(images)).to(self.device)  # (N, D) uint8
+        self.x = as_device_tensor(images, self.device)  # (N, D) uint8 (or float32 for non-image data)
         self.y = None if labels is None else torch.as_tensor(labels, dtype=torch.int64).to(self.device)
         self.batch_size, self.seed = batch_size, seed
         self.rank, self.world_size = rank, world_size
@@ -71,4 +82,4 @@ class DeviceBatches:
 def iterate_in_chunks(images: np.ndarray, device: torch.device, chunk: int = 8192) -> Iterator[torch.Tensor]:
     """Scaled float batches of ``images`` in order, for evaluation and encoding."""
     for start in range(0, len(images), chunk):
-        yield to_float(torch.as_tensor(np.ascontiguousarray(images[start:start + chunk])).to(device))
+        yield to_float(as_device_tensor(images[start:start + chunk], device))

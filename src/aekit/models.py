@@ -102,6 +102,12 @@ class StackedAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    def save(self, directory, **extra) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory``; see :func:`aekit.load`."""
+        from .checkpoint import save
+
+        save(self, directory, **extra)
+
 
 class EncoderClassifier(nn.Module):
     """An encoder followed by a linear softmax head; ``forward`` returns logits (B, n_classes)."""
@@ -109,6 +115,7 @@ class EncoderClassifier(nn.Module):
     def __init__(self, encoder: nn.Module, code_size: int, n_classes: int, head_init: str = "zeros",
                  generator: torch.Generator | None = None):
         super().__init__()
+        self.config: ClassifierConfig | None = None  # set by from_autoencoder; needed to save
         self.encoder = encoder
         self.head = nn.Linear(code_size, n_classes)
         if head_init == "zeros":  # the tutorial's tf.zeros for W_softmax and b_softmax
@@ -117,6 +124,42 @@ class EncoderClassifier(nn.Module):
         else:
             init_linear(self.head, head_init, generator, "identity")
 
+    @classmethod
+    def from_autoencoder(cls, autoencoder: StackedAutoencoder, n_classes: int, head_init: str = "zeros",
+                         generator: torch.Generator | None = None) -> "EncoderClassifier":
+        """Share ``autoencoder``'s encoder (not a copy) and remember its config, so the result can be saved."""
+        clf = cls(autoencoder.encoder, autoencoder.config.code_size, n_classes, head_init, generator)
+        clf.config = ClassifierConfig(autoencoder=autoencoder.config, n_classes=n_classes, head_init=head_init)
+        return clf
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        return self.head(self.encoder(x))  # (B, n_classes) logits
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self(x), dim=1)
+
+    def save(self, directory, **extra) -> None:
+        from .checkpoint import save
+
+        save(self, directory, **extra)
+
+
+@dataclass
+class ClassifierConfig:
+    autoencoder: AutoencoderConfig  # the encoder is this autoencoder's
+    n_classes: int
+    head_init: str = "zeros"
+
+
+def build_model(kind: str, config: dict) -> nn.Module:
+    """Rebuild a model from its saved kind and config (weights are loaded separately)."""
+    if kind == "StackedAutoencoder":
+        return StackedAutoencoder(AutoencoderConfig(**config))
+    if kind == "EncoderClassifier":
+        ae = StackedAutoencoder(AutoencoderConfig(**config["autoencoder"]))
+        return EncoderClassifier.from_autoencoder(ae, config["n_classes"], config.get("head_init", "zeros"))
+    raise ConfigError(f"model kind {kind!r} is unknown; known: StackedAutoencoder, EncoderClassifier")
 

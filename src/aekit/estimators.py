@@ -1,0 +1,346 @@
+"""scikit-learn estimators: an autoencoder as a transformer, and a (semi-supervised) classifier.
+
+They follow scikit-learn's contract: ``__init__`` only stores its arguments, validation happens
+in ``fit``, learned state ends in ``_``, and both pass ``parametrize_with_checks``.
+
+Inputs may be uint8 images (scaled by 1/255), floats already in [0, 1] (used as they are), or any
+other numbers (min-max scaled per feature on the training data, clipped at transform time). The
+network reconstructs the scaled data through a sigmoid, and errors are measured there.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .batches import DeviceBatches, iterate_in_chunks
+from .errors import ConfigError
+from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
+from .optim import build_optimizer
+from .runtime import generator, select_device
+from .train import classification_loss, fit, reconstruction_loss
+
+DTYPES = [np.float64, np.float32, np.uint8]
+
+
+class _AutoencoderBase(BaseEstimator):
+    """Shared: input scaling, the network, the training run, saving."""
+
+    def _check_params(self):
+        hs = tuple(self.hidden_sizes) if isinstance(self.hidden_sizes, (tuple, list)) else (self.hidden_sizes,)
+        if not hs or not all(isinstance(h, (int, np.integer)) and h > 0 for h in hs):
+            raise ValueError(f"hidden_sizes={self.hidden_sizes!r} must be a tuple of positive integers, like (256, 64)")
+        for name in ("batch_size",):
+            if not (isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) > 0):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate={self.learning_rate!r} must be positive")
+        return hs
+
+    def _fit_scaling(self, X: np.ndarray) -> None:
+        if X.dtype == np.uint8:
+            self.scaling_ = "uint8"
+            self.data_min_, self.data_range_ = np.zeros(X.shape[1], np.float32), np.full(X.shape[1], 255.0, np.float32)
+        elif X.min() >= 0 and X.max() <= 1:
+            self.scaling_ = "identity"
+            self.data_min_, self.data_range_ = np.zeros(X.shape[1], np.float32), np.ones(X.shape[1], np.float32)
+        else:
+            self.scaling_ = "minmax"
+            lo, hi = X.min(axis=0), X.max(axis=0)
+            self.data_min_ = lo.astype(np.float32)
+            self.data_range_ = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        """(N, D) in the network's [0, 1] space: uint8 stays uint8 (scaled per batch on the device),
+        float64 stays float64 (so that float64 inputs are computed in float64, as scikit-learn does)."""
+        if self.scaling_ == "uint8" and X.dtype == np.uint8:
+            return X
+        dtype = np.float64 if X.dtype == np.float64 else np.float32
+        return np.clip((X.astype(dtype) - self.data_min_) / self.data_range_, 0.0, 1.0)
+
+    def _unscale(self, Z: np.ndarray) -> np.ndarray:
+        return Z * self.data_range_.astype(Z.dtype) + self.data_min_.astype(Z.dtype)
+
+    def _validate(self, X, reset: bool) -> np.ndarray:
+        return validate_data(self, X, reset=reset, dtype=DTYPES, ensure_min_samples=1)
+
+    def _seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    def _device(self) -> torch.device:
+        return select_device(self.device)
+
+    def _train_autoencoder(self, Xs: np.ndarray, hs: tuple, epochs: int, seed: int, device) -> tuple:
+        act = self.activation
+        config = AutoencoderConfig(input_size=Xs.shape[1], hidden_sizes=hs, activation=act,
+                                   init="kaiming" if act in ("relu", "gelu") else "xavier")
+        model = StackedAutoencoder(config, generator(seed)).to(device)
+        curve = []
+        if epochs > 0:
+            Xs = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32, copy=False)
+            batches = DeviceBatches(Xs, batch_size=min(self.batch_size, len(Xs)), device=device, seed=seed)
+            opt = build_optimizer("adamw", model.parameters(), self.learning_rate, self.weight_decay)
+            curve = fit(model, reconstruction_loss, opt, batches, epochs, display_step=0,
+                        progress=bool(self.verbose) or False, log=print if self.verbose else (lambda s: None)).epoch_loss
+        return model.eval(), curve
+
+    @staticmethod
+    def _for_dtype(model: torch.nn.Module, Xs: np.ndarray) -> torch.nn.Module:
+        """A float64 copy of ``model`` for float64 input on the CPU: results then do not depend on the
+        batch split (float32 BLAS rounding does); otherwise the float32 model itself."""
+        device = next(model.parameters()).device
+        if Xs.dtype == np.float64 and device.type == "cpu":
+            return copy.deepcopy(model).double()
+        return model
+
+    @torch.inference_mode()
+    def _predict_chunks(self, method: str, Xs: np.ndarray, model: torch.nn.Module | None = None) -> np.ndarray:
+        model = self._for_dtype(model or self.model_, Xs)
+        fn = getattr(model, method)
+        device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
+        return torch.cat([fn(x.to(dtype)) for x in iterate_in_chunks(Xs, device)]).cpu().numpy()
+
+    def _errors(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        Xs = self._scale(self._validate(X, reset=False))
+        ae = self._for_dtype(self.autoencoder_, Xs)
+        device, dtype = next(ae.parameters()).device, next(ae.parameters()).dtype
+        with torch.inference_mode():
+            errs = [((ae(x) - x) ** 2).mean(dim=1) for x in (c.to(dtype) for c in iterate_in_chunks(Xs, device))]
+        return torch.cat(errs).cpu().numpy().astype(np.float64)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("model_", "autoencoder_"):
+            if key in state:  # pickles load on machines without the training GPU
+                state[key] = state[key].cpu()
+        return state
+
+    def save(self, directory) -> None:
+        """Write the fitted estimator as a checkpoint folder; :func:`aekit.load` returns it."""
+        from .checkpoint import save
+
+        check_is_fitted(self)
+        arrays = {"data_min": self.data_min_, "data_range": self.data_range_}
+        extra = {"params": _jsonable(self.get_params()), "scaling": self.scaling_, "n_features_in": int(self.n_features_in_)}
+        if hasattr(self, "classes_"):
+            arrays["classes"] = self.classes_ if self.classes_.dtype.kind in "iuf" else None
+            extra["classes"] = [_jsonable(c) for c in self.classes_.tolist()]
+        if isinstance(self, AutoencoderClassifier):  # keep the pretrained decoder too
+            arrays.update({f"decoder.{k}": v.detach().cpu().numpy() for k, v in self._autoencoder.decoder.state_dict().items()})
+        arrays = {k: v for k, v in arrays.items() if v is not None}
+        save(self.model_, directory, kind=type(self).__name__, config=_model_config(self.model_), extra=extra, arrays=arrays)
+
+
+class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
+    """An MLP autoencoder: ``transform`` gives codes, ``inverse_transform`` decodes,
+    ``score_samples`` is minus the per-sample reconstruction error (higher is more normal).
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(256, 64)
+        Encoder widths; the last is the code size. The decoder mirrors the encoder.
+    activation : str, default="gelu"
+        Hidden activation: relu, gelu, selu, sigmoid, tanh.
+    max_epochs : int, default=50
+        Passes over the training data.
+    batch_size : int, default=128
+    learning_rate : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=1e-4
+    random_state : int, RandomState or None, default=None
+    device : str, default="auto"
+        cuda when present, else cpu.
+    verbose : bool, default=False
+    """
+
+    def __init__(self, hidden_sizes=(256, 64), activation="gelu", max_epochs=50, batch_size=128,
+                 learning_rate=1e-3, weight_decay=1e-4, random_state=None, device="auto", verbose=False):
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        hs = self._check_params()
+        X = self._validate(X, reset=True)
+        self._fit_scaling(X)
+        try:
+            model, curve = self._train_autoencoder(self._scale(X), hs, self.max_epochs, self._seed(), self._device())
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        self.model_ = model
+        self.loss_curve_ = curve
+        self.n_components_ = hs[-1]
+        return self
+
+    @property
+    def autoencoder_(self) -> StackedAutoencoder:
+        return self.model_
+
+    def transform(self, X) -> np.ndarray:
+        """Codes, (n_samples, n_components_)."""
+        check_is_fitted(self)
+        Xs = self._scale(self._validate(X, reset=False))
+        return self._predict_chunks("encode", Xs)
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decode codes back to the input space (original units)."""
+        check_is_fitted(self)
+        Z = np.asarray(Z)
+        Z = Z.astype(np.float64 if Z.dtype == np.float64 else np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.n_components_:
+            raise ValueError(f"codes must have shape (n_samples, {self.n_components_}), got {Z.shape}")
+        return self._unscale(self._predict_chunks("decode", Z))
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Per-sample mean squared error in the scaled [0, 1] space, (n_samples,)."""
+        return self._errors(X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Minus the reconstruction error: higher means more normal, as in scikit-learn's outlier detectors."""
+        return -self._errors(X)
+
+    def score(self, X, y=None) -> float:
+        """Minus the mean squared reconstruction error."""
+        return float(-self._errors(X).mean())
+
+
+class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
+    """Pretrain an autoencoder on every row, then fine-tune its encoder plus a softmax head on the
+    labeled rows. Rows with ``y == -1`` are unlabeled, as in scikit-learn's semi-supervised estimators.
+
+    Parameters
+    ----------
+    hidden_sizes, activation, batch_size, learning_rate, weight_decay, random_state, device, verbose
+        As :class:`AutoencoderTransformer`.
+    pretrain_epochs : int, default=30
+        Autoencoder epochs over all rows (0 trains from scratch).
+    finetune_epochs : int, default=30
+        Classifier epochs over the labeled rows.
+    freeze_encoder : bool, default=False
+        Train only the head (a linear probe on the codes).
+    """
+
+    def __init__(self, hidden_sizes=(256, 64), activation="gelu", pretrain_epochs=30, finetune_epochs=30,
+                 batch_size=128, learning_rate=1e-3, weight_decay=1e-4, freeze_encoder=False,
+                 random_state=None, device="auto", verbose=False):
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.pretrain_epochs = pretrain_epochs
+        self.finetune_epochs = finetune_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.freeze_encoder = freeze_encoder
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        hs = self._check_params()
+        X, y = validate_data(self, X, y, dtype=DTYPES, ensure_min_samples=1)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        labeled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(len(y), bool)
+        self.classes_ = np.unique(y[labeled])
+        if len(self.classes_) < 2:
+            raise ValueError(f"AutoencoderClassifier needs at least 2 classes among labeled rows; got {len(self.classes_)} class")
+        self._fit_scaling(X)
+        Xs, seed, device = self._scale(X), self._seed(), self._device()
+        ae, self.pretrain_loss_curve_ = self._train_autoencoder(Xs, hs, self.pretrain_epochs, seed, device)
+        clf = EncoderClassifier.from_autoencoder(ae, len(self.classes_), head_init="zeros")
+        y_idx = LabelEncoder().fit(self.classes_).transform(y[labeled])
+        Xl = Xs[labeled] if Xs.dtype == np.uint8 else Xs[labeled].astype(np.float32)
+        params = clf.head.parameters() if self.freeze_encoder else clf.parameters()
+        opt = build_optimizer("adamw", params, self.learning_rate, self.weight_decay)
+        batches = DeviceBatches(Xl, y_idx, batch_size=min(self.batch_size, len(Xl)), device=device, seed=seed + 1)
+        self.loss_curve_ = fit(clf, classification_loss, opt, batches, self.finetune_epochs, display_step=0,
+                               progress=bool(self.verbose) or False, log=print if self.verbose else (lambda s: None)).epoch_loss
+        self.model_ = clf.eval()
+        self._autoencoder = ae
+        return self
+
+    @property
+    def autoencoder_(self) -> StackedAutoencoder:
+        """The pretrained autoencoder; its encoder is the (fine-tuned) classifier's encoder."""
+        return self._autoencoder
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        Xs = self._scale(self._validate(X, reset=False))
+        return self._predict_chunks("predict_proba", Xs).astype(np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def encode(self, X) -> np.ndarray:
+        """Codes of the (fine-tuned) encoder, (n_samples, hidden_sizes[-1])."""
+        check_is_fitted(self)
+        Xs = self._scale(self._validate(X, reset=False))
+        return self._predict_chunks("encode", Xs)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "_autoencoder" in state:
+            state["_autoencoder"] = state["_autoencoder"].cpu()
+        return state
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _model_config(model) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(model.config)
+
+
+def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor]):
+    """Rebuild a fitted estimator saved by ``save()``."""
+    from .models import build_model
+
+    cls = {"AutoencoderTransformer": AutoencoderTransformer, "AutoencoderClassifier": AutoencoderClassifier}[meta["kind"]]
+    extra = meta["extra"]
+    params = {k: tuple(v) if k == "hidden_sizes" else v for k, v in extra["params"].items()}
+    est = cls(**params)
+    model_kind = "EncoderClassifier" if cls is AutoencoderClassifier else "StackedAutoencoder"
+    model = build_model(model_kind, meta["config"])
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
+    est.model_ = model.eval()
+    est.scaling_ = extra["scaling"]
+    est.data_min_ = tensors["extra.data_min"].numpy()
+    est.data_range_ = tensors["extra.data_range"].numpy()
+    est.n_features_in_ = extra["n_features_in"]
+    if cls is AutoencoderClassifier:
+        est.classes_ = tensors["extra.classes"].numpy() if "extra.classes" in tensors else np.array(extra["classes"])
+        est.loss_curve_ = []
+        ae = StackedAutoencoder(AutoencoderConfig(**meta["config"]["autoencoder"]))
+        ae.encoder = model.encoder
+        ae.decoder.load_state_dict({k[len("extra.decoder."):]: v for k, v in tensors.items() if k.startswith("extra.decoder.")})
+        est._autoencoder = ae.eval()
+    else:
+        est.n_components_ = model.config.code_size
+        est.loss_curve_ = []
+    return est
