@@ -16,9 +16,10 @@ def test_reproduce_all_end_to_end(tiny_npz, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "tiny: 270 train, 30 validation, 60 test" in stdout
     assert "Epoch    0  loss" in stdout and "Epoch    0  pretraining loss" in stdout and "Epoch    0  fine-tuning loss" in stdout
+    figures = ["anomalies.png", "codes.png", "filters.png", "loss.png", "reconstruction.png"]
     for program in ("stacked", "pretrain"):
-        files = sorted(p.name for p in (out / program).iterdir())
-        assert files == ["loss.png", "metrics.json", "reconstruction.png"]
+        files = sorted(p.name for p in (out / program).iterdir() if p.is_file())
+        assert files == sorted(["config.json", "metrics.json", "model.safetensors", *figures])
         m = json.loads((out / program / "metrics.json").read_text())
         assert m["dataset"] == "tiny" and m["n_train"] == 270 and m["n_test"] == 60
         assert 0 < m["test_mse"] < 1 and m["config"]["batch_size"] == 64

@@ -28,8 +28,8 @@ def test_unknown_key_names_the_nearest():
     ("batch_size=0", r"batch_size=0 must be a positive integer \(>= 1\)"),
     ("training_epochs=-1", r"training_epochs=-1 must be a positive integer"),
     ("learning_rate=0", "learning_rate=0.0 must be positive"),
-    ("batch_size=abc", r"--set batch_size='abc': expected int"),
-    ("hidden_sizes=a,b", "expected comma-separated integers like 256,128"),
+    ("batch_size=abc", r"batch_size='abc': expected an integer"),
+    ("hidden_sizes=a,b", r"expected a list of integers like \[256, 128\]"),
     ("hidden_sizes=0", r"hidden_sizes=\(0,\) must be one or more positive integers"),
 ])
 def test_bad_values(pair, match):
@@ -58,3 +58,12 @@ def test_unknown_preset():
 def test_presets_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         StackedProgram().batch_size = 3
+
+
+def test_typed_values_from_toml():
+    cfg = apply_overrides(StackedProgram(), {"hidden_sizes": [64, 8], "learning_rate": 1, "training_epochs": 3})
+    assert cfg.hidden_sizes == (64, 8) and cfg.learning_rate == 1.0 and cfg.training_epochs == 3
+    for key, value, match in [("training_epochs", 2.5, "expected an integer"), ("learning_rate", "x", "expected a number"),
+                              ("hidden_sizes", [1.5], "expected a list of integers"), ("batch_size", True, "expected an integer")]:
+        with pytest.raises(ConfigError, match=match):
+            apply_overrides(StackedProgram(), {key: value})

@@ -21,8 +21,8 @@ def _save(fig, path: str | os.PathLike) -> None:
 
 
 def reconstruction_grid(originals: np.ndarray, reconstructions: np.ndarray, image_shape, path,
-                        title: str | None = None) -> None:
-    """The tutorial's 2 x n grid: test images above, their reconstructions below."""
+                        title: str | None = None, labels: list[str] | None = None) -> None:
+    """The tutorial's 2 x n grid: test images above, their reconstructions below (``labels`` under each)."""
     n = len(originals)
     fig = _figure((max(n, 2), 2.3 if title else 2.1))
     axes = fig.subplots(2, n, squeeze=False)
@@ -32,6 +32,8 @@ def reconstruction_grid(originals: np.ndarray, reconstructions: np.ndarray, imag
             ax.imshow(np.asarray(images[i], dtype=np.float32).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
+        if labels:
+            axes[1][i].set_xlabel(labels[i], fontsize=7)
     axes[0][0].set_ylabel("input", fontsize=8)
     axes[1][0].set_ylabel("output", fontsize=8)
     if title:
@@ -54,4 +56,55 @@ def loss_curves(curves: dict[str, list[float]], path, title: str | None = None) 
         ax.grid(True, alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def code_map(codes: np.ndarray, labels: np.ndarray | None, path, method: str = "pca", classes=(), title=None) -> None:
+    """Test codes in 2-D (PCA, or t-SNE with ``method="tsne"``), coloured by label."""
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.shape[1] > 2:
+        if method == "tsne":
+            from sklearn.manifold import TSNE
+
+            xy = TSNE(n_components=2, init="pca", random_state=0).fit_transform(codes)
+        else:
+            from sklearn.decomposition import PCA
+
+            xy = PCA(n_components=2, random_state=0).fit_transform(codes)
+    else:
+        xy = np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
+    fig = _figure((6.4, 5.2))
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.6)
+    else:
+        cmap = __import__("matplotlib").colormaps["tab10"]
+        for c in np.unique(labels):
+            sel = labels == c
+            name = classes[c] if c < len(classes) else str(c)
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=3, alpha=0.7, color=cmap(int(c) % 10), label=name)
+        ax.legend(markerscale=4, fontsize=7, loc="best", frameon=False)
+    ax.set_xlabel(f"{method.upper()} 1")
+    ax.set_ylabel(f"{method.upper()} 2")
+    ax.set_title(title or f"codes ({method.upper()})", fontsize=10)
+    _save(fig, path)
+
+
+def filters(weight: np.ndarray, image_shape, path, n: int = 64, title=None) -> None:
+    """The first ``n`` first-layer filters (rows of the weight matrix) as images, each scaled symmetrically."""
+    weight = np.asarray(weight)[:n]
+    if len(image_shape) != 2:
+        return
+    cols = int(np.ceil(np.sqrt(len(weight))))
+    rows = int(np.ceil(len(weight) / cols))
+    fig = _figure((cols * 0.8, rows * 0.8 + (0.3 if title else 0)))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(weight):
+            w = weight[i].reshape(image_shape)
+            lim = np.abs(w).max() or 1.0
+            ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    if title:
+        fig.suptitle(title, fontsize=9)
     _save(fig, path)

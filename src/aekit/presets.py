@@ -64,34 +64,52 @@ def get_preset(program: str, preset: str = "seed"):
     return PRESETS[key]
 
 
-def _coerce(name: str, text: str, annotation):
-    """Turn ``text`` into the field's type; say which key and value failed."""
+def _kind(annotation) -> str:
+    text = str(annotation)
+    for kind in ("tuple", "int", "float", "str", "bool"):
+        if kind in text:
+            return kind
+    return text
+
+
+def _coerce(name: str, value, annotation):
+    """Turn ``value`` (text from --set, or a typed TOML value) into the field's type; say which key failed."""
+    kind = _kind(annotation)
+    expected = {"tuple": "a list of integers like [256, 128] (or 256,128)", "int": "an integer", "float": "a number",
+                "str": "a string", "bool": "true or false"}[kind]
     try:
-        if annotation in (int, "int"):
-            return int(text)
-        if annotation in (float, "float"):
-            return float(text)
-        if annotation in (str, "str"):
-            return text
-        if "tuple" in str(annotation):
-            return tuple(int(v) for v in text.replace("-", ",").split(",") if v.strip())
+        if isinstance(value, str):
+            if kind == "tuple":
+                return tuple(int(v) for v in value.replace("-", ",").split(",") if v.strip())
+            if kind == "bool":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1")
+            return {"int": int, "float": float, "str": str}[kind](value)
+        if kind == "tuple" and isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+        if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind == "bool" and isinstance(value, bool):
+            return value
     except ValueError:
         pass
-    kind = "comma-separated integers like 256,128" if "tuple" in str(annotation) else str(annotation).replace("<class '", "").replace("'>", "")
-    raise ConfigError(f"--set {name}={text!r}: expected {kind}")
+    raise ConfigError(f"{name}={value!r}: expected {expected}")
 
 
 def field_names(config) -> list[str]:
     return [f.name for f in dataclasses.fields(config)]
 
 
-def unknown_key_error(key: str, valid: list[str]) -> ConfigError:
-    near = difflib.get_close_matches(key, valid, n=1)
+def unknown_key_error(key: str, valid, where: str = "--set") -> ConfigError:
+    near = difflib.get_close_matches(key, list(valid), n=1)
     hint = f"; did you mean {near[0]!r}?" if near else ""
-    return ConfigError(f"--set {key}: unknown key{hint} valid keys: {', '.join(sorted(valid))}")
+    return ConfigError(f"{where} {key}: unknown key{hint} valid keys: {', '.join(sorted(valid))}")
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, str]:
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -101,15 +119,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def apply_overrides(config, overrides: dict[str, str]):
+def apply_overrides(config, overrides: dict[str, object]):
     """A copy of ``config`` with ``overrides`` applied; unknown keys raise ConfigError."""
     hints = typing.get_type_hints(type(config))
     valid = field_names(config)
     changes = {}
-    for key, text in overrides.items():
+    for key, value in overrides.items():
         if key not in valid:
             raise unknown_key_error(key, valid)
-        changes[key] = _coerce(key, text, hints[key])
+        changes[key] = _coerce(key, value, hints[key])
     return validate(dataclasses.replace(config, **changes))
 
 

@@ -1,7 +1,8 @@
-"""The tutorial's two programs, run on any dataset, with metrics and figures.
+"""The tutorial's two programs, run on any dataset, with metrics, figures and a checkpoint.
 
-Each ``run_*`` function trains, evaluates on the test split and returns a metrics dict;
-:func:`write_run` puts the figures and ``metrics.json`` (last) into the run directory.
+Each ``run_*`` function trains, evaluates on the test split and returns a :class:`RunResult`;
+:func:`write_run` writes the figures, the checkpoint (the run directory itself is loadable with
+``aekit.load``) and ``metrics.json`` last.
 """
 
 from __future__ import annotations
@@ -19,32 +20,37 @@ from .batches import DeviceBatches
 from .data import Dataset
 from .errors import ConfigError, DataError
 from .fileio import write_json
+from .inference import error_quantiles
 from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
 from .optim import build_optimizer
 from .presets import PretrainProgram, StackedProgram
 from .runtime import generator
-from .train import accuracy, classification_loss, fit, reconstruct, reconstruction_error, reconstruction_loss
+from .train import accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error, reconstruction_loss
+
+EpochHook = Callable[[str, int, float], None]  # (phase, epoch, mean loss)
+MAP_SAMPLES = 3000  # test codes kept for the 2-D map
 
 
 @dataclasses.dataclass
 class RunResult:
     metrics: dict
-    model: torch.nn.Module
+    autoencoder: StackedAutoencoder
+    classifier: EncoderClassifier | None
     examples: np.ndarray  # (k, D) uint8 test images shown in the figure
     reconstructions: np.ndarray  # (k, D) float in [0, 1]
     curves: dict[str, list[float]]
+    test_errors: np.ndarray  # (n_test,) per-sample reconstruction MSE
+    train_error_quantiles: np.ndarray  # see inference.QUANTILE_LEVELS
+    test_codes: np.ndarray  # (<= MAP_SAMPLES, code_size)
+    test_labels: np.ndarray | None
+    worst: np.ndarray  # indices of the 10 worst-reconstructed test images, worst first
+    worst_reconstructions: np.ndarray  # (10, D) float in [0, 1]
 
 
 def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: int) -> dict:
     return {
-        "program": program,
-        "dataset": data.name,
-        "n_train": len(data.train),
-        "n_validation": len(data.validation),
-        "n_test": len(data.test),
-        "seed": seed,
-        "device": str(device),
-        "torch": torch.__version__,
+        "program": program, "dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation),
+        "n_test": len(data.test), "seed": seed, "device": str(device), "torch": torch.__version__,
         "config": dataclasses.asdict(cfg),
     }
 
@@ -53,11 +59,6 @@ def _autoencoder(cfg, data: Dataset, gen: torch.Generator, device) -> StackedAut
     config = AutoencoderConfig(input_size=data.n_features, hidden_sizes=cfg.hidden_sizes,
                                activation=cfg.activation, init=cfg.init)
     return StackedAutoencoder(config, generator=gen).to(device)
-
-
-def _examples(model, data: Dataset, k: int, device):
-    shown = data.test.images[: min(k, len(data.test))]
-    return shown, reconstruct(model, shown, device)
 
 
 def check_fits(cfg, data: Dataset) -> None:
@@ -74,8 +75,29 @@ def _trainable(model: torch.nn.Module, compile: bool) -> torch.nn.Module:
     return torch.compile(model) if compile else model
 
 
+def _hook(on_epoch: EpochHook | None, phase: str):
+    if on_epoch is None:
+        return None
+    return lambda epoch, loss: on_epoch(phase, epoch, loss) or False
+
+
+def _evaluate(ae: StackedAutoencoder, data: Dataset, k: int, device) -> dict:
+    """Everything the figures and metrics need from the trained autoencoder, in large inference batches."""
+    test_errors = reconstruction_error(ae, data.test.images, device)
+    shown = data.test.images[: min(k, len(data.test))]
+    worst = np.argsort(test_errors)[::-1][:10]
+    return dict(
+        worst=worst, worst_reconstructions=reconstruct(ae, data.test.images[worst], device),
+        examples=shown, reconstructions=reconstruct(ae, shown, device), test_errors=test_errors,
+        train_error_quantiles=error_quantiles(reconstruction_error(ae, data.train.images, device)),
+        test_codes=encode(ae, data.test.images[:MAP_SAMPLES], device),
+        test_labels=None if data.test.labels is None else data.test.labels[:MAP_SAMPLES],
+    )
+
+
 def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
-                log: Callable[[str], None] | None = None, compile: bool = False) -> RunResult:
+                log: Callable[[str], None] | None = None, compile: bool = False,
+                on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 1: train the stacked autoencoder and measure test MSE."""
     check_fits(cfg, data)
     t0 = time.perf_counter()
@@ -83,17 +105,18 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
     opt = build_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
     batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
     hist = fit(_trainable(model, compile), reconstruction_loss, opt, batches, cfg.training_epochs,
-               display_step=cfg.display_step, log=log, label="loss")
-    test_mse = float(reconstruction_error(model, data.test.images, device).mean())
+               display_step=cfg.display_step, log=log, label="loss", on_epoch_end=_hook(on_epoch, "train"), progress=progress)
+    ev = _evaluate(model, data, cfg.examples_to_show, device)
     metrics = _base_metrics("stacked", cfg, data, device, seed)
-    metrics.update(test_mse=test_mse, seconds={"train": hist.seconds, "total": time.perf_counter() - t0},
+    metrics.update(test_mse=float(ev["test_errors"].mean()),
+                   seconds={"train": hist.seconds, "total": time.perf_counter() - t0},
                    seconds_per_epoch=hist.seconds / cfg.training_epochs, history={"train": hist.as_dict()})
-    shown, recon = _examples(model, data, cfg.examples_to_show, device)
-    return RunResult(metrics, model, shown, recon, {"reconstruction (MSE)": hist.epoch_loss})
+    return RunResult(metrics, model, None, curves={"reconstruction (MSE)": hist.epoch_loss}, **ev)
 
 
 def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
-                 log: Callable[[str], None] | None = None, compile: bool = False) -> RunResult:
+                 log: Callable[[str], None] | None = None, compile: bool = False,
+                 on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
     check_fits(cfg, data)
     t0 = time.perf_counter()
@@ -106,31 +129,45 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
 
     opt = build_optimizer(cfg.pretrain_optimizer, ae.parameters(), cfg.learning_rate_rmsprop)
     pre = fit(_trainable(ae, compile), pretrain_loss, opt, batches, cfg.pretrain_epochs, display_step=cfg.display_step,
-              log=log, label="pretraining loss")
-    test_mse = float(reconstruction_error(ae, data.test.images, device).mean())
-    shown, recon = _examples(ae, data, cfg.examples_to_show, device)
+              log=log, label="pretraining loss", on_epoch_end=_hook(on_epoch, "pretrain"), progress=progress)
+    ev = _evaluate(ae, data, cfg.examples_to_show, device)  # before fine-tuning changes the shared encoder
+    # The classifier shares the encoder, so keep a copy of the pretrained autoencoder for the checkpoint.
+    pretrained = StackedAutoencoder(ae.config).to(device)
+    pretrained.load_state_dict(ae.state_dict())
 
-    clf = EncoderClassifier(ae.encoder, cfg.hidden_sizes[-1], data.n_classes, head_init=cfg.head_init,
-                            generator=gen).to(device)
+    clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
     opt = build_optimizer(cfg.finetune_optimizer, clf.parameters(), cfg.learning_rate_gd)
     fine = fit(_trainable(clf, compile), classification_loss, opt, batches.reseeded(seed + 1), cfg.finetune_epochs,
-               display_step=cfg.display_step, log=log, label="fine-tuning loss")
+               display_step=cfg.display_step, log=log, label="fine-tuning loss", on_epoch_end=_hook(on_epoch, "finetune"),
+               progress=progress)
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)
     metrics.update(
-        test_mse=test_mse, test_accuracy=test_acc,
+        test_mse=float(ev["test_errors"].mean()), test_accuracy=test_acc,
         seconds={"pretrain": pre.seconds, "finetune": fine.seconds, "total": time.perf_counter() - t0},
         history={"pretrain": pre.as_dict(), "finetune": fine.as_dict()},
     )
     curves = {"pretraining (MSE)": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
-    return RunResult(metrics, clf, shown, recon, curves)
+    return RunResult(metrics, pretrained, clf, curves=curves, **ev)
 
 
-def write_run(result: RunResult, out: Path, image_shape) -> None:
-    """Figures first, ``metrics.json`` last: a run directory with metrics is complete."""
+def write_run(result: RunResult, out: Path, data: Dataset) -> None:
+    """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last."""
     m = result.metrics
+    image_shape, classes = data.image_shape, data.classes
+    name = f"{m['program']} on {m['dataset']}"
     figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
-                                out / "reconstruction.png",
-                                title=f"{m['program']} on {m['dataset']}: test MSE {m['test_mse']:.4f}")
-    figures.loss_curves(result.curves, out / "loss.png", title=f"{m['program']} on {m['dataset']}")
+                                out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
+    figures.loss_curves(result.curves, out / "loss.png", title=name)
+    figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes, title=f"{name}: test codes")
+    figures.filters(result.autoencoder.encoder[0].weight.detach().cpu().numpy(), image_shape, out / "filters.png",
+                    title=f"{name}: first-layer filters")
+    figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
+                                out / "anomalies.png", title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
+                                labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])
+    extra = {"dataset": m["dataset"], "program": m["program"], "test_mse": m["test_mse"]}
+    arrays = {"train_error_quantiles": result.train_error_quantiles}
+    result.autoencoder.save(out, extra=extra, arrays=arrays)
+    if result.classifier is not None:
+        result.classifier.save(out / "classifier", extra={**extra, "test_accuracy": m["test_accuracy"], "classes": list(classes)})
     write_json(out / "metrics.json", m)

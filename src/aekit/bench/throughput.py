@@ -27,6 +27,8 @@ from ..runtime import generator, setup
 from ..train import classification_loss, encode, fit, reconstruction_loss
 from .report import machine, markdown_table, write_report
 
+NAME = "throughput"
+
 
 def _timed(fn, min_seconds: float = 0.3) -> float:
     """Seconds per call of ``fn``, after a warm-up, over at least ``min_seconds``."""
@@ -169,7 +171,9 @@ def add_arguments(p) -> None:
 
 def run_cli(args) -> int:
     from ..errors import ConfigError
+    from ..runtime import setup
 
+    setup(torch.device("cpu"))
     if args.warm_epochs < 0 or args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs} must be >= 1 and --warm-epochs {args.warm_epochs} >= 0")
     result = run(args.dataset, args.warm_epochs, args.epochs, args.compile)

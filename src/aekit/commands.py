@@ -1,0 +1,118 @@
+"""What each ``aekit`` command does, given its parsed arguments; returns the exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+from .fileio import atomic_open
+
+
+def cmd_reproduce(args) -> int:
+    from .presets import parse_overrides
+    from .runner import RunSpec, execute
+
+    execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
+                    seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale,
+                    compile=args.compile, tensorboard=args.tensorboard, progress=False if args.no_progress else None,
+                    config=parse_overrides(args.overrides)))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .runner import execute, read_toml
+
+    execute(read_toml(args.config))
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import availability
+
+    rows = availability(args.data_dir)
+    width = max(len(n) for n, _ in rows)
+    for name, where in rows:
+        print(f"{name:<{width}}  {where}")
+    return 0
+
+
+def _open(args):
+    from .inference import open_model
+    from .inputs import load_input
+
+    opened = open_model(args.model)  # a bad model fails before the input is read
+    x, shape = load_input(args.input, key=args.key)
+    return opened, x, shape
+
+
+def cmd_encode(args) -> int:
+    opened, x, _ = _open(args)
+    codes = opened.encode(x)
+    with atomic_open(args.output, "wb") as f:
+        np.save(f, codes)
+    print(f"encoded {len(x)} samples -> {codes.shape[1]}-d codes in {args.output}")
+    return 0
+
+
+def cmd_reconstruct(args) -> int:
+    from .figures import reconstruction_grid
+
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n} must be at least 1")
+    opened, x, shape = _open(args)
+    x = x[: args.n]
+    recon = opened.reconstruct(x)
+    shown = opened.prepare(x)
+    shown = shown / 255.0 if shown.dtype == np.uint8 else shown
+    reconstruction_grid(shown, recon, shape, args.output, title=f"{Path(args.input).name}: inputs above reconstructions")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    opened, x, shape = _open(args)
+    errors = opened.errors(x)
+    threshold, basis = opened.threshold(args.contamination, errors)
+    outlier = errors > threshold
+    if args.output:
+        with atomic_open(args.output, "w") as f:
+            f.write("index,error,outlier\n")
+            f.writelines(f"{i},{e:.8g},{int(o)}\n" for i, (e, o) in enumerate(zip(errors, outlier)))
+    worst = np.argsort(errors)[::-1][:10]
+    if args.figure:
+        from .figures import reconstruction_grid
+
+        shown = opened.prepare(x[worst])
+        shown = shown / 255.0 if shown.dtype == np.uint8 else shown
+        reconstruction_grid(shown, opened.reconstruct(x[worst]), shape, args.figure,
+                            title="worst-scored samples above their reconstructions",
+                            labels=[f"{errors[i]:.3f}" for i in worst])
+    print(f"{len(x)} samples: mean error {errors.mean():.6f}, threshold {threshold:.6f} "
+          f"(contamination {args.contamination} of {basis}), {int(outlier.sum())} outliers")
+    print("worst: " + ", ".join(f"#{i} {errors[i]:.5f}" for i in worst[:5]))
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx
+    from .inference import open_model
+
+    width, out = export_onnx(open_model(args.model), args.onnx, part=args.part)
+    print(f"exported the {args.part} ({width} -> {out}, dynamic batch) to {args.onnx}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import anomaly, throughput
+
+    return {throughput.NAME: throughput.run_cli, anomaly.NAME: anomaly.run_cli}[args.bench](args)
+
+
+COMMANDS = {
+    "reproduce": cmd_reproduce, "train": cmd_train, "datasets": cmd_datasets, "encode": cmd_encode,
+    "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "bench": cmd_bench,
+}

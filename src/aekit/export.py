@@ -1,0 +1,56 @@
+"""ONNX export of an encoder (or decoder, or the whole autoencoder), with the input scaling baked in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ConfigError, DataError
+from .fileio import atomic_path
+from .inference import OpenedModel
+
+PARTS = ("encoder", "decoder", "autoencoder")
+
+
+class _Scaled(nn.Module):
+    """``(x - min) / range`` clipped to [0, 1], then the network part: raw units in, as the estimator takes them."""
+
+    def __init__(self, fn, data_min: np.ndarray | None, data_range: np.ndarray | None):
+        super().__init__()
+        self.fn = fn
+        self.register_buffer("lo", torch.as_tensor(data_min if data_min is not None else np.zeros(1), dtype=torch.float32))
+        self.register_buffer("span", torch.as_tensor(data_range if data_range is not None else np.ones(1), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(((x - self.lo) / self.span).clamp(0.0, 1.0))
+
+
+def export_onnx(opened: OpenedModel, path: str | Path, part: str = "encoder") -> tuple[int, int]:
+    """Write ``part`` as ONNX with a dynamic batch axis; returns (input width, output width)."""
+    if part not in PARTS:
+        raise ConfigError(f"--part {part!r} is not allowed; choose one of: {', '.join(PARTS)}")
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise DataError("ONNX export needs the onnx and onnxscript packages: pip install 'aekit[onnx]'") from None
+    net = opened.network if part == "encoder" else opened.autoencoder()
+    fn = {"encoder": net.encode, "decoder": net.decode, "autoencoder": net.forward}[part]
+    est = opened.estimator
+    if part == "decoder":
+        width = net.config.code_size
+        module = _Scaled(fn, None, None)
+    else:
+        width = opened.input_size
+        module = _Scaled(fn, getattr(est, "data_min_", None), getattr(est, "data_range_", None))
+    module.eval()
+    example = torch.rand(2, width)
+    batch = torch.export.Dim("batch")
+    with atomic_path(path) as part_path, torch.inference_mode(False):
+        torch.onnx.export(module, (example,), str(part_path), input_names=["x"], output_names=["y"],
+                          dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
+    out = fn(example).shape[1]
+    return width, int(out)
