@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
-from .fileio import atomic_path
+from .fileio import atomic_open
 from .inference import OpenedModel
 
 PARTS = ("encoder", "decoder", "autoencoder")
@@ -49,8 +51,20 @@ def export_onnx(opened: OpenedModel, path: str | Path, part: str = "encoder") ->
     module.eval()
     example = torch.rand(2, width)
     batch = torch.export.Dim("batch")
-    with atomic_path(path) as part_path, torch.inference_mode(False):
-        torch.onnx.export(module, (example,), str(part_path), input_names=["x"], output_names=["y"],
-                          dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
-    out = fn(example).shape[1]
-    return width, int(out)
+    # Quiet the exporter's notes about optional packages (torchvision ops) and deprecations.
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.onnx._internal.exporter._registration")]
+    levels = [q.level for q in quiet]
+    try:
+        for q in quiet:
+            q.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, (example,), None, input_names=["x"], output_names=["y"],
+                                        dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+    data = program.model_proto.SerializeToString()  # one self-contained file: weights embedded
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return width, int(fn(example).shape[1])

@@ -1,0 +1,198 @@
+"""aekit train / encode / reconstruct / score / export, checkpoints and TensorBoard, on a tiny run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.cli import main
+from aekit.errors import DataError
+from aekit.idx import write_idx
+from aekit.models import EncoderClassifier, StackedAutoencoder
+
+from conftest import tiny_arrays
+
+TOML = """
+program = "all"
+dataset = "{data}"
+out = "{out}"
+seed = 3
+progress = false
+
+[config]
+training_epochs = 25
+pretrain_epochs = 2
+finetune_epochs = 3
+batch_size = 64
+hidden_sizes = [64, 16]
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    xtr, ytr, xte, yte = tiny_arrays()
+    np.savez(root / "tiny.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    (root / "run.toml").write_text(TOML.format(data=root / "tiny.npz", out=root / "out"))
+    assert main(["train", "--config", str(root / "run.toml")]) == 0
+    return root
+
+
+def test_train_from_toml_writes_a_loadable_run(run_dir):
+    m = json.loads((run_dir / "out" / "pretrain" / "metrics.json").read_text())
+    assert m["config"]["hidden_sizes"] == [64, 16] and m["seed"] == 3
+    model = aekit.load(run_dir / "out" / "stacked")
+    assert isinstance(model, StackedAutoencoder) and model.config.hidden_sizes == (64, 16)
+    assert model.extra["dataset"] == "tiny" and model.extra_arrays["train_error_quantiles"].shape == (1001,)
+    clf = aekit.load(run_dir / "out" / "pretrain" / "classifier")
+    assert isinstance(clf, EncoderClassifier)
+    x = torch.as_tensor(tiny_arrays()[2].reshape(60, -1)) / 255.0
+    acc = (clf(x).argmax(1).numpy() == tiny_arrays()[3]).mean()
+    assert acc == pytest.approx(m["test_accuracy"])  # the reloaded classifier is the trained one
+
+
+def test_model_save_load_identical(tmp_path):
+    from aekit.models import AutoencoderConfig
+    from aekit.runtime import generator
+
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 4), activation="gelu", init="xavier"), generator(0))
+    model.save(tmp_path / "m")
+    back = aekit.load(tmp_path / "m")
+    x = torch.rand(5, 784)
+    torch.testing.assert_close(back(x), model.eval()(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("toml, match", [
+    ('program = "stacked"\nepochs = 3\n', r"run\.toml: epochs: unknown key; did you mean 'seed'\?|run\.toml: epochs: unknown key; did you mean 'epochs_scale'\?"),
+    ('program = "stacked"\n[config]\ntraining_epoch = 3\n', r"--set training_epoch: unknown key; did you mean 'training_epochs'\?"),
+    ('program = "stacked"\n[config]\nbatch_size = "big"\n', r"batch_size='big': expected an integer"),
+    ('program = "stacked"\nseed = 1.5\n', r"seed=1.5: expected an integer"),
+    ('program = "both"\n', r"program='both' is not allowed"),
+    ('program = [\n', r"invalid TOML"),
+])
+def test_toml_errors(tmp_path, capsys, toml, match):
+    import re
+
+    (tmp_path / "run.toml").write_text(toml)
+    assert main(["train", "--config", str(tmp_path / "run.toml")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and err.count("\n") == 1, err
+
+
+def _inputs(tmp_path):
+    """The same 12 test images as .npy, .npz, IDX and a folder of PNGs."""
+    from PIL import Image
+
+    x = tiny_arrays()[2][:12]
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "x.npz", x_test=x)
+    write_idx(tmp_path / "x-idx3-ubyte.gz", x)
+    (tmp_path / "png").mkdir()
+    for i, im in enumerate(x):
+        Image.fromarray(im).save(tmp_path / "png" / f"{i:03d}.png")
+    return x, [tmp_path / "x.npy", tmp_path / "x.npz", tmp_path / "x-idx3-ubyte.gz", tmp_path / "png"]
+
+
+def test_encode_every_input_format(run_dir, tmp_path):
+    x, paths = _inputs(tmp_path)
+    model = aekit.load(run_dir / "out" / "stacked")
+    expected = model.encode(torch.as_tensor(x.reshape(12, -1)) / 255.0).detach().numpy()
+    for path in paths:
+        out = tmp_path / f"{path.name}.codes.npy"
+        assert main(["encode", str(run_dir / "out" / "stacked"), str(path), "-o", str(out)]) == 0
+        np.testing.assert_allclose(np.load(out), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_encode_float_npy_and_wrong_width(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "f.npy", tiny_arrays()[2][:3].reshape(3, -1) / 255.0)
+    assert main(["encode", str(run_dir / "out" / "stacked"), str(tmp_path / "f.npy"), "-o", str(tmp_path / "c.npy")]) == 0
+    np.save(tmp_path / "w.npy", np.zeros((3, 10), np.uint8))
+    assert main(["encode", str(run_dir / "out" / "stacked"), str(tmp_path / "w.npy"), "-o", str(tmp_path / "c2.npy")]) == 2
+    assert "has 10 features per sample; the model at" in capsys.readouterr().err
+    assert not (tmp_path / "c2.npy").exists()
+
+
+def test_reconstruct_and_score(run_dir, tmp_path, capsys):
+    x, paths = _inputs(tmp_path)
+    grid = tmp_path / "grid.png"
+    assert main(["reconstruct", str(run_dir / "out" / "stacked"), str(paths[0]), "-o", str(grid), "-n", "5"]) == 0
+    assert grid.read_bytes()[:4] == b"\x89PNG"
+    odd = np.concatenate([x, 255 - x[:3]])  # three negatives are the anomalies
+    np.save(tmp_path / "odd.npy", odd)
+    csv, fig = tmp_path / "scores.csv", tmp_path / "worst.png"
+    assert main(["score", str(run_dir / "out" / "stacked"), str(tmp_path / "odd.npy"), "--contamination", "0.05",
+                 "-o", str(csv), "--figure", str(fig)]) == 0
+    out = capsys.readouterr().out
+    assert "contamination 0.05 of training data" in out and fig.is_file()
+    rows = np.loadtxt(csv, delimiter=",", skiprows=1)
+    assert rows.shape == (15, 3)
+    assert set(np.argsort(rows[:, 1])[-3:]) == {12, 13, 14}  # the negatives score worst
+    assert rows[12:, 2].all()
+
+
+def test_score_rejects_bad_contamination(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", tiny_arrays()[2][:3])
+    assert main(["score", str(run_dir / "out" / "stacked"), str(tmp_path / "x.npy"), "--contamination", "0.7"]) == 2
+    assert "--contamination 0.7 must be in (0, 0.5)" in capsys.readouterr().err
+
+
+def test_classifier_cannot_reconstruct(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", tiny_arrays()[2][:3])
+    assert main(["reconstruct", str(run_dir / "out" / "pretrain" / "classifier"), str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "g.png")]) == 2
+    assert "is a classifier without a decoder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("part", ["encoder", "autoencoder"])
+def test_onnx_export_matches_pytorch(run_dir, tmp_path, part):
+    ort = pytest.importorskip("onnxruntime")
+    path = tmp_path / f"{part}.onnx"
+    assert main(["export", str(run_dir / "out" / "stacked"), "--onnx", str(path), "--part", part]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # self-contained: no external data file
+    model = aekit.load(run_dir / "out" / "stacked")
+    x = np.random.default_rng(0).random((37, 784), dtype=np.float32)  # a batch size not seen at export
+    with torch.inference_mode():
+        expected = (model.encode if part == "encoder" else model)(torch.as_tensor(x)).numpy()
+    session = ort.InferenceSession(str(path))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_onnx_export_of_estimator_includes_scaling(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from aekit.estimators import AutoencoderTransformer
+
+    X = np.random.default_rng(1).normal(size=(80, 6)) * 50 + 10
+    est = AutoencoderTransformer(hidden_sizes=(5, 3), max_epochs=3, random_state=0, device="cpu").fit(X)
+    est.save(tmp_path / "est")
+    assert main(["export", str(tmp_path / "est"), "--onnx", str(tmp_path / "e.onnx")]) == 0
+    session = ort.InferenceSession(str(tmp_path / "e.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: X.astype(np.float32)})[0]
+    assert np.abs(got - est.transform(X.astype(np.float32))).max() < 1e-5
+
+
+def test_tensorboard_logs(tiny_npz, tmp_path):
+    pytest.importorskip("tensorboard")
+    tb = tmp_path / "tb"
+    assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(tmp_path / "o"), "--tensorboard", str(tb),
+                 "--set", "training_epochs=2", "--set", "batch_size=64", "--no-progress"]) == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb / "stacked")).Reload()
+    assert [e.step for e in acc.Scalars("loss/train")] == [0, 1]
+    assert acc.Tags()["images"]
+
+
+@pytest.mark.parametrize("setup, match", [
+    (lambda d: None, "is not an aekit checkpoint: expected config.json and model.safetensors"),
+    (lambda d: ((d / "config.json").write_text('{"format": "aekit-checkpoint", "version": 99, "kind": "StackedAutoencoder"}'),
+                (d / "model.safetensors").write_bytes(b"x")), "checkpoint version 99 is newer than this aekit reads"),
+    (lambda d: ((d / "config.json").write_text('{"format": "aekit-checkpoint", "version": 1, "kind": "StackedAutoencoder", "config": {}}'),
+                (d / "model.safetensors").write_bytes(b"garbage")), "corrupt or unreadable safetensors file"),
+])
+def test_load_errors(tmp_path, setup, match):
+    setup(tmp_path)
+    with pytest.raises(DataError, match=match):
+        aekit.load(tmp_path)
