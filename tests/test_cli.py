@@ -54,7 +54,7 @@ def _fails_cleanly(argv, capsys, out, match):
     (["--set", "training_epochs=0"], "training_epochs=0 must be a positive integer"),
     (["--set", "pretrain_epochs=-2"], "pretrain_epochs=-2 must be a positive integer"),
     (["--set", "batch_size=100000"], "batch_size=100000 is larger than the 270 training images"),
-    (["--set", "learning_rate_gd=-1"], "learning_rate_gd=-1.0 must be positive"),
+    (["--set", "finetune_learning_rate=-1"], "finetune_learning_rate=-1.0 must be positive"),
     (["--device", "tpu"], "--device 'tpu' is not a device"),
 ])
 def test_user_mistakes_exit_2_without_output(tiny_npz, tmp_path, capsys, extra, match):

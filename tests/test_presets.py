@@ -10,7 +10,7 @@ def test_seed_presets_are_the_tutorials_numbers():
     s, p = get_preset("stacked"), get_preset("pretrain")
     assert (s.learning_rate, s.training_epochs, s.batch_size, s.display_step, s.examples_to_show) == (0.02, 50, 256, 5, 10)
     assert s.hidden_sizes == (256, 128) and s.activation == "sigmoid" and s.init == "normal"
-    assert (p.learning_rate_rmsprop, p.learning_rate_gd, p.pretrain_epochs, p.finetune_epochs) == (0.02, 0.5, 100, 200)
+    assert (p.pretrain_learning_rate, p.finetune_learning_rate, p.pretrain_epochs, p.finetune_epochs) == (0.02, 0.5, 100, 200)
     assert p.hidden_sizes == (128, 64) and p.head_init == "zeros" and p.finetune_optimizer == "sgd"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -91,10 +92,8 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None, path, method: str = "
 
 
 def filters(weight: np.ndarray, image_shape, path, n: int = 64, title=None) -> None:
-    """The first ``n`` first-layer filters (rows of the weight matrix) as images, each scaled symmetrically."""
+    """The first ``n`` first-layer filters, (n, H, W), as images, each scaled symmetrically around 0."""
     weight = np.asarray(weight)[:n]
-    if len(image_shape) != 2:
-        return
     cols = int(np.ceil(np.sqrt(len(weight))))
     rows = int(np.ceil(len(weight) / cols))
     fig = _figure((cols * 0.8, rows * 0.8 + (0.3 if title else 0)))
@@ -102,9 +101,41 @@ def filters(weight: np.ndarray, image_shape, path, n: int = 64, title=None) -> N
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(weight):
-            w = weight[i].reshape(image_shape)
+            w = weight[i]
             lim = np.abs(w).max() or 1.0
             ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def vae_figures(vae, images: np.ndarray, image_shape, out) -> None:
+    """``samples.png``: decoded draws from the prior; ``interpolation.png``: decoding along the line
+    between the posterior means of pairs of test images."""
+    import torch
+
+    from .batches import to_float
+
+    device = next(vae.parameters()).device
+    with torch.inference_mode():
+        samples = vae.sample(32, generator=torch.Generator().manual_seed(0)).cpu().numpy()
+        x = to_float(torch.as_tensor(images[:8]).to(device))
+        z = vae.encode(x)  # (8, latent)
+        steps = torch.linspace(0, 1, 10, device=device)[:, None]
+        rows = [vae.decode(z[i] * (1 - steps) + z[i + 1] * steps).cpu().numpy() for i in range(0, 8, 2)]
+    image_grid(samples, image_shape, Path(out) / "samples.png", cols=8, title="VAE: samples from the prior")
+    image_grid(np.concatenate(rows), image_shape, Path(out) / "interpolation.png", cols=10,
+               title="VAE: interpolating between test images in latent space")
+
+
+def image_grid(images: np.ndarray, image_shape, path, cols: int = 10, title=None) -> None:
+    rows = int(np.ceil(len(images) / cols))
+    fig = _figure((cols * 0.9, rows * 0.9 + (0.3 if title else 0)))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(np.asarray(images[i]).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
     if title:
         fig.suptitle(title, fontsize=9)
     _save(fig, path)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
@@ -29,12 +30,19 @@ class AutoencoderConfig:
     activation: str = "sigmoid"  # after every hidden layer, the code included
     output_activation: str = "sigmoid"  # on the reconstruction; pixels are in [0, 1]
     init: str = "normal"  # normal: N(0, 1) weights and biases, as tf.random_normal; or xavier, kaiming, torch
+    code_activation: str | None = None  # on the code; None: the same as activation (the tutorial's sigmoid)
+    dropout: float = 0.0  # after each hidden activation (not on the code or the output)
+    batch_norm: bool = False  # before each hidden activation (not on the code or the output)
+    tied: bool = False  # decoder weights are the encoder's, transposed (Hinton & Salakhutdinov 2006)
 
     def __post_init__(self):
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("output_activation", self.output_activation, ACTIVATIONS)
+        check_choice("code_activation", self.code_activation or self.activation, ACTIVATIONS)
         check_choice("init", self.init, INITS)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
         if self.input_size < 1 or not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ConfigError(
                 f"hidden_sizes={self.hidden_sizes} and input_size={self.input_size} must be positive integers, "
@@ -44,6 +52,14 @@ class AutoencoderConfig:
     @property
     def code_size(self) -> int:
         return self.hidden_sizes[-1]
+
+
+class SaveMixin:
+    def save(self, directory, **extra) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory``; see :func:`aekit.load`."""
+        from .checkpoint import save
+
+        save(self, directory, **extra)
 
 
 def check_choice(name: str, value, allowed) -> None:
@@ -70,17 +86,40 @@ def init_linear(layer: nn.Linear, scheme: str, gen: torch.Generator | None, acti
             layer.bias.uniform_(-bound, bound, generator=gen)
 
 
-def mlp(sizes: list[int], activations: list[str], init: str, gen: torch.Generator | None) -> nn.Sequential:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]``, each followed by its activation."""
+def mlp(sizes: list[int], activations: list[str], init: str, gen: torch.Generator | None,
+        dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]``, each followed by its activation; hidden layers
+    (all but the last) optionally get batch norm before and dropout after the activation."""
     layers: list[nn.Module] = []
-    for n_in, n_out, act in zip(sizes[:-1], sizes[1:], activations):
+    n = len(sizes) - 1
+    for i, (n_in, n_out, act) in enumerate(zip(sizes[:-1], sizes[1:], activations)):
         linear = nn.Linear(n_in, n_out)
         init_linear(linear, init, gen, act)
-        layers += [linear, ACTIVATIONS[act]()]
+        hidden = i < n - 1
+        layers += [linear, *([nn.BatchNorm1d(n_out)] if batch_norm and hidden else []), ACTIVATIONS[act]()]
+        if dropout and hidden:
+            layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
-class StackedAutoencoder(nn.Module):
+class TiedDecoder(nn.Module):
+    """Mirrors an encoder with its own weights transposed (shared storage) and biases of its own."""
+
+    def __init__(self, encoder: nn.Sequential, activations: list[str]):
+        super().__init__()
+        self.encoder_layers = [m for m in encoder if isinstance(m, nn.Linear)][::-1]  # plain list: not re-registered
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(m.in_features)) for m in self.encoder_layers])
+        self.activations = nn.ModuleList([ACTIVATIONS[a]() for a in activations])
+
+    def forward(self, z: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        for i, (layer, bias, act) in enumerate(zip(self.encoder_layers, self.biases, self.activations)):
+            z = F.linear(z, layer.weight.t(), bias)
+            if not (logits and i == len(self.biases) - 1):
+                z = act(z)
+        return z
+
+
+class StackedAutoencoder(SaveMixin, nn.Module):
     """``input -> hidden_sizes -> reversed(hidden_sizes[:-1]) -> input``, the decoder mirroring the encoder."""
 
     def __init__(self, config: AutoencoderConfig, generator: torch.Generator | None = None):
@@ -89,9 +128,15 @@ class StackedAutoencoder(nn.Module):
         enc = [config.input_size, *config.hidden_sizes]
         dec = enc[::-1]
         n = len(config.hidden_sizes)
+        code_act = config.code_activation or config.activation
         # Creation order W1, W2, ... as in the tutorial's build_autoencoder, so one seed gives one network.
-        self.encoder = mlp(enc, [config.activation] * n, config.init, generator)
-        self.decoder = mlp(dec, [config.activation] * (n - 1) + [config.output_activation], config.init, generator)
+        self.encoder = mlp(enc, [config.activation] * (n - 1) + [code_act], config.init, generator,
+                           config.dropout, config.batch_norm)
+        dec_acts = [config.activation] * (n - 1) + [config.output_activation]
+        if config.tied:
+            self.decoder = TiedDecoder(self.encoder, dec_acts)
+        else:
+            self.decoder = mlp(dec, dec_acts, config.init, generator, config.dropout, config.batch_norm)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)  # (B, D) -> (B, code_size)
@@ -102,14 +147,16 @@ class StackedAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def save(self, directory, **extra) -> None:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory``; see :func:`aekit.load`."""
-        from .checkpoint import save
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor | None:
+        """The reconstruction before its sigmoid, for BCE-with-logits; None without a sigmoid output."""
+        if self.config.output_activation != "sigmoid":
+            return None
+        if isinstance(self.decoder, TiedDecoder):
+            return self.decoder(z, logits=True)
+        return self.decoder[:-1](z)
 
-        save(self, directory, **extra)
 
-
-class EncoderClassifier(nn.Module):
+class EncoderClassifier(SaveMixin, nn.Module):
     """An encoder followed by a linear softmax head; ``forward`` returns logits (B, n_classes)."""
 
     def __init__(self, encoder: nn.Module, code_size: int, n_classes: int, head_init: str = "zeros",
@@ -125,11 +172,13 @@ class EncoderClassifier(nn.Module):
             init_linear(self.head, head_init, generator, "identity")
 
     @classmethod
-    def from_autoencoder(cls, autoencoder: StackedAutoencoder, n_classes: int, head_init: str = "zeros",
+    def from_autoencoder(cls, autoencoder: nn.Module, n_classes: int, head_init: str = "zeros",
                          generator: torch.Generator | None = None) -> "EncoderClassifier":
         """Share ``autoencoder``'s encoder (not a copy) and remember its config, so the result can be saved."""
-        clf = cls(autoencoder.encoder, autoencoder.config.code_size, n_classes, head_init, generator)
-        clf.config = ClassifierConfig(autoencoder=autoencoder.config, n_classes=n_classes, head_init=head_init)
+        encoder = autoencoder.encoder if isinstance(autoencoder, StackedAutoencoder) else EncodeOnly(autoencoder)
+        clf = cls(encoder, autoencoder.config.code_size, n_classes, head_init, generator)
+        clf.config = ClassifierConfig(autoencoder=autoencoder.config, n_classes=n_classes, head_init=head_init,
+                                      autoencoder_kind=type(autoencoder).__name__)
         return clf
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,25 +190,44 @@ class EncoderClassifier(nn.Module):
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self(x), dim=1)
 
-    def save(self, directory, **extra) -> None:
-        from .checkpoint import save
 
-        save(self, directory, **extra)
+class EncodeOnly(nn.Module):
+    """The encoder of a model whose encoder is not one module (convolutional, variational)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(x)
 
 
 @dataclass
 class ClassifierConfig:
-    autoencoder: AutoencoderConfig  # the encoder is this autoencoder's
+    autoencoder: object  # the config of the autoencoder whose encoder this is
     n_classes: int
     head_init: str = "zeros"
+    autoencoder_kind: str = "StackedAutoencoder"
+
+
+def _autoencoder_classes() -> dict:
+    from .conv import ConvAutoencoder, ConvAutoencoderConfig
+    from .vae import VAE, VAEConfig
+
+    return {"StackedAutoencoder": (StackedAutoencoder, AutoencoderConfig), "ConvAutoencoder": (ConvAutoencoder, ConvAutoencoderConfig),
+            "VAE": (VAE, VAEConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:
     """Rebuild a model from its saved kind and config (weights are loaded separately)."""
-    if kind == "StackedAutoencoder":
-        return StackedAutoencoder(AutoencoderConfig(**config))
+    classes = _autoencoder_classes()
+    if kind in classes:
+        model_cls, config_cls = classes[kind]
+        return model_cls(config_cls(**config))
     if kind == "EncoderClassifier":
-        ae = StackedAutoencoder(AutoencoderConfig(**config["autoencoder"]))
-        return EncoderClassifier.from_autoencoder(ae, config["n_classes"], config.get("head_init", "zeros"))
-    raise ConfigError(f"model kind {kind!r} is unknown; known: StackedAutoencoder, EncoderClassifier")
+        ae = build_model(config.get("autoencoder_kind", "StackedAutoencoder"), config["autoencoder"])
+        head_init = config.get("head_init", "zeros")
+        return EncoderClassifier.from_autoencoder(ae, config["n_classes"], head_init)
+    raise ConfigError(f"model kind {kind!r} is unknown; known: {', '.join(classes)}, EncoderClassifier")
+
 

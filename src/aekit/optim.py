@@ -80,3 +80,18 @@ def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> 
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     raise ConfigError(f"optimizer={name!r} is not allowed; choose one of: {', '.join(OPTIMIZERS)}")
+
+
+SCHEDULES = ("constant", "cosine", "onecycle")
+
+
+def build_schedule(name: str, optimizer: Optimizer, total_steps: int):
+    """A per-batch learning-rate schedule: constant (None), cosine decay to 0, or one-cycle (Smith 2018)."""
+    if name == "constant":
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    if name == "onecycle":
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lrs, total_steps=max(2, total_steps))
+    raise ConfigError(f"schedule={name!r} is not allowed; choose one of: {', '.join(SCHEDULES)}")

@@ -1,7 +1,8 @@
-"""The tutorial's two programs as typed configs, and ``--set key=value`` overrides.
+"""The tutorial's two programs as typed configs, their presets, and ``--set key=value`` overrides.
 
-``seed-stacked`` and ``seed-pretrain`` hold the tutorial's exact hyperparameters; every
-field can be overridden, and an unknown key is rejected with the nearest valid one.
+``seed-*`` presets hold the tutorial's exact hyperparameters; ``modern-*`` are the best recipes
+found for the same two programs. Every field can be overridden, and an unknown key is rejected
+with the nearest valid one.
 """
 
 from __future__ import annotations
@@ -16,39 +17,75 @@ from .errors import ConfigError
 
 
 @dataclass(frozen=True)
-class StackedProgram:
-    """Program 1: a 784-256-128-256-784 sigmoid autoencoder trained with TF1 RMSProp."""
+class AutoencoderRecipe:
+    """How the autoencoder is built and trained. The defaults are the tutorial's; every option
+    beyond it (the autoencoder family, modern training) is off unless a preset or --set turns it on."""
 
-    learning_rate: float = 0.02  # RMSProp learning rate
-    training_epochs: int = 50
+    hidden_sizes: tuple[int, ...] = (256, 128)  # encoder widths; the last is the code size
+    architecture: str = "mlp"  # mlp; conv (convolutional: hidden_sizes[:-1] are channels); vae (variational)
+    activation: str = "sigmoid"  # relu, gelu, selu, sigmoid, tanh
+    code_activation: str = ""  # on the code; "" means the same as activation
+    init: str = "normal"  # normal is N(0, 1) weights and biases (tf.random_normal); xavier, kaiming, torch
+    tied: bool = False  # decoder weights are the encoder's, transposed
+    dropout: float = 0.0  # after hidden activations
+    batch_norm: bool = False  # before hidden activations
+    loss: str = "mse"  # mse, or bce (binary cross-entropy with logits)
+    noise: str = "none"  # denoising: none, mask or gaussian
+    noise_level: float = 0.0  # masked fraction or gaussian standard deviation
+    sparsity: str = "none"  # sparse codes: none, l1 or kl
+    sparsity_weight: float = 0.0
+    sparsity_target: float = 0.05  # target mean activation for kl sparsity
+    layerwise_epochs: int = 0  # greedy layer-wise pretraining epochs per layer before end-to-end training; 0 = off
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # learning-rate schedule per batch: constant, cosine, onecycle
+    early_stopping: int = 0  # patience (epochs) on the validation MSE, restoring the best weights; 0 = off
+    precision: str = "fp32"  # fp32, or bf16 / fp16 autocast (the seed presets stay fp32)
     batch_size: int = 256
     display_step: int = 5  # print the loss every this many epochs
     examples_to_show: int = 10  # test images in the reconstruction figure
-    hidden_sizes: tuple[int, ...] = (256, 128)  # encoder widths; the decoder mirrors them
-    activation: str = "sigmoid"
-    init: str = "normal"  # N(0, 1) weights and biases, as tf.random_normal
-    optimizer: str = "rmsprop-tf1"
 
 
 @dataclass(frozen=True)
-class PretrainProgram:
-    """Program 2: pretrain a 784-128-64-128-784 autoencoder, then fine-tune encoder + softmax."""
+class StackedProgram(AutoencoderRecipe):
+    """Program 1: train an autoencoder (the tutorial's 784-256-128-256-784, sigmoid, TF1 RMSProp)."""
 
-    learning_rate_rmsprop: float = 0.02  # pretraining (reconstruction) learning rate
-    learning_rate_gd: float = 0.5  # fine-tuning (classification) learning rate
+    learning_rate: float = 0.02
+    training_epochs: int = 50
+    optimizer: str = "rmsprop-tf1"  # rmsprop-tf1, sgd, adam, adamw
+
+
+@dataclass(frozen=True)
+class PretrainProgram(AutoencoderRecipe):
+    """Program 2: pretrain an autoencoder (the tutorial's 784-128-64-128-784), then fine-tune encoder + softmax."""
+
+    hidden_sizes: tuple[int, ...] = (128, 64)
+    pretrain_learning_rate: float = 0.02  # the tutorial's learning_rate_RMSProp
+    finetune_learning_rate: float = 0.5  # the tutorial's learning_rate_GradientDescent
     pretrain_epochs: int = 100  # the tutorial's num_epochs
     finetune_epochs: int = 200  # the tutorial's num_epochs + 100
-    batch_size: int = 256
-    display_step: int = 5
-    examples_to_show: int = 10
-    hidden_sizes: tuple[int, ...] = (128, 64)
-    activation: str = "sigmoid"
-    init: str = "normal"
     pretrain_optimizer: str = "rmsprop-tf1"
     finetune_optimizer: str = "sgd"  # tf.train.GradientDescentOptimizer
+    finetune_mode: str = "full"  # full; frozen (train the head only: a linear probe); scratch (no pretraining)
+    finetune_weight_decay: float = 0.0
+    finetune_schedule: str = "constant"
+    finetune_early_stopping: int = 0  # patience (epochs) on validation accuracy; 0 = off
     head_init: str = "zeros"  # the tutorial's tf.zeros softmax layer
 
 
+# The modern recipes: chosen by the trials recorded in README.md ("How the modern recipes were chosen").
+MODERN_AE = dict(activation="gelu", code_activation="identity", init="kaiming", weight_decay=1e-4,
+                 schedule="onecycle", examples_to_show=10)
+PRESETS: dict[str, object] = {
+    "seed-stacked": StackedProgram(),
+    "seed-pretrain": PretrainProgram(),
+    "modern-stacked": StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning_rate=2e-3,
+                                     training_epochs=30, optimizer="adamw", batch_size=128),
+    "modern-pretrain": PretrainProgram(**MODERN_AE, hidden_sizes=(1024, 512, 64), pretrain_learning_rate=2e-3,
+                                       pretrain_epochs=20, pretrain_optimizer="adamw", noise="mask", noise_level=0.25,
+                                       finetune_learning_rate=1e-3, finetune_epochs=30, finetune_optimizer="adamw",
+                                       finetune_weight_decay=1e-4, finetune_schedule="onecycle", dropout=0.2,
+                                       finetune_early_stopping=8, head_init="xavier", batch_size=128),
+}
 PRESETS: dict[str, object] = {
     "seed-stacked": StackedProgram(),
     "seed-pretrain": PretrainProgram(),
@@ -139,13 +176,29 @@ def scale_epochs(config, factor: float):
     return validate(dataclasses.replace(config, **changes))
 
 
+MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
+               "finetune_weight_decay", "noise_level", "sparsity_weight", "dropout"}
+
+
+def with_code_size(config, code_size: int | None):
+    """Set the innermost layer (the code) of ``config.hidden_sizes``."""
+    if code_size is None:
+        return config
+    if code_size < 1:
+        raise ConfigError(f"--code-size {code_size} must be a positive integer")
+    return dataclasses.replace(config, hidden_sizes=(*config.hidden_sizes[:-1], code_size))
+
+
 def validate(config):
     """Check ranges: positive epochs, batch size, learning rates, display step and layer sizes."""
     for name in field_names(config):
         value = getattr(config, name)
-        if name.endswith(("epochs", "batch_size", "display_step", "examples_to_show")) and value < 1:
+        if name in MAY_BE_ZERO:
+            if value < 0:
+                raise ConfigError(f"{name}={value} must be >= 0 (0 turns it off)")
+        elif name.endswith(("epochs", "batch_size", "display_step", "examples_to_show")) and value < 1:
             raise ConfigError(f"{name}={value} must be a positive integer (>= 1)")
-        if name.startswith("learning_rate") and not value > 0:
+        if "learning_rate" in name and not value > 0:
             raise ConfigError(f"{name}={value} must be positive")
         if name == "hidden_sizes" and (not value or min(value) < 1):
             raise ConfigError(f"hidden_sizes={value} must be one or more positive integers, like 256,128")

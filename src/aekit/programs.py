@@ -7,6 +7,7 @@ Each ``run_*`` function trains, evaluates on the test split and returns a :class
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -21,20 +22,22 @@ from .data import Dataset
 from .errors import ConfigError, DataError
 from .fileio import write_json
 from .inference import error_quantiles
-from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-from .optim import build_optimizer
+from .models import EncoderClassifier
+from .optim import build_optimizer, build_schedule
 from .presets import PretrainProgram, StackedProgram
+from .recipes import build_autoencoder, combine, first_layer_images, train_autoencoder
 from .runtime import generator
-from .train import accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error, reconstruction_loss
+from .train import EarlyStopping, History, accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error
 
 EpochHook = Callable[[str, int, float], None]  # (phase, epoch, mean loss)
 MAP_SAMPLES = 3000  # test codes kept for the 2-D map
+FINETUNE_MODES = ("full", "frozen", "scratch")
 
 
 @dataclasses.dataclass
 class RunResult:
     metrics: dict
-    autoencoder: StackedAutoencoder
+    autoencoder: torch.nn.Module
     classifier: EncoderClassifier | None
     examples: np.ndarray  # (k, D) uint8 test images shown in the figure
     reconstructions: np.ndarray  # (k, D) float in [0, 1]
@@ -53,12 +56,6 @@ def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: 
         "n_test": len(data.test), "seed": seed, "device": str(device), "torch": torch.__version__,
         "config": dataclasses.asdict(cfg),
     }
-
-
-def _autoencoder(cfg, data: Dataset, gen: torch.Generator, device) -> StackedAutoencoder:
-    config = AutoencoderConfig(input_size=data.n_features, hidden_sizes=cfg.hidden_sizes,
-                               activation=cfg.activation, init=cfg.init)
-    return StackedAutoencoder(config, generator=gen).to(device)
 
 
 def check_fits(cfg, data: Dataset) -> None:
@@ -98,20 +95,43 @@ def _evaluate(ae: StackedAutoencoder, data: Dataset, k: int, device) -> dict:
 def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
                 log: Callable[[str], None] | None = None, compile: bool = False,
                 on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
-    """Program 1: train the stacked autoencoder and measure test MSE."""
+    """Program 1: train an autoencoder and measure test MSE."""
     check_fits(cfg, data)
     t0 = time.perf_counter()
-    model = _autoencoder(cfg, data, generator(seed), device)
-    opt = build_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate)
+    model = build_autoencoder(cfg, data, generator(seed), device)
     batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
-    hist = fit(_trainable(model, compile), reconstruction_loss, opt, batches, cfg.training_epochs,
-               display_step=cfg.display_step, log=log, label="loss", on_epoch_end=_hook(on_epoch, "train"), progress=progress)
+    hist = train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
+                             log=log, progress=progress, label="loss", on_epoch_end=_hook(on_epoch, "train"),
+                             train_module=_trainable(model, compile))
     ev = _evaluate(model, data, cfg.examples_to_show, device)
     metrics = _base_metrics("stacked", cfg, data, device, seed)
     metrics.update(test_mse=float(ev["test_errors"].mean()),
                    seconds={"train": hist.seconds, "total": time.perf_counter() - t0},
-                   seconds_per_epoch=hist.seconds / cfg.training_epochs, history={"train": hist.as_dict()})
-    return RunResult(metrics, model, None, curves={"reconstruction (MSE)": hist.epoch_loss}, **ev)
+                   seconds_per_epoch=hist.seconds / max(1, len(hist.epoch_loss)), history={"train": hist.as_dict()})
+    return RunResult(metrics, model, None, curves={"reconstruction": hist.epoch_loss}, **ev)
+
+
+def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
+              log=None, progress=None, on_epoch_end=None, compile: bool = False):
+    """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy."""
+    clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
+    params = clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters()
+    opt = build_optimizer(cfg.finetune_optimizer, params, cfg.finetune_learning_rate, cfg.finetune_weight_decay)
+    schedule = build_schedule(cfg.finetune_schedule, opt, cfg.finetune_epochs * len(batches))
+    early = None
+    if cfg.finetune_early_stopping and data.validation.labels is not None and len(data.validation):
+        early = EarlyStopping(clf, lambda: 1.0 - accuracy(clf, data.validation.images, data.validation.labels, device),
+                              patience=cfg.finetune_early_stopping)
+    if cfg.finetune_mode == "frozen":
+        clf.encoder.requires_grad_(False)
+    hist = fit(_trainable(clf, compile), classification_loss, opt, batches, cfg.finetune_epochs,
+               display_step=cfg.display_step, log=log, label="fine-tuning loss", progress=progress,
+               precision=cfg.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early))
+    clf.encoder.requires_grad_(True)
+    if early is not None:
+        early.restore()
+        hist.parts["validation_error"] = early.history
+    return clf, hist
 
 
 def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
@@ -119,27 +139,22 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
                  on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
     check_fits(cfg, data)
+    if cfg.finetune_mode not in FINETUNE_MODES:
+        raise ConfigError(f"finetune_mode={cfg.finetune_mode!r} is not allowed; choose one of: {', '.join(FINETUNE_MODES)}")
     t0 = time.perf_counter()
     gen = generator(seed)
-    ae = _autoencoder(cfg, data, gen, device)
+    ae = build_autoencoder(cfg, data, gen, device)
     batches = DeviceBatches(data.train.images, data.train.labels, batch_size=cfg.batch_size, device=device, seed=seed)
-
-    def pretrain_loss(model, x, y):  # labels unused while pretraining
-        return reconstruction_loss(model, x)
-
-    opt = build_optimizer(cfg.pretrain_optimizer, ae.parameters(), cfg.learning_rate_rmsprop)
-    pre = fit(_trainable(ae, compile), pretrain_loss, opt, batches, cfg.pretrain_epochs, display_step=cfg.display_step,
-              log=log, label="pretraining loss", on_epoch_end=_hook(on_epoch, "pretrain"), progress=progress)
+    if cfg.finetune_mode == "scratch":  # the baseline: the same network, no pretraining
+        pre = History()
+    else:
+        pre = train_autoencoder(ae, cfg, data, batches, cfg.pretrain_epochs, cfg.pretrain_optimizer,
+                                cfg.pretrain_learning_rate, log=log, progress=progress, label="pretraining loss",
+                                on_epoch_end=_hook(on_epoch, "pretrain"), train_module=_trainable(ae, compile))
     ev = _evaluate(ae, data, cfg.examples_to_show, device)  # before fine-tuning changes the shared encoder
-    # The classifier shares the encoder, so keep a copy of the pretrained autoencoder for the checkpoint.
-    pretrained = StackedAutoencoder(ae.config).to(device)
-    pretrained.load_state_dict(ae.state_dict())
-
-    clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
-    opt = build_optimizer(cfg.finetune_optimizer, clf.parameters(), cfg.learning_rate_gd)
-    fine = fit(_trainable(clf, compile), classification_loss, opt, batches.reseeded(seed + 1), cfg.finetune_epochs,
-               display_step=cfg.display_step, log=log, label="fine-tuning loss", on_epoch_end=_hook(on_epoch, "finetune"),
-               progress=progress)
+    pretrained = copy.deepcopy(ae)  # the classifier shares the encoder: keep the pretrained autoencoder intact
+    clf, fine = fine_tune(cfg, ae, data, batches.reseeded(seed + 1), device, gen, log=log, progress=progress,
+                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile)
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)
     metrics.update(
@@ -147,8 +162,8 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
         seconds={"pretrain": pre.seconds, "finetune": fine.seconds, "total": time.perf_counter() - t0},
         history={"pretrain": pre.as_dict(), "finetune": fine.as_dict()},
     )
-    curves = {"pretraining (MSE)": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
-    return RunResult(metrics, pretrained, clf, curves=curves, **ev)
+    curves = {"pretraining": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
+    return RunResult(metrics, pretrained, clf, curves={k: v for k, v in curves.items() if v}, **ev)
 
 
 def write_run(result: RunResult, out: Path, data: Dataset) -> None:
@@ -160,8 +175,11 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
                                 out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
     figures.loss_curves(result.curves, out / "loss.png", title=name)
     figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes, title=f"{name}: test codes")
-    figures.filters(result.autoencoder.encoder[0].weight.detach().cpu().numpy(), image_shape, out / "filters.png",
-                    title=f"{name}: first-layer filters")
+    filters = first_layer_images(result.autoencoder, image_shape)
+    if filters is not None:
+        figures.filters(filters, filters.shape[1:], out / "filters.png", title=f"{name}: first-layer filters")
+    if hasattr(result.autoencoder, "sample") and len(image_shape) == 2:
+        figures.vae_figures(result.autoencoder, data.test.images, image_shape, out)
     figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
                                 out / "anomalies.png", title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
                                 labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])

@@ -14,23 +14,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .batches import DeviceBatches, iterate_in_chunks
 from .errors import ConfigError
+from .objectives import classification_loss, reconstruction_loss  # noqa: F401  (re-exported)
 
 Objective = Callable[..., torch.Tensor]
-
-
-def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The tutorial's ``reduce_mean((x - x_hat)^2)``: mean over batch and pixels."""
-    return F.mse_loss(model(x), x)
-
-
-def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The tutorial's ``mean(-sum(y * log(softmax)))``, computed stably from logits."""
-    return F.cross_entropy(model(x), y)
 
 
 @dataclass
@@ -40,9 +30,11 @@ class History:
     epoch_loss: list[float] = field(default_factory=list)
     last_batch_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    parts: dict[str, list[float]] = field(default_factory=dict)  # named loss terms, per-epoch means
 
     def as_dict(self) -> dict:
-        return {"epoch_loss": self.epoch_loss, "last_batch_loss": self.last_batch_loss, "seconds": self.seconds}
+        return {"epoch_loss": self.epoch_loss, "last_batch_loss": self.last_batch_loss, "seconds": self.seconds,
+                **({"parts": self.parts} if self.parts else {})}
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -51,12 +43,13 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, batches: DeviceBatches,
         epochs: int, *, display_step: int = 5, log: Callable[[str], None] | None = None, label: str = "loss",
         progress: bool | None = None, start_epoch: int = 0, precision: str = "fp32",
-        on_epoch_end: Callable[[int, float], bool] | None = None) -> History:
+        on_epoch_end: Callable[[int, float], bool] | None = None, scheduler=None) -> History:
     """Train for ``epochs`` epochs; print the last batch loss every ``display_step`` epochs.
 
     ``precision`` is ``fp32``, or ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler).
     ``on_epoch_end(epoch, mean_loss)`` may return True to stop early; it costs one device sync
-    per epoch, so it is only called when given.
+    per epoch, so it is only called when given. ``scheduler`` (a torch LR scheduler) steps every batch.
+    The objective returns the loss, or ``(loss, parts)`` with named terms to report per epoch.
     """
     from tqdm.auto import tqdm
 
@@ -69,15 +62,20 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     autocast = (lambda: torch.autocast(device_type, dtype=amp)) if amp else contextlib.nullcontext
     scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
     model.train()
-    sums, lasts = [], []
+    sums, lasts, part_sums = [], [], {}
     t0 = time.perf_counter()
     bar = tqdm(range(start_epoch, start_epoch + epochs), desc=label, unit="epoch", leave=False,
                disable=None if progress is None else not progress)
     for epoch in bar:
         total = torch.zeros((), device=batches.device)
+        parts_total: dict[str, torch.Tensor] = {}
         for batch in batches.epoch(epoch):
             with autocast():
                 loss = objective(model, *batch)
+            if isinstance(loss, tuple):
+                loss, parts = loss
+                for name, value in parts.items():
+                    parts_total[name] = parts_total.get(name, 0) + value.float()
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
                 loss.backward()
@@ -86,9 +84,13 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+            if scheduler is not None:
+                scheduler.step()
             last = loss.detach().float()
             total += last  # stays on the device: no sync per step
         sums.append(total / len(batches))
+        for name, value in parts_total.items():
+            part_sums.setdefault(name, []).append(value / len(batches))
         lasts.append(last)
         if display_step and epoch % display_step == 0:
             log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
@@ -98,10 +100,36 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
         epoch_loss=torch.stack(sums).tolist(),
         last_batch_loss=torch.stack(lasts).tolist(),
         seconds=time.perf_counter() - t0,
+        parts={name: torch.stack(values).tolist() for name, values in part_sums.items()},
     )
     if not np.all(np.isfinite(history.epoch_loss)):
         log(f"warning: {label} became non-finite; lower the learning rate")
     return history
+
+
+class EarlyStopping:
+    """``on_epoch_end`` callback: track a validation score, keep the best weights, stop after ``patience``
+    epochs without improvement; :meth:`restore` puts the best weights back."""
+
+    def __init__(self, model: nn.Module, validation_loss: Callable[[], float], patience: int = 10,
+                 min_delta: float = 0.0):
+        self.model, self.validation_loss, self.patience, self.min_delta = model, validation_loss, patience, min_delta
+        self.best, self.best_epoch, self.best_state, self.history = float("inf"), -1, None, []
+
+    def __call__(self, epoch: int, train_loss: float) -> bool:
+        was_training = self.model.training
+        self.model.eval()
+        score = float(self.validation_loss())
+        self.model.train(was_training)
+        self.history.append(score)
+        if score < self.best - self.min_delta:
+            self.best, self.best_epoch = score, epoch
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
 
 
 @torch.inference_mode()

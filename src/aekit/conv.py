@@ -1,0 +1,82 @@
+"""A convolutional autoencoder: two stride-2 convolutions down to a flat code, and back.
+
+It takes and returns flat (B, D) batches like every other aekit model, reshaping to
+(B, 1, H, W) inside, so the same loop, objectives and evaluation serve it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .models import ACTIVATIONS, SaveMixin, check_choice
+
+
+@dataclass
+class ConvAutoencoderConfig:
+    image_shape: tuple[int, int] = (28, 28)
+    channels: tuple[int, ...] = (32, 64)  # per stride-2 convolution
+    code_size: int = 32
+    activation: str = "gelu"
+
+    def __post_init__(self):
+        self.image_shape = tuple(int(v) for v in self.image_shape)
+        self.channels = tuple(int(c) for c in self.channels)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        if len(self.image_shape) != 2 or min(self.image_shape) < 4 or not self.channels or self.code_size < 1:
+            raise ConfigError(f"a convolutional autoencoder needs 2-D images of at least 4x4, channels and a code size; "
+                              f"got image_shape={self.image_shape}, channels={self.channels}, code_size={self.code_size}")
+
+    @property
+    def input_size(self) -> int:
+        return math.prod(self.image_shape)
+
+
+class ConvAutoencoder(SaveMixin, nn.Module):
+    def __init__(self, config: ConvAutoencoderConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config
+        act = ACTIVATIONS[config.activation]
+        sizes = [config.image_shape]
+        for _ in config.channels:  # each stride-2 conv halves the size, rounding up
+            h, w = sizes[-1]
+            sizes.append(((h + 1) // 2, (w + 1) // 2))
+        chans = [1, *config.channels]
+        down = []
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            down += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), act()]
+        self.features = nn.Sequential(*down)
+        flat = chans[-1] * sizes[-1][0] * sizes[-1][1]
+        self.to_code = nn.Linear(flat, config.code_size)
+        self.from_code = nn.Sequential(nn.Linear(config.code_size, flat), act())
+        up = []
+        for i in range(len(config.channels), 0, -1):
+            (h_in, w_in), (h_out, w_out) = sizes[i], sizes[i - 1]
+            pad = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))  # output_padding restores odd/even sizes
+            up += [nn.ConvTranspose2d(chans[i], chans[i - 1], 3, stride=2, padding=1, output_padding=pad)]
+            up += [act()] if i > 1 else []
+        self.upsample = nn.Sequential(*up)
+        self._bottom = (chans[-1], *sizes[-1])
+        if generator is not None:
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=generator)
+                    nn.init.zeros_(m.bias)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x.view(len(x), 1, *self.config.image_shape))  # (B, C, h, w)
+        return self.to_code(h.flatten(1))  # (B, code)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_code(z).view(len(z), *self._bottom)
+        return self.upsample(h).flatten(1)  # (B, D)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

@@ -1,0 +1,106 @@
+"""Turn a recipe (the fields of :class:`aekit.presets.AutoencoderRecipe`) into a model, an objective
+and a training run: optimizer, schedule, greedy layer-wise stage and early stopping."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .batches import DeviceBatches
+from .conv import ConvAutoencoder, ConvAutoencoderConfig
+from .data import Dataset
+from .errors import ConfigError
+from .greedy import greedy_pretrain
+from .models import AutoencoderConfig, StackedAutoencoder
+from .objectives import ReconstructionObjective, reconstruction_loss
+from .optim import build_optimizer, build_schedule
+from .presets import AutoencoderRecipe
+from .train import EarlyStopping, History, fit, reconstruction_error
+from .vae import VAE, VAEConfig, vae_objective
+
+ARCHITECTURES = ("mlp", "conv", "vae")
+
+
+def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
+    if r.architecture == "mlp":
+        config = AutoencoderConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes, activation=r.activation,
+                                   init=r.init, code_activation=r.code_activation or None, dropout=r.dropout,
+                                   batch_norm=r.batch_norm, tied=r.tied)
+        return StackedAutoencoder(config, generator=gen).to(device)
+    if r.architecture == "conv":
+        if len(data.image_shape) != 2:
+            raise ConfigError(f"architecture='conv' needs 2-D images; dataset {data.name!r} has shape {data.image_shape}")
+        channels = r.hidden_sizes[:-1] or (32, 64)
+        config = ConvAutoencoderConfig(image_shape=data.image_shape, channels=channels, code_size=r.hidden_sizes[-1],
+                                       activation=r.activation)
+        return ConvAutoencoder(config, generator=gen).to(device)
+    if r.architecture == "vae":
+        config = VAEConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
+                           latent_size=r.hidden_sizes[-1], activation=r.activation)
+        return VAE(config, generator=gen).to(device)
+    raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
+
+
+def build_objective(r: AutoencoderRecipe):
+    if r.architecture == "vae":
+        return vae_objective
+    objective = ReconstructionObjective(loss=r.loss, noise=r.noise, noise_level=r.noise_level, sparsity=r.sparsity,
+                                        sparsity_weight=r.sparsity_weight, sparsity_target=r.sparsity_target)
+    return reconstruction_loss if objective == ReconstructionObjective() else objective
+
+
+def validation_mse(model: nn.Module, data: Dataset, device) -> Callable[[], float]:
+    return lambda: float(reconstruction_error(model, data.validation.images, device).mean())
+
+
+def combine(*callbacks):
+    """One on_epoch_end from several: stop when any of them says so."""
+    active = [c for c in callbacks if c is not None]
+    if not active:
+        return None
+    return lambda epoch, loss: any([c(epoch, loss) for c in active])
+
+
+def train_autoencoder(model: nn.Module, r: AutoencoderRecipe, data: Dataset, batches: DeviceBatches, epochs: int,
+                      optimizer: str, learning_rate: float, *, log=None, progress=None, label="loss",
+                      on_epoch_end=None, train_module: nn.Module | None = None) -> History:
+    """Greedy layer-wise stage (if asked), then end-to-end training with early stopping on validation MSE."""
+    device = batches.device
+    if r.layerwise_epochs:
+        if not isinstance(model, StackedAutoencoder) or r.tied:
+            raise ConfigError("layerwise_epochs needs architecture='mlp' with tied=false")
+        greedy_pretrain(model, batches, r.layerwise_epochs,
+                        lambda params: build_optimizer(optimizer, params, learning_rate, r.weight_decay),
+                        log=log, progress=progress)
+    opt = build_optimizer(optimizer, model.parameters(), learning_rate, r.weight_decay)
+    schedule = build_schedule(r.schedule, opt, epochs * len(batches))
+    early = None
+    if r.early_stopping and len(data.validation):
+        early = EarlyStopping(model, validation_mse(model, data, device), patience=r.early_stopping)
+    objective = build_objective(r)
+
+    def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction
+        return objective(m, x)
+
+    hist = fit(train_module or model, loss_fn, opt, batches, epochs, display_step=r.display_step, log=log, label=label,
+               progress=progress, precision=r.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early))
+    if early is not None:
+        early.restore()
+        hist.parts["validation_mse"] = early.history
+    return hist
+
+
+def first_layer_images(model: nn.Module, image_shape) -> np.ndarray | None:
+    """First-layer weights as images: (n, H, W) for a dense first layer over the pixels, or conv kernels."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.weight.detach().cpu().numpy()[:, 0]  # (C, k, k)
+        if isinstance(m, nn.Linear):
+            w = m.weight.detach().cpu().numpy()
+            if len(image_shape) == 2 and w.shape[1] == image_shape[0] * image_shape[1]:
+                return w.reshape(-1, *image_shape)
+            return None
+    return None
