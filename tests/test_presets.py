@@ -45,13 +45,14 @@ def test_malformed_pair():
 def test_scale_epochs():
     cfg = scale_epochs(PretrainProgram(), 0.01)
     assert (cfg.pretrain_epochs, cfg.finetune_epochs) == (1, 2)
+    assert cfg.layerwise_epochs == 0  # off stays off
     assert scale_epochs(StackedProgram(), 2).training_epochs == 100
     with pytest.raises(ConfigError, match="--epochs-scale 0.0 must be positive"):
         scale_epochs(StackedProgram(), 0.0)
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="--preset 'fancy' has no 'stacked' program; available presets: seed"):
+    with pytest.raises(ConfigError, match="--preset .fancy. has no .stacked. program; available presets: modern, seed"):
         get_preset("stacked", "fancy")
 
 
@@ -67,3 +68,20 @@ def test_typed_values_from_toml():
                               ("hidden_sizes", [1.5], "expected a list of integers"), ("batch_size", True, "expected an integer")]:
         with pytest.raises(ConfigError, match=match):
             apply_overrides(StackedProgram(), {key: value})
+
+
+def test_cli_seed_configs_are_the_presets():
+    # --epochs-scale 1 and no overrides must give exactly the seed programs (no option switched on by accident)
+    from aekit.runner import RunSpec, build_configs
+
+    configs = build_configs(RunSpec(program="all"))
+    assert configs == {"stacked": StackedProgram(), "pretrain": PretrainProgram()}
+
+
+def test_code_size():
+    from aekit.presets import with_code_size
+
+    assert with_code_size(get_preset("stacked", "modern"), 32).hidden_sizes[-1] == 32
+    assert with_code_size(StackedProgram(), None) == StackedProgram()
+    with pytest.raises(ConfigError, match="--code-size 0 must be a positive integer"):
+        with_code_size(StackedProgram(), 0)

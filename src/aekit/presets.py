@@ -86,10 +86,6 @@ PRESETS: dict[str, object] = {
                                        finetune_weight_decay=1e-4, finetune_schedule="onecycle", dropout=0.2,
                                        finetune_early_stopping=8, head_init="xavier", batch_size=128),
 }
-PRESETS: dict[str, object] = {
-    "seed-stacked": StackedProgram(),
-    "seed-pretrain": PretrainProgram(),
-}
 PROGRAMS = ("stacked", "pretrain")
 
 
@@ -169,10 +165,11 @@ def apply_overrides(config, overrides: dict[str, object]):
 
 
 def scale_epochs(config, factor: float):
-    """Multiply every ``*epochs`` field by ``factor`` (at least one epoch each)."""
+    """Multiply every ``*epochs`` field by ``factor`` (at least one epoch each; 0, meaning off, stays 0)."""
     if not factor > 0:
         raise ConfigError(f"--epochs-scale {factor} must be positive")
-    changes = {f: max(1, math.ceil(getattr(config, f) * factor)) for f in field_names(config) if f.endswith("epochs")}
+    changes = {f: max(1, math.ceil(getattr(config, f) * factor)) for f in field_names(config)
+               if f.endswith("epochs") and getattr(config, f) > 0}
     return validate(dataclasses.replace(config, **changes))
 
 

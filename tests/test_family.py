@@ -1,0 +1,165 @@
+"""Each member of the autoencoder family trains, and its defining property holds."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.batches import DeviceBatches
+from aekit.conv import ConvAutoencoder, ConvAutoencoderConfig
+from aekit.data import from_arrays
+from aekit.greedy import blocks, greedy_pretrain
+from aekit.models import AutoencoderConfig, StackedAutoencoder
+from aekit.objectives import ReconstructionObjective, corrupt
+from aekit.optim import build_optimizer
+from aekit.presets import PretrainProgram, StackedProgram, get_preset
+from aekit.programs import run_pretrain, run_stacked
+from aekit.runtime import generator
+from aekit.train import encode, fit, reconstruction_error
+from aekit.vae import VAE, VAEConfig, vae_objective
+
+from conftest import tiny_arrays
+
+CPU = torch.device("cpu")
+QUIET = dict(log=lambda s: None, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    xtr, ytr, xte, yte = tiny_arrays(n_train=400)
+    return from_arrays("tiny", xtr, ytr, xte, yte)
+
+
+def _adam_fit(model, objective, x, epochs=15, lr=3e-3):
+    return fit(model, objective, build_optimizer("adamw", model.parameters(), lr), DeviceBatches(x, batch_size=40),
+               epochs, display_step=0, progress=False)
+
+
+def test_tied_weights_share_storage():
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 8), tied=True, activation="gelu", init="kaiming"), generator(0))
+    untied = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 8), activation="gelu", init="kaiming"), generator(0))
+    enc = [m for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    assert model.decoder.encoder_layers[0] is enc[-1]
+    assert model.decoder.encoder_layers[-1].weight.data_ptr() == enc[0].weight.data_ptr()
+    n = lambda m: sum(p.numel() for p in m.parameters())
+    assert n(untied) - n(model) == 784 * 32 + 32 * 8  # no decoder weight matrices of its own
+    model(torch.rand(4, 784)).sum().backward()
+    assert enc[0].weight.grad is not None  # the decoder's gradient lands on the shared weights
+    x = tiny_arrays()[0].reshape(300, -1)
+    hist = _adam_fit(model, ReconstructionObjective(), x, epochs=5)
+    assert hist.epoch_loss[-1] < hist.epoch_loss[0]
+
+
+def test_noise_only_in_training():
+    x = torch.rand(64, 784)
+    masked = corrupt(x, "mask", 0.5)
+    assert 0.4 < (masked == 0).float().mean() < 0.6 and torch.equal(corrupt(x, "none", 0.5), x)
+    noisy = corrupt(x, "gaussian", 0.3)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and not torch.equal(noisy, x)
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 8), activation="gelu", init="kaiming"), generator(0))
+    denoising = ReconstructionObjective(noise="mask", noise_level=0.5)
+    torch.manual_seed(0)
+    assert not torch.equal(denoising(model, x), denoising(model, x))  # the objective corrupts, freshly each time
+    images = tiny_arrays()[2].reshape(60, -1)
+    _adam_fit(model, denoising, tiny_arrays()[0].reshape(300, -1), epochs=3)
+    a, b = reconstruction_error(model, images, CPU), reconstruction_error(model, images, CPU)
+    np.testing.assert_array_equal(a, b)  # evaluation sees clean inputs: deterministic
+
+
+@pytest.mark.parametrize("kind, act", [("l1", "relu"), ("kl", "sigmoid")])
+def test_sparse_codes_are_sparser(kind, act):
+    x = tiny_arrays()[0].reshape(300, -1)
+    codes = {}
+    for weight in (0.0, 1.0 if kind == "l1" else 0.5):
+        model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 32), activation="gelu", code_activation=act,
+                                                     init="kaiming"), generator(0))
+        objective = ReconstructionObjective(sparsity=kind, sparsity_weight=weight, sparsity_target=0.05)
+        hist = _adam_fit(model, objective, x, epochs=20)
+        codes[weight] = encode(model, x, CPU)
+    plain, sparse = codes.values()
+    if kind == "l1":
+        assert (sparse <= 1e-6).mean() > (plain <= 1e-6).mean() + 0.1  # more exact zeros
+    else:
+        assert abs(sparse.mean() - 0.05) < abs(plain.mean() - 0.05) / 2  # mean activation near the target
+    assert "sparsity" in hist.parts
+
+
+def test_vae_reports_kl_and_makes_figures(tiny, tmp_path):
+    cfg = dataclasses.replace(get_preset("stacked", "modern"), architecture="vae", hidden_sizes=(64, 4), training_epochs=4,
+                              batch_size=40)
+    result = run_stacked(cfg, tiny, CPU, **QUIET)
+    parts = result.metrics["history"]["train"]["parts"]
+    assert set(parts) >= {"kl", "reconstruction"} and all(k > 0 for k in parts["kl"])
+    assert isinstance(result.autoencoder, VAE)
+    from aekit.programs import write_run
+
+    write_run(result, tmp_path, tiny)
+    assert (tmp_path / "samples.png").is_file() and (tmp_path / "interpolation.png").is_file()
+    back = aekit.load(tmp_path)
+    x = torch.rand(3, 784)
+    torch.testing.assert_close(back(x), result.autoencoder.eval()(x))
+
+
+def test_vae_objective_terms():
+    vae = VAE(VAEConfig(hidden_sizes=(32,), latent_size=4), generator(0))
+    loss, parts = vae_objective(vae, torch.rand(8, 784))
+    assert torch.isclose(loss, parts["reconstruction"] + parts["kl"]) and parts["kl"] >= 0
+
+
+def test_greedy_layerwise_leaves_earlier_layers_unchanged():
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 8), activation="sigmoid", init="xavier"), generator(0))
+    first = blocks(model.encoder)[0][0]
+    snapshots = {}
+    x = tiny_arrays()[0].reshape(300, -1)
+    before = first.weight.detach().clone()
+    greedy_pretrain(model, DeviceBatches(x, batch_size=50), 3, lambda p: build_optimizer("adamw", p, 1e-2),
+                    progress=False, log=lambda s: None, on_layer_done=lambda i: snapshots.setdefault(i, first.weight.detach().clone()))
+    assert not torch.equal(before, snapshots[0])  # layer 1 trained in its own stage
+    assert torch.equal(snapshots[0], snapshots[1])  # and stayed put while layer 2 trained
+    assert torch.equal(snapshots[1], first.weight)
+
+
+def test_conv_autoencoder(tiny, tmp_path):
+    model = ConvAutoencoder(ConvAutoencoderConfig(image_shape=(28, 28), channels=(8, 16), code_size=16), generator(0))
+    assert model.encode(torch.rand(5, 784)).shape == (5, 16) and model(torch.rand(5, 784)).shape == (5, 784)
+    odd = ConvAutoencoder(ConvAutoencoderConfig(image_shape=(9, 7), channels=(4,), code_size=3), generator(0))
+    assert odd(torch.rand(2, 63)).shape == (2, 63)
+    cfg = dataclasses.replace(get_preset("stacked", "modern"), architecture="conv", hidden_sizes=(8, 16, 16),
+                              training_epochs=3, batch_size=40)
+    result = run_stacked(cfg, tiny, CPU, **QUIET)
+    hist = result.metrics["history"]["train"]["epoch_loss"]
+    assert hist[-1] < hist[0]
+    result.autoencoder.save(tmp_path)
+    assert isinstance(aekit.load(tmp_path), ConvAutoencoder)
+
+
+def test_bce_loss_and_early_stopping(tiny):
+    cfg = dataclasses.replace(get_preset("stacked", "modern"), hidden_sizes=(64, 16), training_epochs=30, batch_size=40,
+                              loss="bce", early_stopping=2, learning_rate=3e-2, schedule="constant")
+    result = run_stacked(cfg, tiny, CPU, **QUIET)
+    hist = result.metrics["history"]["train"]
+    val = hist["parts"]["validation_mse"]
+    assert len(hist["epoch_loss"]) < 30  # stopped early
+    assert len(val) == len(hist["epoch_loss"]) and min(val) == pytest.approx(
+        float(reconstruction_error(result.autoencoder, tiny.validation.images, CPU).mean()), rel=1e-5)  # best restored
+
+
+@pytest.mark.parametrize("mode", ["full", "frozen", "scratch"])
+def test_finetune_modes(tiny, mode):
+    cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(64, 16), pretrain_epochs=3, finetune_epochs=4,
+                              finetune_mode=mode, batch_size=40, finetune_early_stopping=0)
+    result = run_pretrain(cfg, tiny, CPU, **QUIET)
+    enc_pre = [p for n, p in result.autoencoder.named_parameters() if n.startswith("encoder")]
+    enc_clf = list(result.classifier.encoder.parameters())
+    same = all(torch.equal(a, b) for a, b in zip(enc_pre, enc_clf))
+    assert same == (mode == "frozen")  # only a linear probe leaves the pretrained encoder as it was
+    assert (result.metrics["history"]["pretrain"]["epoch_loss"] == []) == (mode == "scratch")
+    assert result.metrics["test_accuracy"] > 0.5
+
+
+def test_modern_presets_differ_from_seed():
+    assert get_preset("stacked", "modern").optimizer == "adamw"
+    assert get_preset("pretrain", "modern").pretrain_optimizer == "adamw"
+    assert StackedProgram().optimizer == "rmsprop-tf1" and PretrainProgram().finetune_optimizer == "sgd"
