@@ -34,7 +34,9 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--dataset", default="mnist",
                    help="mnist, fashion-mnist, kmnist, mnist-5k, an .npz file, or a folder of IDX files")
     p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/ (then $AEKIT_DATA, the cache, /usr/share/datasets)")
-    p.add_argument("--preset", default="seed", help="hyperparameter preset; 'seed' is the tutorial's")
+    p.add_argument("--preset", default="seed", choices=("seed", "modern"),
+                   help="hyperparameters: 'seed' is the tutorial's, 'modern' the best recipe found")
+    p.add_argument("--code-size", type=int, default=None, help="the innermost layer (the code), for both programs")
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count by this factor")
     p.add_argument("--out", default=None, help="output folder (default: runs/<dataset>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -45,7 +47,7 @@ def _add_reproduce(sub) -> None:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", formatter_class=Formatter, help="run what a TOML file describes",
                        description="Run a program described by a TOML file. Top-level keys: program, preset, dataset, "
-                       "data_dir, seed, device, out, epochs_scale, compile, tensorboard, progress; the [config] table "
+                       "data_dir, seed, device, out, epochs_scale, code_size, compile, tensorboard, progress; the [config] table "
                        "overrides preset fields (as --set does). Unknown keys are rejected.")
     p.add_argument("--config", required=True, metavar="RUN.toml", help="the run description")
 
@@ -81,6 +83,21 @@ def _add_export(sub) -> None:
     p.add_argument("--part", default="encoder", choices=("encoder", "decoder", "autoencoder"), help="what to export")
 
 
+def _add_fewlabels(sub) -> None:
+    p = sub.add_parser("fewlabels", formatter_class=Formatter, help="pretrained vs from-scratch accuracy with few labels",
+                       description="Pretrain on all training images, fine-tune on N class-balanced labels, and compare "
+                       "with the same network trained from scratch on the same labels. Writes fewlabels.json, "
+                       "fewlabels.md and fewlabels.png into OUT.")
+    p.add_argument("--dataset", default="mnist-5k", help="a labeled dataset name or path")
+    p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/")
+    p.add_argument("--labels", default="100,300,1000,all", help="comma-separated label counts; 'all' uses every label")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..SEEDS-1, each with its own pretraining and label draw")
+    p.add_argument("--out", default="runs/fewlabels", help="output folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the modern-pretrain recipe; repeatable")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+
+
 def _add_datasets(sub) -> None:
     p = sub.add_parser("datasets", help="list the datasets and where each is found",
                        description="List every named dataset, whether it is available locally, and where.")
@@ -91,10 +108,11 @@ def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="run a benchmark; writes JSON and a markdown table",
                        description="Benchmarks that write JSON and a markdown table.")
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
-    from .bench import anomaly, throughput
+    from .bench import anomaly, quality, throughput
 
     for module, help in ((throughput, "training speed vs the matmul limit and a reference loop; memory"),
-                         (anomaly, "one-class anomaly detection ROC AUC on mnist-5k")):
+                         (anomaly, "one-class anomaly detection ROC AUC on mnist-5k"),
+                         (quality, "reconstruction vs PCA, classification, few labels")):
         t = bench.add_parser(module.NAME, help=help, description=module.__doc__, formatter_class=Formatter)
         module.add_arguments(t)
 
@@ -106,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Each command has its own --help.")
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_reproduce, _add_train, _add_datasets, _add_inference, _add_export, _add_bench):
+    for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_inference, _add_export, _add_bench):
         add(sub)
     return parser
 

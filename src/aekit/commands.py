@@ -15,7 +15,7 @@ def cmd_reproduce(args) -> int:
     from .runner import RunSpec, execute
 
     execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
-                    seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale,
+                    seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
                     compile=args.compile, tensorboard=args.tensorboard, progress=False if args.no_progress else None,
                     config=parse_overrides(args.overrides)))
     return 0
@@ -25,6 +25,26 @@ def cmd_train(args) -> int:
     from .runner import execute, read_toml
 
     execute(read_toml(args.config))
+    return 0
+
+
+def cmd_fewlabels(args) -> int:
+    from . import fewlabels, presets
+    from .datasets import load_dataset
+    from .runtime import select_device, setup
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} must be at least 1")
+    cfg = presets.apply_overrides(presets.get_preset("pretrain", "modern"), presets.parse_overrides(args.overrides))
+    device = select_device(args.device)
+    setup(device)
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    labels = fewlabels.parse_labels(args.labels, len(data.train))
+    print(data.summary())
+    result = fewlabels.run(data, labels, args.seeds, device, cfg)
+    fewlabels.write(result, Path(args.out))
+    print(fewlabels.to_markdown(result))
+    print(f"wrote {Path(args.out) / 'fewlabels.json'}, fewlabels.md and fewlabels.png")
     return 0
 
 
@@ -107,12 +127,12 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import anomaly, throughput
+    from .bench import anomaly, quality, throughput
 
-    return {throughput.NAME: throughput.run_cli, anomaly.NAME: anomaly.run_cli}[args.bench](args)
+    return {m.NAME: m.run_cli for m in (throughput, anomaly, quality)}[args.bench](args)
 
 
 COMMANDS = {
-    "reproduce": cmd_reproduce, "train": cmd_train, "datasets": cmd_datasets, "encode": cmd_encode,
+    "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "encode": cmd_encode,
     "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "bench": cmd_bench,
 }

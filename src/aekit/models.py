@@ -212,10 +212,11 @@ class ClassifierConfig:
 
 def _autoencoder_classes() -> dict:
     from .conv import ConvAutoencoder, ConvAutoencoderConfig
+    from .residual import PCAResidualAutoencoder, ResidualConfig
     from .vae import VAE, VAEConfig
 
     return {"StackedAutoencoder": (StackedAutoencoder, AutoencoderConfig), "ConvAutoencoder": (ConvAutoencoder, ConvAutoencoderConfig),
-            "VAE": (VAE, VAEConfig)}
+            "VAE": (VAE, VAEConfig), "PCAResidualAutoencoder": (PCAResidualAutoencoder, ResidualConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:

@@ -18,10 +18,11 @@ from .models import AutoencoderConfig, StackedAutoencoder
 from .objectives import ReconstructionObjective, reconstruction_loss
 from .optim import build_optimizer, build_schedule
 from .presets import AutoencoderRecipe
+from .residual import PCAResidualAutoencoder, ResidualConfig
 from .train import EarlyStopping, History, fit, reconstruction_error
 from .vae import VAE, VAEConfig, vae_objective
 
-ARCHITECTURES = ("mlp", "conv", "vae")
+ARCHITECTURES = ("mlp", "conv", "vae", "pca-residual")
 
 
 def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
@@ -41,6 +42,12 @@ def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator,
         config = VAEConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
                            latent_size=r.hidden_sizes[-1], activation=r.activation)
         return VAE(config, generator=gen).to(device)
+    if r.architecture == "pca-residual":
+        config = ResidualConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
+                                code_size=r.hidden_sizes[-1], activation=r.activation, dropout=r.dropout)
+        model = PCAResidualAutoencoder(config, generator=gen).to(device)
+        model.init_from_pca(data.train.images)
+        return model
     raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
 
 

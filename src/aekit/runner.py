@@ -21,6 +21,7 @@ class RunSpec:
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     out: str | None = None  # default runs/<dataset>
     epochs_scale: float = 1.0  # multiplies every epoch count
+    code_size: int | None = None  # the innermost layer, for both programs
     compile: bool = False  # train through torch.compile
     tensorboard: str | None = None  # write TensorBoard scalars and images under this folder
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
@@ -47,7 +48,7 @@ def read_toml(path: str | Path) -> RunSpec:
     if "config" in table and not isinstance(table["config"], dict):
         raise ConfigError(f"{path}: 'config' must be a table ([config]) of preset fields")
     hints = {"program": str, "preset": str, "dataset": str, "data_dir": str, "seed": int, "device": str, "out": str,
-             "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool}
+             "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int}
     values = {k: presets._coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
     return RunSpec(**values, config=dict(table.get("config", {})))
 
@@ -61,7 +62,8 @@ def build_configs(spec: RunSpec) -> dict[str, object]:
     for program in programs:
         cfg = presets.get_preset(program, spec.preset)
         mine = {k: v for k, v in spec.config.items() if k in presets.field_names(cfg)}
-        configs[program] = presets.scale_epochs(presets.apply_overrides(cfg, mine), spec.epochs_scale)
+        cfg = presets.with_code_size(presets.apply_overrides(cfg, mine), spec.code_size)
+        configs[program] = presets.scale_epochs(cfg, spec.epochs_scale)
     known = set().union(*(presets.field_names(c) for c in configs.values()))
     for key in spec.config:
         if key not in known:

@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pytest
+
+from aekit.cli import main
+from aekit.errors import ConfigError
+from aekit.fewlabels import balanced_subset, parse_labels
+
+
+def test_balanced_subset():
+    labels = np.repeat(np.arange(4), 50)
+    idx = balanced_subset(labels, 10, seed=0)
+    assert len(set(idx)) == 10 and sorted(np.bincount(labels[idx]).tolist()) == [2, 2, 3, 3]
+    assert not np.array_equal(idx, balanced_subset(labels, 10, seed=1))
+    np.testing.assert_array_equal(idx, balanced_subset(labels, 10, seed=0))
+    with pytest.raises(ConfigError, match="need at least one label per class"):
+        balanced_subset(labels, 3, 0)
+
+
+def test_parse_labels():
+    assert parse_labels("100, 300,all", 1000) == [100, 300, "all"]
+    with pytest.raises(ConfigError, match=r"each entry must be 'all' or an integer in \[1, 1000\]; got '2000'"):
+        parse_labels("2000", 1000)
+
+
+def test_fewlabels_command(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "fl"
+    args = ["fewlabels", "--dataset", str(tiny_npz), "--labels", "8,all", "--seeds", "1", "--out", str(out),
+            "--set", "hidden_sizes=32,8", "--set", "pretrain_epochs=3", "--set", "finetune_epochs=2", "--set", "batch_size=32"]
+    assert main(args) == 0
+    r = json.loads((out / "fewlabels.json").read_text())
+    assert [row["labels"] for row in r["rows"]] == [8, "all"]
+    for row in r["rows"]:
+        assert 0 <= row["pretrained_accuracy"] <= 1 and 0 <= row["scratch_accuracy"] <= 1
+    assert r["rows"][0]["details"]["scratch"]["learning_rate"] in r["learning_rates"]  # tuned on validation
+    assert r["rows"][1]["details"]["scratch"]["learning_rate"] == r["config"]["finetune_learning_rate"]
+    assert (out / "fewlabels.png").is_file() and "| 8 |" in (out / "fewlabels.md").read_text()
+    assert "gain (points)" in capsys.readouterr().out

@@ -1,0 +1,33 @@
+import json
+
+import numpy as np
+
+from aekit.bench import quality
+from aekit.bench.report import write_report
+
+
+def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
+    r = quality.run(datasets=(str(tiny_npz),), codes=(8,), epochs_scale=0.05, few_labels="8,all", seeds=1,
+                    members=["mlp", "tied", "modern preset (pca-residual)"], log=lambda s: None)
+    row = r["reconstruction"][0]
+    assert row["dataset"] == "tiny" and row["code_size"] == 8
+    for key in ("pca", "seed preset", "mlp", "tied", "modern preset (pca-residual)"):
+        assert 0 < row[key] < 0.5, key
+    assert row["best"] in ("mlp", "tied", "modern preset (pca-residual)")
+    assert row["best_over_pca"] == row[row["best"]] / row["pca"]
+    assert [c["preset"] for c in r["classification"]] == ["seed", "modern"]
+    assert [s["labels"] for s in r["fewlabels"]["tiny"]["summary"]] == [8, "all"]
+    md = quality.to_markdown(r)
+    assert "best / PCA" in md and "Few-label accuracy" in md
+    write_report(r, md, tmp_path / "q.json")
+    assert json.loads((tmp_path / "q.json").read_text())["reconstruction"][0]["code_size"] == 8
+
+
+def test_pca_baseline_matches_sklearn_definition(tiny_npz):
+    from aekit.datasets import load_dataset
+
+    data = load_dataset(str(tiny_npz))
+    full = quality.pca_mse(data, 784)
+    assert full < 1e-10  # all components reconstruct exactly
+    assert quality.pca_mse(data, 2) > quality.pca_mse(data, 16) > full
+    assert np.isfinite(quality.pca_mse(data, 8))
