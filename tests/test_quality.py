@@ -27,7 +27,7 @@ def test_pca_baseline_matches_sklearn_definition(tiny_npz):
     from aekit.datasets import load_dataset
 
     data = load_dataset(str(tiny_npz))
-    full = quality.pca_mse(data, 784)
-    assert full < 1e-10  # all components reconstruct exactly
-    assert quality.pca_mse(data, 2) > quality.pca_mse(data, 16) > full
-    assert np.isfinite(quality.pca_mse(data, 8))
+    mean_image = float(((data.test.images / 255.0 - data.train.images.mean(0) / 255.0) ** 2).mean())
+    errors = [quality.pca_mse(data, k) for k in (1, 4, 16, 64)]
+    assert mean_image > errors[0] and errors == sorted(errors, reverse=True)  # more components, less error
+    assert np.isfinite(errors).all()

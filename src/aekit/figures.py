@@ -94,18 +94,10 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None, path, method: str = "
 def filters(weight: np.ndarray, image_shape, path, n: int = 64, title=None) -> None:
     """The first ``n`` first-layer filters, (n, H, W), as images, each scaled symmetrically around 0."""
     weight = np.asarray(weight)[:n]
-    cols = int(np.ceil(np.sqrt(len(weight))))
-    rows = int(np.ceil(len(weight) / cols))
-    fig = _figure((cols * 0.8, rows * 0.8 + (0.3 if title else 0)))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.set_axis_off()
-        if i < len(weight):
-            w = weight[i]
-            lim = np.abs(w).max() or 1.0
-            ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    fig, cells = _cells(len(weight), int(np.ceil(np.sqrt(len(weight)))), 0.8, title)
+    for w, ax in zip(weight, cells):
+        lim = np.abs(w).max() or 1.0
+        ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
     _save(fig, path)
 
 
@@ -129,13 +121,19 @@ def vae_figures(vae, images: np.ndarray, image_shape, out) -> None:
 
 
 def image_grid(images: np.ndarray, image_shape, path, cols: int = 10, title=None) -> None:
-    rows = int(np.ceil(len(images) / cols))
-    fig = _figure((cols * 0.9, rows * 0.9 + (0.3 if title else 0)))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
+    fig, cells = _cells(len(images), cols, 0.9, title)
+    for image, ax in zip(images, cells):
+        ax.imshow(np.asarray(image).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
+    _save(fig, path)
+
+
+def _cells(n: int, cols: int, size: float, title=None):
+    """A figure of ``n`` axis-free cells in rows of ``cols``; returns the figure and the first ``n`` axes."""
+    rows = int(np.ceil(n / cols))
+    fig = _figure((cols * size, rows * size + (0.3 if title else 0)))
+    axes = fig.subplots(rows, cols, squeeze=False).flat
+    for ax in axes:
         ax.set_axis_off()
-        if i < len(images):
-            ax.imshow(np.asarray(images[i]).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
     if title:
         fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    return fig, list(axes)[:n]

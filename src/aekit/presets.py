@@ -94,6 +94,93 @@ MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning
                             optimizer="adamw")
 
 
+PROGRAMS = ("stacked", "pretrain")
+
+
+def get_preset(program: str, preset: str = "seed"):
+    key = f"{preset}-{program}"
+    if key not in PRESETS:
+        names = sorted({k.split("-", 1)[0] for k in PRESETS})
+        raise ConfigError(f"--preset {preset!r} has no {program!r} program; available presets: {', '.join(names)}")
+    return PRESETS[key]
+
+
+def _kind(annotation) -> str:
+    text = str(annotation)
+    for kind in ("tuple", "int", "float", "str", "bool"):
+        if kind in text:
+            return kind
+    return text
+
+
+def _coerce(name: str, value, annotation):
+    """Turn ``value`` (text from --set, or a typed TOML value) into the field's type; say which key failed."""
+    kind = _kind(annotation)
+    expected = {"tuple": "a list of integers like [256, 128] (or 256,128)", "int": "an integer", "float": "a number",
+                "str": "a string", "bool": "true or false"}[kind]
+    try:
+        if isinstance(value, str):
+            if kind == "tuple":
+                return tuple(int(v) for v in value.replace("-", ",").split(",") if v.strip())
+            if kind == "bool":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1")
+            return {"int": int, "float": float, "str": str}[kind](value)
+        if kind == "tuple" and isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+        if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind == "bool" and isinstance(value, bool):
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"{name}={value!r}: expected {expected}")
+
+
+def field_names(config) -> list[str]:
+    return [f.name for f in dataclasses.fields(config)]
+
+
+def unknown_key_error(key: str, valid, where: str = "--set") -> ConfigError:
+    near = difflib.get_close_matches(key, list(valid), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return ConfigError(f"{where} {key}: unknown key{hint} valid keys: {', '.join(sorted(valid))}")
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected key=value, for example --set batch_size=128")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def apply_overrides(config, overrides: dict[str, object]):
+    """A copy of ``config`` with ``overrides`` applied; unknown keys raise ConfigError."""
+    hints = typing.get_type_hints(type(config))
+    valid = field_names(config)
+    changes = {}
+    for key, value in overrides.items():
+        if key not in valid:
+            raise unknown_key_error(key, valid)
+        changes[key] = _coerce(key, value, hints[key])
+    return validate(dataclasses.replace(config, **changes))
+
+
+def scale_epochs(config, factor: float):
+    """Multiply every ``*epochs`` field by ``factor`` (at least one epoch each; 0, meaning off, stays 0)."""
+    if not factor > 0:
+        raise ConfigError(f"--epochs-scale {factor} must be positive")
+    changes = {f: max(1, math.ceil(getattr(config, f) * factor)) for f in field_names(config)
+               if f.endswith("epochs") and getattr(config, f) > 0}
+    return validate(dataclasses.replace(config, **changes))
+
+
 MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
                "finetune_weight_decay", "noise_level", "sparsity_weight", "dropout"}
 

@@ -9,11 +9,10 @@ the same code size is the baseline, fitted in the same run.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .report import machine, markdown_table, write_report
+from .report import finish, machine, markdown_table, script_main
 
 NAME = "anomaly"
 
@@ -80,16 +79,10 @@ def run_cli(args) -> int:
     if args.epochs < 1 or not hidden or min(hidden) < 1:
         raise ConfigError(f"--epochs {args.epochs} and --hidden-sizes {args.hidden_sizes} must be positive")
     result = run(args.dataset, hidden, args.epochs, args.seed)
-    md = to_markdown(result)
-    write_report(result, md, args.json)
-    print(md)
-    print(f"wrote {args.json} and {Path(args.json).with_suffix('.md')}")
-    return 0
+    return finish(result, to_markdown(result), args.json)
 
 
 def main(argv=None) -> int:
-    import argparse
+    import sys
 
-    p = argparse.ArgumentParser(prog="benchmarks/anomaly.py", description=__doc__)
-    add_arguments(p)
-    return run_cli(p.parse_args(argv))
+    return script_main(sys.modules[__name__], argv)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import torch
 
-from .report import machine, markdown_table, write_report
+from .report import finish, machine, markdown_table, script_main
 
 NAME = "quality"
 # Each family member: the modern MLP recipe (presets.MODERN_MLP) plus these changes; "modern preset" is
@@ -25,7 +24,7 @@ FAMILY = {
     "denoising": {"noise": "mask", "noise_level": 0.25},
     "sparse (L1)": {"sparsity": "l1", "sparsity_weight": 1e-3},
     "greedy layer-wise": {"layerwise_epochs": 3},
-    "convolutional": {"architecture": "conv", "hidden_sizes": (32, 64, 0)},
+    "convolutional": {"architecture": "conv", "hidden_sizes": (16, 32, 0)},
     "variational": {"architecture": "vae", "hidden_sizes": (512, 256, 0)},
     "modern preset (pca-residual)": None,
 }
@@ -39,8 +38,8 @@ def pca_mse(data, k: int, seed: int = 0) -> float:
     return float(((pca.inverse_transform(pca.transform(xt)) - xt) ** 2).mean())
 
 
-def run(datasets=("fashion-mnist", "mnist-5k"), codes=(32, 128), epochs_scale: float = 1.0, few_labels="100,300,1000,all",
-        seeds: int = 3, members=None, family_epochs_scale: float = 1.0, log=print) -> dict:
+def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: float = 1.0, few_labels="100,300,1000,all",
+        seeds: int = 3, members=None, family_epochs_scale: float = 1.0, log=print, on_progress=None) -> dict:
     """``family_epochs_scale`` shortens the family variants (not the seed and modern presets) to fit the time."""
     from .. import fewlabels
     from ..datasets import load_dataset
@@ -92,7 +91,11 @@ def run(datasets=("fashion-mnist", "mnist-5k"), codes=(32, 128), epochs_scale: f
             cfg = scale_epochs(get_preset("pretrain", "modern"), epochs_scale)
             labels = fewlabels.parse_labels(few_labels, len(data.train))
             result["fewlabels"][data.name] = fewlabels.run(data, labels, seeds, device, cfg, log=log)
+        result["seconds"] = time.perf_counter() - t_all
+        if on_progress is not None:  # e.g. write what is done so far
+            on_progress(result)
     result["seconds"] = time.perf_counter() - t_all
+    result["complete"] = True
     return result
 
 
@@ -103,8 +106,9 @@ def to_markdown(r: dict) -> str:
     header = ["dataset", "code", "PCA", "seed preset", *members, "best / PCA"]
     rows = [[row["dataset"], row["code_size"], row["pca"], row["seed preset"], *[row.get(m, "") for m in members],
              f"{row['best_over_pca']:.2f} ({row['best']})" if row["best"] else ""] for row in r["reconstruction"]]
-    out = [f"Quality benchmark ({r['seconds'] / 60:.0f} min, epochs x{r['epochs_scale']}; family variants on datasets over "
-           f"10k images x{r['family_epochs_scale_large_datasets']})\n\n",
+    status = "" if r.get("complete") else ", PARTIAL: still running or stopped early"
+    out = [f"Quality benchmark ({r['seconds'] / 60:.0f} min{status}; epochs x{r['epochs_scale']}; family variants on "
+           f"datasets over 10k images x{r['family_epochs_scale_large_datasets']})\n\n",
            "Test MSE (lower is better):\n", markdown_table(header, rows),
            "\nTest accuracy of the pretrain program:\n",
            markdown_table(["dataset", "preset", "test accuracy"],
@@ -116,7 +120,7 @@ def to_markdown(r: dict) -> str:
 
 def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="mnist-5k, code 32, a fifth of the epochs, 1 seed: a few minutes")
-    p.add_argument("--datasets", default="fashion-mnist,mnist-5k", help="comma-separated datasets (ignored with --quick)")
+    p.add_argument("--datasets", default="mnist-5k,fashion-mnist", help="comma-separated datasets (ignored with --quick)")
     p.add_argument("--family-epochs-scale", type=float, default=0.5,
                    help="epochs of the family variants on datasets over 10k images, relative to their recipe")
     p.add_argument("--seeds", type=int, default=3, help="seeds for the few-label table")
@@ -124,23 +128,22 @@ def add_arguments(p) -> None:
 
 
 def run_cli(args) -> int:
+    from .report import write_report
+
+    def partial(result):
+        write_report(result, to_markdown(result), args.json)
+
     if args.quick:
         result = run(datasets=("mnist-5k",), codes=(32,), epochs_scale=0.2, few_labels="100,all", seeds=1)
     else:
         result = run(datasets=tuple(d for d in args.datasets.split(",") if d), seeds=args.seeds,
-                     family_epochs_scale=args.family_epochs_scale)
-    md = to_markdown(result)
-    write_report(result, md, args.json)
-    print(md)
-    print(f"wrote {args.json} and {Path(args.json).with_suffix('.md')}")
-    return 0
+                     family_epochs_scale=args.family_epochs_scale, on_progress=partial)
+    return finish(result, to_markdown(result), args.json)
 
 
 def main(argv=None) -> int:
-    import argparse
+    import sys
 
-    p = argparse.ArgumentParser(prog="benchmarks/quality.py", description=__doc__)
-    add_arguments(p)
-    return run_cli(p.parse_args(argv))
+    return script_main(sys.modules[__name__], argv)
 
 

@@ -31,3 +31,28 @@ def write_report(result: dict, markdown: str, json_path: str | Path, md_path: st
     write_json(json_path, result)
     with atomic_open(md_path or json_path.with_suffix(".md"), "w") as f:
         f.write(markdown)
+
+
+def finish(result: dict, markdown: str, json_path: str | Path) -> int:
+    """Write the report, show the table, say where it went."""
+    write_report(result, markdown, json_path)
+    print(markdown)
+    print(f"wrote {json_path} and {Path(json_path).with_suffix('.md')}")
+    return 0
+
+
+def script_main(module, argv=None) -> int:
+    """``python benchmarks/<name>.py``: the module's arguments and run_cli, with the CLI's clean errors."""
+    import argparse
+    import sys
+
+    from ..errors import AekitError
+
+    parser = argparse.ArgumentParser(prog=f"benchmarks/{module.NAME}.py", description=module.__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    module.add_arguments(parser)
+    try:
+        return module.run_cli(parser.parse_args(argv))
+    except AekitError as e:
+        print(f"benchmarks/{module.NAME}.py: error: {e}", file=sys.stderr)
+        return 2

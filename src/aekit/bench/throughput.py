@@ -25,7 +25,7 @@ from ..models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
 from ..optim import TF1RMSprop
 from ..runtime import generator, setup
 from ..train import classification_loss, encode, fit, reconstruction_loss
-from .report import machine, markdown_table, write_report
+from .report import finish, machine, markdown_table, script_main
 
 NAME = "throughput"
 
@@ -153,12 +153,9 @@ def to_markdown(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    import argparse
+    import sys
 
-    p = argparse.ArgumentParser(prog="aekit bench throughput", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_arguments(p)
-    return run_cli(p.parse_args(argv))
+    return script_main(sys.modules[__name__], argv)
 
 
 def add_arguments(p) -> None:
@@ -177,8 +174,4 @@ def run_cli(args) -> int:
     if args.warm_epochs < 0 or args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs} must be >= 1 and --warm-epochs {args.warm_epochs} >= 0")
     result = run(args.dataset, args.warm_epochs, args.epochs, args.compile)
-    md = to_markdown(result)
-    write_report(result, md, args.json)
-    print(md)
-    print(f"wrote {args.json} and {Path(args.json).with_suffix('.md')}")
-    return 0
+    return finish(result, to_markdown(result), args.json)
