@@ -14,7 +14,7 @@ from aekit.greedy import blocks, greedy_pretrain
 from aekit.models import AutoencoderConfig, StackedAutoencoder
 from aekit.objectives import ReconstructionObjective, corrupt
 from aekit.optim import build_optimizer
-from aekit.presets import PretrainProgram, StackedProgram, get_preset
+from aekit.presets import MODERN_MLP, PretrainProgram, StackedProgram, get_preset
 from aekit.programs import run_pretrain, run_stacked
 from aekit.runtime import generator
 from aekit.train import encode, fit, reconstruction_error
@@ -136,7 +136,7 @@ def test_conv_autoencoder(tiny, tmp_path):
 
 
 def test_bce_loss_and_early_stopping(tiny):
-    cfg = dataclasses.replace(get_preset("stacked", "modern"), hidden_sizes=(64, 16), training_epochs=30, batch_size=40,
+    cfg = dataclasses.replace(MODERN_MLP, hidden_sizes=(64, 16), training_epochs=30, batch_size=40,
                               loss="bce", early_stopping=2, learning_rate=3e-2, schedule="constant")
     result = run_stacked(cfg, tiny, CPU, **QUIET)
     hist = result.metrics["history"]["train"]
@@ -163,3 +163,22 @@ def test_modern_presets_differ_from_seed():
     assert get_preset("stacked", "modern").optimizer == "adamw"
     assert get_preset("pretrain", "modern").pretrain_optimizer == "adamw"
     assert StackedProgram().optimizer == "rmsprop-tf1" and PretrainProgram().finetune_optimizer == "sgd"
+
+
+def test_pca_residual_starts_as_pca(tiny):
+    from sklearn.decomposition import PCA
+
+    from aekit.recipes import build_autoencoder
+
+    cfg = dataclasses.replace(get_preset("stacked", "modern"), hidden_sizes=(64, 8))
+    model = build_autoencoder(cfg, tiny, generator(0), CPU).eval()
+    x = tiny.test.images / 255.0
+    pca = PCA(8).fit(tiny.train.images / 255.0)
+    expected = np.clip(pca.inverse_transform(pca.transform(x)), 0, 1)
+    got = model(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
+    # Untrained, it is PCA clipped to the pixel range (compared by error: tiny noisy data has near-equal eigenvalues).
+    assert float(((got - x) ** 2).mean()) == pytest.approx(float(((expected - x) ** 2).mean()), rel=1e-3)
+    val_before = float(reconstruction_error(model, tiny.validation.images, CPU).mean())
+    result = run_stacked(dataclasses.replace(cfg, training_epochs=5, batch_size=40), tiny, CPU, **QUIET)
+    val_after = float(reconstruction_error(result.autoencoder, tiny.validation.images, CPU).mean())
+    assert val_after <= val_before + 1e-9  # early stopping scores the start too: never worse on validation

@@ -86,7 +86,7 @@ def train_autoencoder(model: nn.Module, r: AutoencoderRecipe, data: Dataset, bat
     schedule = build_schedule(r.schedule, opt, epochs * len(batches))
     early = None
     if r.early_stopping and len(data.validation):
-        early = EarlyStopping(model, validation_mse(model, data, device), patience=r.early_stopping)
+        early = EarlyStopping(model, validation_mse(model, data, device), patience=r.early_stopping).start()
     objective = build_objective(r)
 
     def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction

@@ -116,6 +116,12 @@ class EarlyStopping:
         self.model, self.validation_loss, self.patience, self.min_delta = model, validation_loss, patience, min_delta
         self.best, self.best_epoch, self.best_state, self.history = float("inf"), -1, None, []
 
+    def start(self) -> "EarlyStopping":
+        """Score the weights before training too, so the result is never worse on validation than the start."""
+        self(-1, float("nan"))
+        self.history.clear()
+        return self
+
     def __call__(self, epoch: int, train_loss: float) -> bool:
         was_training = self.model.training
         self.model.eval()
