@@ -60,7 +60,8 @@ def parse_labels(text: str, n_train: int) -> list[int | str]:
     return out
 
 
-def _classifier_accuracy(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float, log):
+def _classifier_accuracy(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float, log,
+                         unlabeled: DeviceBatches | None = None):
     """Fine-tune ``ae``'s encoder (a copy) on the rows ``idx``; (validation accuracy, test accuracy, epochs run)."""
     n = len(idx)
     batch = min(cfg.batch_size, n)
@@ -71,7 +72,8 @@ def _classifier_accuracy(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarra
                                   display_step=0)
     sub = dataclasses.replace(data, train=Split(data.train.images[idx], data.train.labels[idx]))
     batches = DeviceBatches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
-    clf, hist = fine_tune(run_cfg, copy.deepcopy(ae), sub, batches, device, generator(seed + 11), log=log, progress=False)
+    clf, hist = fine_tune(run_cfg, copy.deepcopy(ae), sub, batches, device, generator(seed + 11), log=log, progress=False,
+                          unlabeled=unlabeled)
     val = accuracy(clf, data.validation.images, data.validation.labels, device)
     return val, accuracy(clf, data.test.images, data.test.labels, device), len(hist.epoch_loss)
 
@@ -94,8 +96,10 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
             arms = {}
             # With every label the recipe's own learning rate is used: tuning it there costs the most and matters least.
             rates = (cfg.finetune_learning_rate,) if n == "all" else learning_rates
-            for arm, start in (("pretrained", ae), ("scratch", scratch)):
-                tried = [(lr, *_classifier_accuracy(cfg, start, data, idx, device, seed, lr, quiet)) for lr in rates]
+            # Only the pretrained arm may keep reconstructing the unlabeled images (if the recipe says so);
+            # the scratch arm is the same network on the labels alone.
+            for arm, start, pool in (("pretrained", ae, batches), ("scratch", scratch, None)):
+                tried = [(lr, *_classifier_accuracy(cfg, start, data, idx, device, seed, lr, quiet, pool)) for lr in rates]
                 best = max(tried, key=lambda t: t[1])  # chosen on validation accuracy
                 arms[arm] = {"accuracy": best[2], "learning_rate": best[0], "validation_accuracy": best[1], "epochs": best[3]}
             row = {"labels": len(idx) if n != "all" else "all", "n": int(len(idx)), "seed": seed,

@@ -10,6 +10,7 @@ Noise exists only here, so evaluation never sees it.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -80,3 +81,20 @@ class ReconstructionObjective:
             rho = self.sparsity_target
             penalty = (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
         return rec + self.sparsity_weight * penalty, {"reconstruction": rec.detach(), "sparsity": penalty.detach()}
+
+
+class SemiSupervisedObjective:
+    """Cross-entropy on a labeled batch plus ``weight`` x a reconstruction objective on an unlabeled
+    batch (Ranzato & Szummer 2008): the decoder keeps the shared encoder's features true to all the
+    images while the few labels shape them. ``autoencoder`` shares its encoder with the classifier."""
+
+    def __init__(self, autoencoder: nn.Module, unlabeled, reconstruction, weight: float):
+        self.autoencoder, self.reconstruction, self.weight = autoencoder, reconstruction, weight
+        self.stream = itertools.chain.from_iterable(unlabeled.epoch(e) for e in itertools.count())
+
+    def __call__(self, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        ce = F.cross_entropy(classifier(x), y)
+        x_unlabeled = next(self.stream)[0]  # (B, D)
+        rec = self.reconstruction(self.autoencoder, x_unlabeled)
+        rec = rec[0] if isinstance(rec, tuple) else rec
+        return ce + self.weight * rec, {"cross_entropy": ce.detach(), "reconstruction": rec.detach()}

@@ -69,6 +69,7 @@ class PretrainProgram(AutoencoderRecipe):
     finetune_weight_decay: float = 0.0
     finetune_schedule: str = "constant"
     finetune_early_stopping: int = 0  # patience (epochs) on validation accuracy; 0 = off
+    finetune_reconstruction_weight: float = 0.0  # keep reconstructing all images while fine-tuning (semi-supervised); 0 = off
     head_init: str = "zeros"  # the tutorial's tf.zeros softmax layer
 
 
@@ -182,6 +183,7 @@ def scale_epochs(config, factor: float):
 
 
 MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
+               "finetune_reconstruction_weight",
                "finetune_weight_decay", "noise_level", "sparsity_weight", "dropout"}
 
 

@@ -25,7 +25,8 @@ from .inference import error_quantiles
 from .models import EncoderClassifier
 from .optim import build_optimizer, build_schedule
 from .presets import PretrainProgram, StackedProgram
-from .recipes import build_autoencoder, combine, first_layer_images, train_autoencoder
+from .objectives import SemiSupervisedObjective
+from .recipes import build_autoencoder, build_objective, combine, first_layer_images, train_autoencoder
 from .runtime import generator
 from .train import EarlyStopping, History, accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error
 
@@ -112,10 +113,15 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 
 
 def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
-              log=None, progress=None, on_epoch_end=None, compile: bool = False):
-    """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy."""
+              log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None):
+    """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy.
+    With ``cfg.finetune_reconstruction_weight`` and ``unlabeled`` images, the autoencoder keeps reconstructing them."""
     clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
-    params = clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters()
+    params = list(clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters())
+    objective = classification_loss
+    if cfg.finetune_reconstruction_weight > 0 and unlabeled is not None and cfg.finetune_mode != "frozen":
+        objective = SemiSupervisedObjective(ae, unlabeled, build_objective(cfg), cfg.finetune_reconstruction_weight)
+        params += [p for p in ae.parameters() if all(p is not q for q in params)]  # the decoder too
     opt = build_optimizer(cfg.finetune_optimizer, params, cfg.finetune_learning_rate, cfg.finetune_weight_decay)
     schedule = build_schedule(cfg.finetune_schedule, opt, cfg.finetune_epochs * len(batches))
     early = None
@@ -124,7 +130,7 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
                               patience=cfg.finetune_early_stopping)
     if cfg.finetune_mode == "frozen":
         clf.encoder.requires_grad_(False)
-    hist = fit(_trainable(clf, compile), classification_loss, opt, batches, cfg.finetune_epochs,
+    hist = fit(_trainable(clf, compile), objective, opt, batches, cfg.finetune_epochs,
                display_step=cfg.display_step, log=log, label="fine-tuning loss", progress=progress,
                precision=cfg.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early))
     clf.encoder.requires_grad_(True)
@@ -154,7 +160,7 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     ev = _evaluate(ae, data, cfg.examples_to_show, device)  # before fine-tuning changes the shared encoder
     pretrained = copy.deepcopy(ae)  # the classifier shares the encoder: keep the pretrained autoencoder intact
     clf, fine = fine_tune(cfg, ae, data, batches.reseeded(seed + 1), device, gen, log=log, progress=progress,
-                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile)
+                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile, unlabeled=batches.reseeded(seed + 2))
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)
     metrics.update(
