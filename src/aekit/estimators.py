@@ -11,6 +11,7 @@ network reconstructs the scaled data through a sigmoid, and errors are measured 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import torch
@@ -37,9 +38,8 @@ class _AutoencoderBase(BaseEstimator):
         hs = tuple(self.hidden_sizes) if isinstance(self.hidden_sizes, (tuple, list)) else (self.hidden_sizes,)
         if not hs or not all(isinstance(h, (int, np.integer)) and h > 0 for h in hs):
             raise ValueError(f"hidden_sizes={self.hidden_sizes!r} must be a tuple of positive integers, like (256, 64)")
-        for name in ("batch_size",):
-            if not (isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) > 0):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):
+            raise ValueError(f"batch_size={self.batch_size!r} must be a positive integer")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be positive")
         return hs
@@ -88,7 +88,7 @@ class _AutoencoderBase(BaseEstimator):
             batches = DeviceBatches(Xs, batch_size=min(self.batch_size, len(Xs)), device=device, seed=seed)
             opt = build_optimizer("adamw", model.parameters(), self.learning_rate, self.weight_decay)
             curve = fit(model, reconstruction_loss, opt, batches, epochs, display_step=0,
-                        progress=bool(self.verbose) or False, log=print if self.verbose else (lambda s: None)).epoch_loss
+                        progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
         return model.eval(), curve
 
     @staticmethod
@@ -101,8 +101,8 @@ class _AutoencoderBase(BaseEstimator):
         return model
 
     @torch.inference_mode()
-    def _predict_chunks(self, method: str, Xs: np.ndarray, model: torch.nn.Module | None = None) -> np.ndarray:
-        model = self._for_dtype(model or self.model_, Xs)
+    def _predict_chunks(self, method: str, Xs: np.ndarray) -> np.ndarray:
+        model = self._for_dtype(self.model_, Xs)
         fn = getattr(model, method)
         device = next(model.parameters()).device
         dtype = next(model.parameters()).dtype
@@ -119,7 +119,7 @@ class _AutoencoderBase(BaseEstimator):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("model_", "autoencoder_"):
+        for key in ("model_", "_autoencoder"):
             if key in state:  # pickles load on machines without the training GPU
                 state[key] = state[key].cpu()
         return state
@@ -137,7 +137,7 @@ class _AutoencoderBase(BaseEstimator):
         if isinstance(self, AutoencoderClassifier):  # keep the pretrained decoder too
             arrays.update({f"decoder.{k}": v.detach().cpu().numpy() for k, v in self._autoencoder.decoder.state_dict().items()})
         arrays = {k: v for k, v in arrays.items() if v is not None}
-        save(self.model_, directory, kind=type(self).__name__, config=_model_config(self.model_), extra=extra, arrays=arrays)
+        save(self.model_, directory, kind=type(self).__name__, config=dataclasses.asdict(self.model_.config), extra=extra, arrays=arrays)
 
 
 class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
@@ -269,7 +269,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         opt = build_optimizer("adamw", params, self.learning_rate, self.weight_decay)
         batches = DeviceBatches(Xl, y_idx, batch_size=min(self.batch_size, len(Xl)), device=device, seed=seed + 1)
         self.loss_curve_ = fit(clf, classification_loss, opt, batches, self.finetune_epochs, display_step=0,
-                               progress=bool(self.verbose) or False, log=print if self.verbose else (lambda s: None)).epoch_loss
+                               progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
         self.model_ = clf.eval()
         self._autoencoder = ae
         return self
@@ -294,12 +294,6 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         Xs = self._scale(self._validate(X, reset=False))
         return self._predict_chunks("encode", Xs)
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "_autoencoder" in state:
-            state["_autoencoder"] = state["_autoencoder"].cpu()
-        return state
-
 
 def _jsonable(v):
     if isinstance(v, (np.integer,)):
@@ -309,12 +303,6 @@ def _jsonable(v):
     if isinstance(v, tuple):
         return list(v)
     return v
-
-
-def _model_config(model) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(model.config)
 
 
 def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor]):
