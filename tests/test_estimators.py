@@ -97,6 +97,22 @@ def test_classifier_semi_supervised_and_pipeline():
     assert pipe.score(Xt, yt) > 0.9
 
 
+def test_classifier_pseudo_labels_use_the_unlabeled_rows():
+    X, y, Xt, yt = _images()
+    y_semi = y.copy()
+    y_semi[20:] = -1
+    kw = dict(hidden_sizes=(32, 8), pretrain_epochs=10, finetune_epochs=30, learning_rate=3e-3, random_state=0, device="cpu")
+    plain = AutoencoderClassifier(**kw).fit(X, y_semi)
+    semi = AutoencoderClassifier(**kw, pseudo_label_weight=1.0).fit(X, y_semi)
+    assert len(semi.loss_curve_) == 30 and semi.loss_curve_ != plain.loss_curve_
+    assert not np.allclose(semi.predict_proba(Xt), plain.predict_proba(Xt))
+    assert semi.score(Xt, yt) > 0.9
+    for bad, match in ((dict(pseudo_label_weight=-1.0), "pseudo_label_weight=-1.0 must be >= 0"),
+                       (dict(pseudo_label_threshold=0.0), r"pseudo_label_threshold=0.0 must be in \(0, 1\]")):
+        with pytest.raises(ValueError, match=match):
+            AutoencoderClassifier(**kw, **bad).fit(X, y_semi)
+
+
 def test_grid_search():
     X, y, _, _ = _images(200)
     gs = GridSearchCV(AutoencoderClassifier(pretrain_epochs=0, finetune_epochs=10, hidden_sizes=(16,), random_state=0, device="cpu"),

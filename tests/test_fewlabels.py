@@ -34,6 +34,13 @@ def test_fewlabels_command(tiny_npz, tmp_path, capsys):
     for row in r["rows"]:
         assert 0 <= row["pretrained_accuracy"] <= 1 and 0 <= row["scratch_accuracy"] <= 1
     assert r["rows"][0]["details"]["scratch"]["learning_rate"] in r["learning_rates"]  # tuned on validation
+    # The modern recipe is semi-supervised: with 8 labels the other images join fine-tuning, and the two ablations
+    # (pretrained on labels alone, scratch semi-supervised) run too; with every label there is nothing unlabeled.
+    semi = {arm: d["semi_supervised"] for arm, d in r["rows"][0]["details"].items()}
+    assert semi == {"pretrained": True, "scratch": False, "pretrained_labels_only": False, "scratch_semi_supervised": True}
+    assert set(r["rows"][1]["details"]) == {"pretrained", "scratch"}
+    assert not any(d["semi_supervised"] for d in r["rows"][1]["details"].values())
     assert r["rows"][1]["details"]["scratch"]["learning_rate"] == r["config"]["finetune_learning_rate"]
-    assert (out / "fewlabels.png").is_file() and "| 8 |" in (out / "fewlabels.md").read_text()
+    md = (out / "fewlabels.md").read_text()
+    assert (out / "fewlabels.png").is_file() and "| 8 |" in md and "scratch, semi-supervised" in md
     assert "gain (points)" in capsys.readouterr().out

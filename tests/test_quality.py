@@ -22,6 +22,17 @@ def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
     write_report(r, md, tmp_path / "q.json")
     assert json.loads((tmp_path / "q.json").read_text())["reconstruction"][0]["code_size"] == 8
 
+    # Refresh one section: the others are kept, and the report says which run measured what.
+    fresh = quality.run(datasets=(str(tiny_npz),), codes=(8,), epochs_scale=0.05, few_labels="12", seeds=1,
+                        log=lambda s: None, sections=("fewlabels",))
+    assert fresh["reconstruction"] == [] and fresh["classification"] == []
+    merged = quality.merge(r, fresh)
+    assert merged["reconstruction"] == r["reconstruction"] and merged["classification"] == r["classification"]
+    assert [s["labels"] for s in merged["fewlabels"]["tiny"]["summary"]] == [12]
+    assert merged["sections"]["fewlabels"]["seconds"] > 0
+    merged["sections"]["reconstruction"]["date"] = "2000-01-01"
+    assert "Sections measured: reconstruction: 2000-01-01" in quality.to_markdown(merged)
+
 
 def test_pca_baseline_matches_sklearn_definition(tiny_npz):
     from aekit.datasets import load_dataset

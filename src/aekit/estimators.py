@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from .batches import DeviceBatches, iterate_in_chunks
 from .errors import ConfigError
 from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
+from .objectives import SemiSupervisedObjective
 from .optim import build_optimizer
 from .runtime import generator, select_device
 from .train import classification_loss, fit, reconstruction_loss
@@ -233,11 +234,20 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         Classifier epochs over the labeled rows.
     freeze_encoder : bool, default=False
         Train only the head (a linear probe on the codes).
+    pseudo_label_weight : float, default=0.0
+        With unlabeled rows, also fine-tune on them: each step learns the classifier's confident
+        predictions on clean unlabeled rows from masked copies of them (see
+        ``aekit.objectives.SemiSupervisedObjective``). An epoch is then one pass over the unlabeled
+        rows, each step with a labeled batch beside it. The pseudo-labels are aligned to the labeled
+        rows' class frequencies, so label rows in proportion to the classes (or evenly for balanced
+        data). 0 fine-tunes on the labeled rows alone.
+    pseudo_label_threshold : float, default=0.95
+        The predicted probability an unlabeled row needs before its prediction is learned.
     """
 
     def __init__(self, hidden_sizes=(256, 64), activation="gelu", pretrain_epochs=30, finetune_epochs=30,
                  batch_size=128, learning_rate=1e-3, weight_decay=1e-4, freeze_encoder=False,
-                 random_state=None, device="auto", verbose=False):
+                 pseudo_label_weight=0.0, pseudo_label_threshold=0.95, random_state=None, device="auto", verbose=False):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
         self.pretrain_epochs = pretrain_epochs
@@ -246,6 +256,8 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.freeze_encoder = freeze_encoder
+        self.pseudo_label_weight = pseudo_label_weight
+        self.pseudo_label_threshold = pseudo_label_threshold
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -256,6 +268,10 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         labeled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(len(y), bool)
+        if not self.pseudo_label_weight >= 0:
+            raise ValueError(f"pseudo_label_weight={self.pseudo_label_weight!r} must be >= 0 (0 turns it off)")
+        if not 0 < self.pseudo_label_threshold <= 1:
+            raise ValueError(f"pseudo_label_threshold={self.pseudo_label_threshold!r} must be in (0, 1]")
         self.classes_ = np.unique(y[labeled])
         if len(self.classes_) < 2:
             raise ValueError(f"AutoencoderClassifier needs at least 2 classes among labeled rows; got {len(self.classes_)} class")
@@ -268,7 +284,13 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         params = clf.head.parameters() if self.freeze_encoder else clf.parameters()
         opt = build_optimizer("adamw", params, self.learning_rate, self.weight_decay)
         batches = DeviceBatches(Xl, y_idx, batch_size=min(self.batch_size, len(Xl)), device=device, seed=seed + 1)
-        self.loss_curve_ = fit(clf, classification_loss, opt, batches, self.finetune_epochs, display_step=0,
+        loop, objective = batches, classification_loss
+        if self.pseudo_label_weight > 0 and not labeled.all() and not self.freeze_encoder:
+            Xu = Xs[~labeled] if Xs.dtype == np.uint8 else Xs[~labeled].astype(np.float32)
+            loop = DeviceBatches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
+            objective = SemiSupervisedObjective(batches, pseudo_label_weight=self.pseudo_label_weight,
+                                                threshold=self.pseudo_label_threshold, noise="mask", noise_level=0.25)
+        self.loss_curve_ = fit(clf, objective, opt, loop, self.finetune_epochs, display_step=0,
                                progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
         self.model_ = clf.eval()
         self._autoencoder = ae

@@ -1,9 +1,13 @@
 """Few-label learning: does pretraining on all images help when only N labels are known?
 
 For each seed: pretrain one autoencoder on every training image (labels unused); then for each N,
-fine-tune its encoder plus a softmax head on N class-balanced labeled images, and train the *same*
-network from scratch on the same N images. Both arms get the same care: early stopping on the
-validation split and the best of a few learning rates, chosen on validation accuracy.
+fine-tune its encoder plus a softmax head as the recipe says, with N class-balanced labeled images
+(and, if the recipe is semi-supervised, the other training images without their labels), and train
+the *same* network from scratch on the same N labeled images. Every arm is early-stopped on the
+validation split; the supervised arms also get the best of a few learning rates, chosen on
+validation accuracy. When the recipe is semi-supervised, two more arms separate what pretraining
+brings from what the unlabeled images bring during fine-tuning: the pretrained network fine-tuned on
+the labels alone, and the network from scratch fine-tuned semi-supervised.
 """
 
 from __future__ import annotations
@@ -23,12 +27,18 @@ from .data import Dataset, Split
 from .errors import ConfigError, DataError
 from .fileio import write_json
 from .presets import PretrainProgram, get_preset
-from .programs import fine_tune
+from .programs import fine_tune, semi_supervised
 from .recipes import build_autoencoder, train_autoencoder
 from .runtime import generator
 from .train import accuracy
 
 MIN_UPDATES = 500  # small labeled sets get more epochs, so every N sees at least this many updates
+SEMI_UPDATES = 2000  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many updates
+# Arms of the comparison: (name, pretrained start?, semi-supervised?); the last two only for a semi-supervised recipe.
+ARMS = (("pretrained", True, True), ("scratch", False, False),
+        ("pretrained_labels_only", True, False), ("scratch_semi_supervised", False, True))
+ARM_TITLES = {"pretrained": "pretrained + fine-tuned", "scratch": "from scratch",
+              "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised"}
 
 
 def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -65,8 +75,11 @@ def _classifier_accuracy(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarra
     """Fine-tune ``ae``'s encoder (a copy) on the rows ``idx``; (validation accuracy, test accuracy, epochs run)."""
     n = len(idx)
     batch = min(cfg.batch_size, n)
-    steps = n // batch
-    epochs = max(cfg.finetune_epochs, math.ceil(MIN_UPDATES / steps))
+    if semi_supervised(cfg, unlabeled):
+        epochs = math.ceil(SEMI_UPDATES / len(unlabeled))
+    else:
+        unlabeled = None
+        epochs = max(cfg.finetune_epochs, math.ceil(MIN_UPDATES / (n // batch)))
     patience = max(cfg.finetune_early_stopping, math.ceil(epochs / 6))
     run_cfg = dataclasses.replace(cfg, finetune_learning_rate=lr, finetune_epochs=epochs, finetune_early_stopping=patience,
                                   display_step=0)
@@ -78,11 +91,20 @@ def _classifier_accuracy(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarra
     return val, accuracy(clf, data.test.images, data.test.labels, device), len(hist.epoch_loss)
 
 
+def unlabeled_pool(cfg: PretrainProgram, data: Dataset, idx: np.ndarray, device, seed: int) -> DeviceBatches | None:
+    """The training images outside ``idx`` (their labels unused), or None when there are too few for one batch."""
+    rest = np.setdiff1d(np.arange(len(data.train)), idx)
+    if len(rest) < cfg.batch_size:
+        return None
+    return DeviceBatches(data.train.images[rest], batch_size=cfg.batch_size, device=device, seed=seed + 13)
+
+
 def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | None = None,
         learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print) -> dict:
     if data.train.labels is None or data.validation.labels is None or data.test.labels is None:
         raise DataError(f"dataset {data.name!r} needs labels for few-label learning")
     cfg = cfg or get_preset("pretrain", "modern")
+    labels_only = dataclasses.replace(cfg, finetune_reconstruction_weight=0.0, finetune_pseudo_label_weight=0.0)
     rows, t0 = [], time.perf_counter()
     quiet = lambda s: None  # noqa: E731
     for seed in range(seeds):
@@ -93,46 +115,63 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
                           cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False)
         for n in labels:
             idx = np.arange(len(data.train)) if n == "all" else balanced_subset(data.train.labels, n, seed)
+            pool = unlabeled_pool(cfg, data, idx, device, seed)
+            semi = semi_supervised(cfg, pool)
             arms = {}
-            # With every label the recipe's own learning rate is used: tuning it there costs the most and matters least.
-            rates = (cfg.finetune_learning_rate,) if n == "all" else learning_rates
-            # Only the pretrained arm may keep reconstructing the unlabeled images (if the recipe says so);
-            # the scratch arm is the same network on the labels alone.
-            for arm, start, pool in (("pretrained", ae, batches), ("scratch", scratch, None)):
-                tried = [(lr, *_classifier_accuracy(cfg, start, data, idx, device, seed, lr, quiet, pool)) for lr in rates]
+            for arm, pretrained, uses_pool in ARMS:
+                if arm not in ("pretrained", "scratch") and not semi:
+                    continue  # the ablations exist only for a semi-supervised recipe
+                arm_cfg = cfg if uses_pool else labels_only
+                # Supervised arms get the best of ``learning_rates``; semi-supervised ones (slow) and every arm
+                # with all labels (the most costly, where tuning matters least) use the recipe's own rate.
+                tuned = not (uses_pool and semi) and n != "all"
+                rates = learning_rates if tuned else (cfg.finetune_learning_rate,)
+                start = ae if pretrained else scratch
+                tried = [(lr, *_classifier_accuracy(arm_cfg, start, data, idx, device, seed, lr, quiet,
+                                                    pool if uses_pool else None)) for lr in rates]
                 best = max(tried, key=lambda t: t[1])  # chosen on validation accuracy
-                arms[arm] = {"accuracy": best[2], "learning_rate": best[0], "validation_accuracy": best[1], "epochs": best[3]}
+                arms[arm] = {"accuracy": best[2], "learning_rate": best[0], "validation_accuracy": best[1],
+                             "epochs": best[3], "semi_supervised": bool(uses_pool and semi)}
             row = {"labels": len(idx) if n != "all" else "all", "n": int(len(idx)), "seed": seed,
-                   "pretrained_accuracy": arms["pretrained"]["accuracy"], "scratch_accuracy": arms["scratch"]["accuracy"],
-                   "details": arms}
+                   **{f"{arm}_accuracy": a["accuracy"] for arm, a in arms.items()}, "details": arms}
             rows.append(row)
-            log(f"seed {seed}, {row['labels']} labels: pretrained {100 * row['pretrained_accuracy']:.2f}%, "
-                f"scratch {100 * row['scratch_accuracy']:.2f}%")
+            log(f"seed {seed}, {row['labels']} labels: " + ", ".join(
+                f"{ARM_TITLES[arm]} {100 * a['accuracy']:.2f}%" for arm, a in arms.items()))
     return {"dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation), "seeds": seeds,
             "learning_rates": list(learning_rates), "config": dataclasses.asdict(cfg), "rows": rows,
             "summary": summarize(rows), "seconds": time.perf_counter() - t0}
 
 
 def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and std over seeds of every arm, per label count; the gain is pretrained minus scratch."""
     out = []
     for key in dict.fromkeys(r["labels"] for r in rows):
         sel = [r for r in rows if r["labels"] == key]
-        pre = np.array([r["pretrained_accuracy"] for r in sel])
-        scr = np.array([r["scratch_accuracy"] for r in sel])
-        out.append({"labels": key, "pretrained_mean": float(pre.mean()), "pretrained_std": float(pre.std()),
-                    "scratch_mean": float(scr.mean()), "scratch_std": float(scr.std()),
-                    "gain_points": float(100 * (pre.mean() - scr.mean()))})
+        entry: dict = {"labels": key}
+        for arm in ARM_TITLES:
+            values = np.array([r[f"{arm}_accuracy"] for r in sel if f"{arm}_accuracy" in r])
+            if len(values):
+                entry[f"{arm}_mean"], entry[f"{arm}_std"] = float(values.mean()), float(values.std())
+        entry["gain_points"] = 100 * (entry["pretrained_mean"] - entry["scratch_mean"])
+        out.append(entry)
     return out
 
 
 def to_markdown(result: dict) -> str:
+    cfg = result["config"]
+    semi = cfg.get("finetune_pseudo_label_weight", 0) or cfg.get("finetune_reconstruction_weight", 0)
+    how = (" (semi-supervised: the other training images, without their labels, take part in fine-tuning)"
+           if semi else "")
     head = (f"Few-label accuracy on {result['dataset']} (mean ± std over {result['seeds']} seeds; pretraining on all "
-            f"{result['n_train']} training images; both arms early-stopped and tuned on {result['n_validation']} "
-            f"validation images), {result['seconds']:.0f} s\n\n")
-    lines = ["| labels | pretrained + fine-tuned | from scratch | gain (points) |", "|---|---|---|---|"]
+            f"{result['n_train']} training images; every arm early-stopped on {result['n_validation']} validation "
+            f"images, the supervised ones also tuned there), {result['seconds']:.0f} s. Pretrained + fine-tuned is the "
+            f"recipe{how}; from scratch is the same network trained on the labeled images alone.\n\n")
+    arms = [a for a in ARM_TITLES if any(f"{a}_mean" in s for s in result["summary"])]
+    lines = ["| labels | " + " | ".join(ARM_TITLES[a] for a in arms) + " | gain (points) |",
+             "|---|" + "---|" * len(arms) + "---|"]
     for s in result["summary"]:
-        lines.append(f"| {s['labels']} | {100 * s['pretrained_mean']:.2f} ± {100 * s['pretrained_std']:.2f} | "
-                     f"{100 * s['scratch_mean']:.2f} ± {100 * s['scratch_std']:.2f} | {s['gain_points']:+.2f} |")
+        cells = [f"{100 * s[f'{a}_mean']:.2f} ± {100 * s[f'{a}_std']:.2f}" if f"{a}_mean" in s else "" for a in arms]
+        lines.append(f"| {s['labels']} | " + " | ".join(cells) + f" | {s['gain_points']:+.2f} |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -143,10 +182,15 @@ def plot(result: dict, path: Path) -> None:
     ax = fig.subplots()
     summary = result["summary"]
     xs = [s["labels"] if s["labels"] != "all" else result["n_train"] for s in summary]
-    for key, name in (("pretrained", "pretrained + fine-tuned"), ("scratch", "from scratch")):
-        means = np.array([100 * s[f"{key}_mean"] for s in summary])
-        stds = np.array([100 * s[f"{key}_std"] for s in summary])
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name)
+    for key, name in ARM_TITLES.items():
+        have = [(x, s) for x, s in zip(xs, summary) if f"{key}_mean" in s]
+        if not have:
+            continue
+        means = np.array([100 * s[f"{key}_mean"] for _, s in have])
+        stds = np.array([100 * s[f"{key}_std"] for _, s in have])
+        dashed = key not in ("pretrained", "scratch")  # the ablations
+        ax.errorbar([x for x, _ in have], means, yerr=stds, marker="o", capsize=3, label=name,
+                    linestyle="--" if dashed else "-", alpha=0.6 if dashed else 1.0)
     ax.set_xscale("log")
     ax.set_xlabel("labeled training images")
     ax.set_ylabel("test accuracy (%)")

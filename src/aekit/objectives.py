@@ -84,17 +84,64 @@ class ReconstructionObjective:
 
 
 class SemiSupervisedObjective:
-    """Cross-entropy on a labeled batch plus ``weight`` x a reconstruction objective on an unlabeled
-    batch (Ranzato & Szummer 2008): the decoder keeps the shared encoder's features true to all the
-    images while the few labels shape them. ``autoencoder`` shares its encoder with the classifier."""
+    """Fine-tuning on labeled and unlabeled images at once. The training loop walks the *unlabeled*
+    images; each step also draws a labeled batch from ``labeled``. The loss is the cross-entropy on
+    the labeled batch plus, on the unlabeled batch:
 
-    def __init__(self, autoencoder: nn.Module, unlabeled, reconstruction, weight: float):
-        self.autoencoder, self.reconstruction, self.weight = autoencoder, reconstruction, weight
-        self.stream = itertools.chain.from_iterable(unlabeled.epoch(e) for e in itertools.count())
+    - ``reconstruction_weight`` x the autoencoder's reconstruction objective (Ranzato & Szummer 2008):
+      the decoder keeps the shared encoder's features true to every image;
+    - ``pseudo_label_weight`` x the cross-entropy of the classifier on *corrupted* unlabeled images
+      against its own prediction on the clean ones, counted only where that prediction's probability
+      is at least ``threshold``. This is Pseudo-Label (Lee 2013), which fine-tuned a denoising
+      autoencoder this way, with FixMatch's confidence threshold and weak/strong views (Sohn et al.
+      2020); the corruption is the one the denoising autoencoder learned to undo. Before the
+      threshold, the predictions go through distribution alignment (ReMixMatch, Berthelot et al.
+      2020): each is multiplied by the labeled images' class frequencies over a running mean of the
+      predictions, then renormalised, so that the pseudo-labels cannot drift into a few classes.
 
-    def __call__(self, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    ``autoencoder`` shares its encoder with the classifier.
+    """
+
+    def __init__(self, labeled, *, autoencoder: nn.Module | None = None, reconstruction=None,
+                 reconstruction_weight: float = 0.0, pseudo_label_weight: float = 0.0, threshold: float = 0.95,
+                 noise: str = "mask", noise_level: float = 0.25):
+        if not 0 < threshold <= 1:
+            raise ConfigError(f"pseudo_label_threshold={threshold} must be in (0, 1]")
+        if reconstruction_weight and (autoencoder is None or reconstruction is None):
+            raise ConfigError("reconstruction_weight needs the autoencoder and its reconstruction objective")
+        self.autoencoder, self.reconstruction, self.reconstruction_weight = autoencoder, reconstruction, reconstruction_weight
+        self.pseudo_label_weight, self.threshold, self.noise, self.noise_level = pseudo_label_weight, threshold, noise, noise_level
+        self.stream = itertools.chain.from_iterable(labeled.epoch(e) for e in itertools.count())
+        self.labels = labeled.y  # (N,) the class frequencies pseudo-labels are aligned to
+        self.mean_prediction: torch.Tensor | None = None  # (K,) running mean of the unlabeled predictions
+
+    def aligned(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Distribution alignment of (B, K) probabilities; updates the running mean."""
+        k = probabilities.shape[1]
+        prior = torch.bincount(self.labels, minlength=k).to(probabilities) / len(self.labels)  # (K,)
+        batch_mean = probabilities.mean(dim=0)
+        self.mean_prediction = batch_mean if self.mean_prediction is None else self.mean_prediction.lerp(batch_mean, 0.01)
+        p = probabilities * prior / self.mean_prediction.clamp_min(1e-6)
+        return p / p.sum(dim=1, keepdim=True)
+
+    def __call__(self, classifier: nn.Module, x_unlabeled: torch.Tensor, *_):
+        x, y = next(self.stream)  # (B, D), (B,)
         ce = F.cross_entropy(classifier(x), y)
-        x_unlabeled = next(self.stream)[0]  # (B, D)
-        rec = self.reconstruction(self.autoencoder, x_unlabeled)
-        rec = rec[0] if isinstance(rec, tuple) else rec
-        return ce + self.weight * rec, {"cross_entropy": ce.detach(), "reconstruction": rec.detach()}
+        loss, parts = ce, {"cross_entropy": ce.detach()}
+        if self.reconstruction_weight:
+            rec = self.reconstruction(self.autoencoder, x_unlabeled)
+            rec = rec[0] if isinstance(rec, tuple) else rec
+            loss = loss + self.reconstruction_weight * rec
+            parts["reconstruction"] = rec.detach()
+        if self.pseudo_label_weight:
+            with torch.no_grad():  # the clean view, as at test time (no dropout): the target
+                training = classifier.training
+                classifier.eval()
+                confidence, target = self.aligned(classifier(x_unlabeled).softmax(dim=1)).max(dim=1)  # (B,), (B,)
+                classifier.train(training)
+            keep = (confidence >= self.threshold).float()
+            noisy = corrupt(x_unlabeled, self.noise, self.noise_level)
+            pl = (F.cross_entropy(classifier(noisy), target, reduction="none") * keep).mean()
+            loss = loss + self.pseudo_label_weight * pl
+            parts.update(pseudo_label=pl.detach(), confident_fraction=keep.mean())
+        return loss, parts

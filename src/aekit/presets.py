@@ -69,7 +69,10 @@ class PretrainProgram(AutoencoderRecipe):
     finetune_weight_decay: float = 0.0
     finetune_schedule: str = "constant"
     finetune_early_stopping: int = 0  # patience (epochs) on validation accuracy; 0 = off
-    finetune_reconstruction_weight: float = 0.0  # keep reconstructing all images while fine-tuning (semi-supervised); 0 = off
+    # Semi-supervised fine-tuning, where some training images have no label (aekit fewlabels, the estimator):
+    finetune_reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
+    finetune_pseudo_label_weight: float = 0.0  # learn the unlabeled images' confident predictions under noise; 0 = off
+    pseudo_label_threshold: float = 0.95  # the probability a prediction needs to become a pseudo-label
     head_init: str = "zeros"  # the tutorial's tf.zeros softmax layer
 
 
@@ -83,12 +86,15 @@ PRESETS: dict[str, object] = {
     "modern-stacked": StackedProgram(**MODERN_AE, architecture="pca-residual", hidden_sizes=(1024, 512, 128),
                                      noise="gaussian", noise_level=0.1, early_stopping=3, learning_rate=5e-4,
                                      training_epochs=30, optimizer="adamw"),
-    # A wide denoising MLP autoencoder, then the whole network fine-tuned with dropout and early stopping.
+    # A wide denoising MLP autoencoder, then the whole network fine-tuned with dropout and early stopping; where
+    # some images have no label, they join fine-tuning as confident pseudo-labels under the denoising noise.
     "modern-pretrain": PretrainProgram(**MODERN_AE, hidden_sizes=(1024, 512, 64), pretrain_learning_rate=2e-3,
                                        pretrain_epochs=20, pretrain_optimizer="adamw", noise="mask", noise_level=0.25,
                                        finetune_learning_rate=1e-3, finetune_epochs=30, finetune_optimizer="adamw",
                                        finetune_weight_decay=1e-4, finetune_schedule="onecycle", dropout=0.2,
-                                       finetune_early_stopping=8, head_init="xavier"),
+                                       finetune_early_stopping=8, head_init="xavier",
+                                       # Where images lack labels (aekit fewlabels, the estimator's y == -1 rows):
+                                       finetune_pseudo_label_weight=1.0),
 }
 # The plain MLP member of the family (the base of the quality benchmark's variants).
 MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning_rate=2e-3, training_epochs=30,
@@ -183,7 +189,7 @@ def scale_epochs(config, factor: float):
 
 
 MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
-               "finetune_reconstruction_weight",
+               "finetune_reconstruction_weight", "finetune_pseudo_label_weight",
                "finetune_weight_decay", "noise_level", "sparsity_weight", "dropout"}
 
 
@@ -207,6 +213,8 @@ def validate(config):
             raise ConfigError(f"{name}={value} must be a positive integer (>= 1)")
         if "learning_rate" in name and not value > 0:
             raise ConfigError(f"{name}={value} must be positive")
+        if name == "pseudo_label_threshold" and not 0 < value <= 1:
+            raise ConfigError(f"{name}={value} must be in (0, 1]: the probability a prediction needs to count")
         if name == "hidden_sizes" and (not value or min(value) < 1):
             raise ConfigError(f"hidden_sizes={value} must be one or more positive integers, like 256,128")
     return config

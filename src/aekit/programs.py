@@ -115,22 +115,31 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
               log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None):
     """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy.
-    With ``cfg.finetune_reconstruction_weight`` and ``unlabeled`` images, the autoencoder keeps reconstructing them."""
+
+    With ``unlabeled`` images (whose labels are not used) and ``cfg.finetune_reconstruction_weight`` or
+    ``cfg.finetune_pseudo_label_weight``, fine-tuning is semi-supervised (see SemiSupervisedObjective): an
+    epoch is then one pass over the unlabeled images, each step with a labeled batch beside it."""
     clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
     params = list(clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters())
-    objective = classification_loss
-    if cfg.finetune_reconstruction_weight > 0 and unlabeled is not None and cfg.finetune_mode != "frozen":
-        objective = SemiSupervisedObjective(ae, unlabeled, build_objective(cfg), cfg.finetune_reconstruction_weight)
-        params += [p for p in ae.parameters() if all(p is not q for q in params)]  # the decoder too
+    objective, loop = classification_loss, batches
+    if semi_supervised(cfg, unlabeled):
+        objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg),
+                                            reconstruction_weight=cfg.finetune_reconstruction_weight,
+                                            pseudo_label_weight=cfg.finetune_pseudo_label_weight,
+                                            threshold=cfg.pseudo_label_threshold, noise=cfg.noise,
+                                            noise_level=cfg.noise_level)
+        loop = unlabeled
+        if cfg.finetune_reconstruction_weight:
+            params += [p for p in ae.parameters() if all(p is not q for q in params)]  # the decoder too
     opt = build_optimizer(cfg.finetune_optimizer, params, cfg.finetune_learning_rate, cfg.finetune_weight_decay)
-    schedule = build_schedule(cfg.finetune_schedule, opt, cfg.finetune_epochs * len(batches))
+    schedule = build_schedule(cfg.finetune_schedule, opt, cfg.finetune_epochs * len(loop))
     early = None
     if cfg.finetune_early_stopping and data.validation.labels is not None and len(data.validation):
         early = EarlyStopping(clf, lambda: 1.0 - accuracy(clf, data.validation.images, data.validation.labels, device),
                               patience=cfg.finetune_early_stopping)
     if cfg.finetune_mode == "frozen":
         clf.encoder.requires_grad_(False)
-    hist = fit(_trainable(clf, compile), objective, opt, batches, cfg.finetune_epochs,
+    hist = fit(_trainable(clf, compile), objective, opt, loop, cfg.finetune_epochs,
                display_step=cfg.display_step, log=log, label="fine-tuning loss", progress=progress,
                precision=cfg.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early))
     clf.encoder.requires_grad_(True)
@@ -138,6 +147,12 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
         early.restore()
         hist.parts["validation_error"] = early.history
     return clf, hist
+
+
+def semi_supervised(cfg: PretrainProgram, unlabeled: DeviceBatches | None) -> bool:
+    """Whether fine-tuning uses the ``unlabeled`` images: the recipe asks for it and there are some."""
+    wanted = cfg.finetune_reconstruction_weight > 0 or cfg.finetune_pseudo_label_weight > 0
+    return wanted and unlabeled is not None and len(unlabeled) > 0 and cfg.finetune_mode != "frozen"
 
 
 def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
@@ -160,7 +175,7 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     ev = _evaluate(ae, data, cfg.examples_to_show, device)  # before fine-tuning changes the shared encoder
     pretrained = copy.deepcopy(ae)  # the classifier shares the encoder: keep the pretrained autoencoder intact
     clf, fine = fine_tune(cfg, ae, data, batches.reseeded(seed + 1), device, gen, log=log, progress=progress,
-                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile, unlabeled=batches.reseeded(seed + 2))
+                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile)  # every image is labeled here
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)
     metrics.update(
