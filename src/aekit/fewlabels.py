@@ -1,13 +1,16 @@
 """Few-label learning: does pretraining on all images help when only N labels are known?
 
-For each seed: pretrain one autoencoder on every training image (labels unused); then for each N,
-fine-tune its encoder plus a softmax head as the recipe says, with N class-balanced labeled images
-(and, if the recipe is semi-supervised, the other training images without their labels), and train
-the *same* network from scratch on the same N labeled images. Every arm is early-stopped on the
-validation split; the supervised arms also get the best of a few learning rates, chosen on
-validation accuracy. When the recipe is semi-supervised, two more arms separate what pretraining
-brings from what the unlabeled images bring during fine-tuning: the pretrained network fine-tuned on
-the labels alone, and the network from scratch fine-tuned semi-supervised.
+For each seed: pretrain one autoencoder on every training image (labels unused); then, for each N,
+fine-tune its encoder plus a softmax head on N class-balanced labeled images, and train the *same*
+network from scratch on the same N labeled images. Both get the same care: early stopping on the
+validation split and the best of a few learning rates, chosen on validation accuracy.
+
+When the recipe is semi-supervised (``finetune_pseudo_label_weight`` or ``finetune_reconstruction_weight``,
+as in the modern preset), the pretrained arm then goes on fine-tuning with the other training images
+too, without their labels; early stopping scores its start, so the unlabeled images are kept only if
+they help on validation. Two more arms separate what pretraining brings from what the unlabeled
+images bring: the pretrained network on the labels alone (the start of that continuation), and the
+same continuation from the scratch network.
 """
 
 from __future__ import annotations
@@ -34,9 +37,6 @@ from .train import accuracy
 
 MIN_UPDATES = 500  # small labeled sets get more epochs, so every N sees at least this many updates
 SEMI_UPDATES = 2000  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many updates
-# Arms of the comparison: (name, pretrained start?, semi-supervised?); the last two only for a semi-supervised recipe.
-ARMS = (("pretrained", True, True), ("scratch", False, False),
-        ("pretrained_labels_only", True, False), ("scratch_semi_supervised", False, True))
 ARM_TITLES = {"pretrained": "pretrained + fine-tuned", "scratch": "from scratch",
               "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised"}
 
@@ -70,25 +70,40 @@ def parse_labels(text: str, n_train: int) -> list[int | str]:
     return out
 
 
-def _classifier_accuracy(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float, log,
-                         unlabeled: DeviceBatches | None = None):
-    """Fine-tune ``ae``'s encoder (a copy) on the rows ``idx``; (validation accuracy, test accuracy, epochs run)."""
+@dataclasses.dataclass
+class Trial:
+    learning_rate: float
+    validation_accuracy: float
+    accuracy: float  # on the test split
+    epochs: int
+    classifier: torch.nn.Module
+    autoencoder: torch.nn.Module  # shares its encoder with ``classifier``
+
+    def summary(self, semi_supervised: bool) -> dict:
+        return {"accuracy": self.accuracy, "learning_rate": self.learning_rate,
+                "validation_accuracy": self.validation_accuracy, "epochs": self.epochs, "semi_supervised": semi_supervised}
+
+
+def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float,
+               unlabeled: DeviceBatches | None = None, start: Trial | None = None) -> Trial:
+    """Fine-tune a copy of ``ae``'s encoder (or continue ``start``'s classifier) on the labeled rows ``idx``,
+    semi-supervised when ``unlabeled`` images are given; early-stopped on validation accuracy."""
     n = len(idx)
     batch = min(cfg.batch_size, n)
-    if semi_supervised(cfg, unlabeled):
+    if unlabeled is not None:
         epochs = math.ceil(SEMI_UPDATES / len(unlabeled))
     else:
-        unlabeled = None
         epochs = max(cfg.finetune_epochs, math.ceil(MIN_UPDATES / (n // batch)))
     patience = max(cfg.finetune_early_stopping, math.ceil(epochs / 6))
     run_cfg = dataclasses.replace(cfg, finetune_learning_rate=lr, finetune_epochs=epochs, finetune_early_stopping=patience,
                                   display_step=0)
     sub = dataclasses.replace(data, train=Split(data.train.images[idx], data.train.labels[idx]))
     batches = DeviceBatches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
-    clf, hist = fine_tune(run_cfg, copy.deepcopy(ae), sub, batches, device, generator(seed + 11), log=log, progress=False,
-                          unlabeled=unlabeled)
+    clf, ae = (None, copy.deepcopy(ae)) if start is None else copy.deepcopy((start.classifier, start.autoencoder))
+    clf, hist = fine_tune(run_cfg, ae, sub, batches, device, generator(seed + 11), log=lambda s: None, progress=False,
+                          unlabeled=unlabeled, classifier=clf)
     val = accuracy(clf, data.validation.images, data.validation.labels, device)
-    return val, accuracy(clf, data.test.images, data.test.labels, device), len(hist.epoch_loss)
+    return Trial(lr, val, accuracy(clf, data.test.images, data.test.labels, device), len(hist.epoch_loss), clf, ae)
 
 
 def unlabeled_pool(cfg: PretrainProgram, data: Dataset, idx: np.ndarray, device, seed: int) -> DeviceBatches | None:
@@ -117,21 +132,21 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
             idx = np.arange(len(data.train)) if n == "all" else balanced_subset(data.train.labels, n, seed)
             pool = unlabeled_pool(cfg, data, idx, device, seed)
             semi = semi_supervised(cfg, pool)
-            arms = {}
-            for arm, pretrained, uses_pool in ARMS:
-                if arm not in ("pretrained", "scratch") and not semi:
-                    continue  # the ablations exist only for a semi-supervised recipe
-                arm_cfg = cfg if uses_pool else labels_only
-                # Supervised arms get the best of ``learning_rates``; semi-supervised ones (slow) and every arm
-                # with all labels (the most costly, where tuning matters least) use the recipe's own rate.
-                tuned = not (uses_pool and semi) and n != "all"
-                rates = learning_rates if tuned else (cfg.finetune_learning_rate,)
-                start = ae if pretrained else scratch
-                tried = [(lr, *_classifier_accuracy(arm_cfg, start, data, idx, device, seed, lr, quiet,
-                                                    pool if uses_pool else None)) for lr in rates]
-                best = max(tried, key=lambda t: t[1])  # chosen on validation accuracy
-                arms[arm] = {"accuracy": best[2], "learning_rate": best[0], "validation_accuracy": best[1],
-                             "epochs": best[3], "semi_supervised": bool(uses_pool and semi)}
+            # Supervised fine-tuning, from the pretrained weights and from scratch: the best of the learning rates
+            # on validation (with every label, the recipe's own rate: tuning there costs the most and matters least).
+            rates = (cfg.finetune_learning_rate,) if n == "all" else learning_rates
+            supervised = {arm: max((_fine_tune(labels_only, start, data, idx, device, seed, lr) for lr in rates),
+                                   key=lambda t: t.validation_accuracy)
+                          for arm, start in (("pretrained", ae), ("scratch", scratch))}
+            arms = {arm: t.summary(False) for arm, t in supervised.items()}
+            if semi:
+                # A semi-supervised recipe continues from the supervised result, now with the unlabeled images too,
+                # at its own learning rate; early stopping keeps the start if they do not help on validation. The
+                # same continuation from scratch shows what the unlabeled images bring without pretraining.
+                arms["pretrained_labels_only"] = arms["pretrained"]
+                for arm, start in (("pretrained", "pretrained"), ("scratch_semi_supervised", "scratch")):
+                    t = _fine_tune(cfg, None, data, idx, device, seed, cfg.finetune_learning_rate, pool, supervised[start])
+                    arms[arm] = t.summary(True)
             row = {"labels": len(idx) if n != "all" else "all", "n": int(len(idx)), "seed": seed,
                    **{f"{arm}_accuracy": a["accuracy"] for arm, a in arms.items()}, "details": arms}
             rows.append(row)
