@@ -42,3 +42,17 @@ def test_pca_baseline_matches_sklearn_definition(tiny_npz):
     errors = [quality.pca_mse(data, k) for k in (1, 4, 16, 64)]
     assert mean_image > errors[0] and errors == sorted(errors, reverse=True)  # more components, less error
     assert np.isfinite(errors).all()
+
+
+def test_sections_refresh_needs_an_earlier_report_and_known_names(tmp_path, capsys):
+    from aekit.cli import main
+
+    missing = tmp_path / "none.json"
+    assert main(["bench", "quality", "--sections", "fewlabels", "--json", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "--sections fewlabels: keeps the other sections from --json" in err and "Traceback" not in err
+    assert not missing.exists()
+    earlier = tmp_path / "q.json"
+    earlier.write_text("{}")
+    assert main(["bench", "quality", "--sections", "bogus", "--json", str(earlier)]) == 2
+    assert "--sections bogus: unknown; choose from reconstruction, classification, fewlabels" in capsys.readouterr().err
