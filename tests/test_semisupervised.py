@@ -130,20 +130,3 @@ def test_without_unlabeled_images_fine_tuning_is_supervised(few):
     _, hist = fine_tune(cfg, ae, data, labeled, CPU, generator(1), log=lambda s: None, progress=False)
     assert hist.parts == {} and len(hist.epoch_loss) == 2
 
-
-def test_continuing_a_classifier_is_never_worse_on_validation(few):
-    data, unlabeled_images = few
-    cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(32, 8), finetune_epochs=4, batch_size=10,
-                              finetune_early_stopping=2, display_step=0, finetune_pseudo_label_weight=5.0,
-                              pseudo_label_threshold=0.3, finetune_learning_rate=0.05)  # a harsh continuation
-    ae = build_autoencoder(cfg, data, generator(0), CPU)
-    labeled = DeviceBatches(data.train.images, data.train.labels, batch_size=10, device=CPU, seed=1)
-    clf, _ = fine_tune(cfg, ae, data, labeled, CPU, generator(1), log=lambda s: None, progress=False)
-    from aekit.train import accuracy
-
-    before = accuracy(clf, data.validation.images, data.validation.labels, CPU)
-    unlabeled = DeviceBatches(unlabeled_images, batch_size=40, device=CPU, seed=2)
-    same, hist = fine_tune(cfg, ae, data, labeled, CPU, generator(1), log=lambda s: None, progress=False,
-                           unlabeled=unlabeled, classifier=clf)
-    assert same is clf and "pseudo_label" in hist.parts
-    assert accuracy(clf, data.validation.images, data.validation.labels, CPU) >= before

@@ -113,17 +113,13 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 
 
 def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
-              log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None,
-              classifier: EncoderClassifier | None = None):
+              log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None):
     """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy.
 
     With ``unlabeled`` images (whose labels are not used) and ``cfg.finetune_reconstruction_weight`` or
     ``cfg.finetune_pseudo_label_weight``, fine-tuning is semi-supervised (see SemiSupervisedObjective): an
-    epoch is then one pass over the unlabeled images, each step with a labeled batch beside it.
-    ``classifier`` (built on ``ae``'s encoder) continues an earlier fine-tuning; early stopping then also
-    scores its starting weights, so the result is never worse than the start on validation."""
-    clf = classifier if classifier is not None else EncoderClassifier.from_autoencoder(
-        ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
+    epoch is then one pass over the unlabeled images, each step with a labeled batch beside it."""
+    clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
     params = list(clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters())
     objective, loop = classification_loss, batches
     if semi_supervised(cfg, unlabeled):
@@ -141,8 +137,6 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
     if cfg.finetune_early_stopping and data.validation.labels is not None and len(data.validation):
         early = EarlyStopping(clf, lambda: 1.0 - accuracy(clf, data.validation.images, data.validation.labels, device),
                               patience=cfg.finetune_early_stopping)
-        if classifier is not None:
-            early.start()
     if cfg.finetune_mode == "frozen":
         clf.encoder.requires_grad_(False)
     hist = fit(_trainable(clf, compile), objective, opt, loop, cfg.finetune_epochs,
