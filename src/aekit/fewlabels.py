@@ -187,7 +187,7 @@ def to_markdown(result: dict) -> str:
              "|---|" + "---|" * len(arms) + "---|"]
     for s in result["summary"]:
         cells = [f"{100 * s[f'{a}_mean']:.2f} ± {100 * s[f'{a}_std']:.2f}" if f"{a}_mean" in s else "" for a in arms]
-        if semi and "pretrained_semi_supervised_runs" in s:
+        if "scratch_semi_supervised_mean" in s:  # unlabeled images were there to use
             cells[0] += f" ({s['pretrained_semi_supervised_runs']}/{s['runs']} semi)"
         lines.append(f"| {s['labels']} | " + " | ".join(cells) + f" | {s['gain_points']:+.2f} |")
     return head + "\n".join(lines) + "\n"
