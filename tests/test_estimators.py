@@ -107,6 +107,8 @@ def test_classifier_pseudo_labels_use_the_unlabeled_rows():
     assert len(semi.loss_curve_) == 30 and semi.loss_curve_ != plain.loss_curve_
     assert not np.allclose(semi.predict_proba(Xt), plain.predict_proba(Xt))
     assert semi.score(Xt, yt) > 0.9
+    again = AutoencoderClassifier(**kw, pseudo_label_weight=1.0).fit(X, y_semi)  # same random_state, same model
+    np.testing.assert_array_equal(again.predict_proba(Xt), semi.predict_proba(Xt))
     for bad, match in ((dict(pseudo_label_weight=-1.0), "pseudo_label_weight=-1.0 must be >= 0"),
                        (dict(pseudo_label_threshold=0.0), r"pseudo_label_threshold=0.0 must be in \(0, 1\]")):
         with pytest.raises(ValueError, match=match):

@@ -130,3 +130,22 @@ def test_without_unlabeled_images_fine_tuning_is_supervised(few):
     _, hist = fine_tune(cfg, ae, data, labeled, CPU, generator(1), log=lambda s: None, progress=False)
     assert hist.parts == {} and len(hist.epoch_loss) == 2
 
+
+
+def test_runs_are_repeatable_whatever_ran_before(few):
+    """Dropout and noise draw from torch's global RNG: each program run seeds it, and gives it back."""
+    from aekit.programs import run_pretrain
+
+    data, _ = few
+    cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(32, 8), pretrain_epochs=2, finetune_epochs=2,
+                              batch_size=10, display_step=0)  # masking noise and dropout
+    quiet = dict(log=lambda s: None, progress=False)
+    first = run_pretrain(cfg, data, CPU, seed=3, **quiet).metrics["history"]
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    torch.rand(7)  # the caller's own use of the RNG in between
+    after = torch.get_rng_state()
+    second = run_pretrain(cfg, data, CPU, seed=3, **quiet).metrics["history"]
+    assert first["pretrain"]["epoch_loss"] == second["pretrain"]["epoch_loss"]
+    assert first["finetune"]["epoch_loss"] == second["finetune"]["epoch_loss"]
+    assert torch.equal(torch.get_rng_state(), after) and not torch.equal(state, after)  # the caller's stream is untouched

@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
 from .objectives import SemiSupervisedObjective
 from .optim import build_optimizer
-from .runtime import generator, select_device
+from .runtime import generator, seeded_global_rng, select_device
 from .train import classification_loss, fit, reconstruction_loss
 
 DTYPES = [np.float64, np.float32, np.uint8]
@@ -290,8 +290,9 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
             loop = DeviceBatches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
             objective = SemiSupervisedObjective(batches, pseudo_label_weight=self.pseudo_label_weight,
                                                 threshold=self.pseudo_label_threshold, noise="mask", noise_level=0.25)
-        self.loss_curve_ = fit(clf, objective, opt, loop, self.finetune_epochs, display_step=0,
-                               progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
+        with seeded_global_rng(seed, device):  # the masking noise: the same random_state, the same model
+            self.loss_curve_ = fit(clf, objective, opt, loop, self.finetune_epochs, display_step=0,
+                                   progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
         self.model_ = clf.eval()
         self._autoencoder = ae
         return self

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .batches import DeviceBatches
 from .data import Dataset, Split
@@ -31,7 +30,7 @@ from .fileio import write_json
 from .presets import PretrainProgram, get_preset
 from .programs import fine_tune, semi_supervised
 from .recipes import build_autoencoder, train_autoencoder
-from .runtime import generator
+from .runtime import generator, seeded_global_rng
 from .train import accuracy
 
 MIN_UPDATES = 500  # small labeled sets get more epochs, so every N sees at least this many updates
@@ -96,8 +95,7 @@ def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device,
                                   display_step=0)
     sub = dataclasses.replace(data, train=Split(data.train.images[idx], data.train.labels[idx]))
     batches = DeviceBatches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)  # dropout and noise: each run repeatable whatever ran before it
+    with seeded_global_rng(seed, device):  # dropout and noise: each run repeatable whatever ran before it
         clf, hist = fine_tune(run_cfg, copy.deepcopy(ae), sub, batches, device, generator(seed + 11), log=lambda s: None,
                               progress=False, unlabeled=unlabeled)
     val = accuracy(clf, data.validation.images, data.validation.labels, device)

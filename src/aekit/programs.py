@@ -27,7 +27,7 @@ from .optim import build_optimizer, build_schedule
 from .presets import PretrainProgram, StackedProgram
 from .objectives import SemiSupervisedObjective
 from .recipes import build_autoencoder, build_objective, combine, first_layer_images, train_autoencoder
-from .runtime import generator
+from .runtime import generator, seeded_global_rng
 from .train import EarlyStopping, History, accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error
 
 EpochHook = Callable[[str, int, float], None]  # (phase, epoch, mean loss)
@@ -93,7 +93,7 @@ def _evaluate(ae: StackedAutoencoder, data: Dataset, k: int, device) -> dict:
     )
 
 
-def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
+def _run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
                 log: Callable[[str], None] | None = None, compile: bool = False,
                 on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 1: train an autoencoder and measure test MSE."""
@@ -155,7 +155,7 @@ def semi_supervised(cfg: PretrainProgram, unlabeled: DeviceBatches | None) -> bo
     return wanted and unlabeled is not None and len(unlabeled) > 0 and cfg.finetune_mode != "frozen"
 
 
-def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
+def _run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
                  log: Callable[[str], None] | None = None, compile: bool = False,
                  on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
@@ -185,6 +185,18 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     )
     curves = {"pretraining": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
     return RunResult(metrics, pretrained, clf, curves={k: v for k, v in curves.items() if v}, **ev)
+
+
+def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0, **kw) -> RunResult:
+    """Program 1: train an autoencoder and measure test MSE (options as :func:`_run_stacked`)."""
+    with seeded_global_rng(seed, device):
+        return _run_stacked(cfg, data, device, seed, **kw)
+
+
+def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0, **kw) -> RunResult:
+    """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head (see :func:`_run_pretrain`)."""
+    with seeded_global_rng(seed, device):
+        return _run_pretrain(cfg, data, device, seed, **kw)
 
 
 def write_run(result: RunResult, out: Path, data: Dataset) -> None:

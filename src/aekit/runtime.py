@@ -5,6 +5,7 @@ Nothing here runs at import time; :func:`setup` is called by the programs and th
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -62,3 +63,12 @@ def setup(device: torch.device, threads: int | None = None) -> None:
 def generator(seed: int) -> torch.Generator:
     """A CPU generator for one purpose (init, shuffling), so no code relies on the global RNG."""
     return torch.Generator().manual_seed(int(seed))
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device: torch.device):
+    """Run a block with torch's global RNG (dropout, input noise) seeded with ``seed``, and give the caller's
+    RNG state back afterwards: a run is then repeatable whatever ran before it in the same process."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
