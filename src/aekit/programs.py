@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Callable
@@ -93,7 +94,17 @@ def _evaluate(ae: StackedAutoencoder, data: Dataset, k: int, device) -> dict:
     )
 
 
-def _run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
+def seeded_run(run):
+    """A program run with torch's global RNG (dropout, noise) seeded from its ``seed`` and given back after."""
+    @functools.wraps(run)
+    def wrapper(cfg, data: Dataset, device: torch.device, seed: int = 0, **kw) -> RunResult:
+        with seeded_global_rng(seed, device):
+            return run(cfg, data, device, seed, **kw)
+    return wrapper
+
+
+@seeded_run
+def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
                 log: Callable[[str], None] | None = None, compile: bool = False,
                 on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 1: train an autoencoder and measure test MSE."""
@@ -155,7 +166,8 @@ def semi_supervised(cfg: PretrainProgram, unlabeled: DeviceBatches | None) -> bo
     return wanted and unlabeled is not None and len(unlabeled) > 0 and cfg.finetune_mode != "frozen"
 
 
-def _run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
+@seeded_run
+def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
                  log: Callable[[str], None] | None = None, compile: bool = False,
                  on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
@@ -185,18 +197,6 @@ def _run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, see
     )
     curves = {"pretraining": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
     return RunResult(metrics, pretrained, clf, curves={k: v for k, v in curves.items() if v}, **ev)
-
-
-def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0, **kw) -> RunResult:
-    """Program 1: train an autoencoder and measure test MSE (options as :func:`_run_stacked`)."""
-    with seeded_global_rng(seed, device):
-        return _run_stacked(cfg, data, device, seed, **kw)
-
-
-def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0, **kw) -> RunResult:
-    """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head (see :func:`_run_pretrain`)."""
-    with seeded_global_rng(seed, device):
-        return _run_pretrain(cfg, data, device, seed, **kw)
 
 
 def write_run(result: RunResult, out: Path, data: Dataset) -> None:
