@@ -113,15 +113,19 @@ class SemiSupervisedObjective:
         self.pseudo_label_weight, self.threshold, self.noise, self.noise_level = pseudo_label_weight, threshold, noise, noise_level
         self.stream = itertools.chain.from_iterable(labeled.epoch(e) for e in itertools.count())
         self.labels = labeled.y  # (N,) the class frequencies pseudo-labels are aligned to
+        self.prior: torch.Tensor | None = None  # (K,) those frequencies, once K is known
         self.mean_prediction: torch.Tensor | None = None  # (K,) running mean of the unlabeled predictions
 
     def aligned(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Distribution alignment of (B, K) probabilities; updates the running mean."""
-        k = probabilities.shape[1]
-        prior = torch.bincount(self.labels, minlength=k).to(probabilities) / len(self.labels)  # (K,)
         batch_mean = probabilities.mean(dim=0)
-        self.mean_prediction = batch_mean if self.mean_prediction is None else self.mean_prediction.lerp(batch_mean, 0.01)
-        p = probabilities * prior / self.mean_prediction.clamp_min(1e-6)
+        if self.mean_prediction is None:  # the first batch: K is known now
+            k = probabilities.shape[1]
+            self.prior = torch.bincount(self.labels, minlength=k).to(probabilities) / len(self.labels)
+            self.mean_prediction = batch_mean
+        else:
+            self.mean_prediction = self.mean_prediction.lerp(batch_mean, 0.01)
+        p = probabilities * self.prior / self.mean_prediction.clamp_min(1e-6)
         return p / p.sum(dim=1, keepdim=True)
 
     def __call__(self, classifier: nn.Module, x_unlabeled: torch.Tensor, *_):

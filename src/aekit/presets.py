@@ -69,7 +69,7 @@ class PretrainProgram(AutoencoderRecipe):
     finetune_weight_decay: float = 0.0
     finetune_schedule: str = "constant"
     finetune_early_stopping: int = 0  # patience (epochs) on validation accuracy; 0 = off
-    # Semi-supervised fine-tuning, where some training images have no label (aekit fewlabels, the estimator):
+    # Semi-supervised fine-tuning, where some training images have no label (aekit fewlabels):
     finetune_reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
     finetune_pseudo_label_weight: float = 0.0  # learn the unlabeled images' confident predictions under noise; 0 = off
     pseudo_label_threshold: float = 0.95  # the probability a prediction needs to become a pseudo-label
@@ -93,8 +93,7 @@ PRESETS: dict[str, object] = {
                                        finetune_learning_rate=1e-3, finetune_epochs=30, finetune_optimizer="adamw",
                                        finetune_weight_decay=1e-4, finetune_schedule="onecycle", dropout=0.2,
                                        finetune_early_stopping=8, head_init="xavier",
-                                       # Where images lack labels (aekit fewlabels, the estimator's y == -1 rows):
-                                       finetune_pseudo_label_weight=1.0),
+                                       finetune_pseudo_label_weight=1.0),  # acts where images lack labels
 }
 # The plain MLP member of the family (the base of the quality benchmark's variants).
 MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning_rate=2e-3, training_epochs=30,

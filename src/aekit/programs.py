@@ -163,7 +163,7 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
 def semi_supervised(cfg: PretrainProgram, unlabeled: DeviceBatches | None) -> bool:
     """Whether fine-tuning uses the ``unlabeled`` images: the recipe asks for it and there are some."""
     wanted = cfg.finetune_reconstruction_weight > 0 or cfg.finetune_pseudo_label_weight > 0
-    return wanted and unlabeled is not None and len(unlabeled) > 0 and cfg.finetune_mode != "frozen"
+    return wanted and unlabeled is not None and cfg.finetune_mode != "frozen"  # DeviceBatches holds >= 1 batch
 
 
 @seeded_run
