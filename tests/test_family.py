@@ -12,9 +12,9 @@ from aekit.conv import ConvAutoencoder, ConvAutoencoderConfig
 from aekit.data import from_arrays
 from aekit.greedy import blocks, greedy_pretrain
 from aekit.models import AutoencoderConfig, StackedAutoencoder
-from aekit.objectives import ReconstructionObjective, corrupt
+from aekit.objectives import ReconstructionObjective, corrupt, translate
 from aekit.optim import build_optimizer
-from aekit.presets import MODERN_MLP, PretrainProgram, StackedProgram, get_preset
+from aekit.presets import MODERN_MLP, PretrainProgram, StackedProgram, apply_overrides, get_preset
 from aekit.programs import run_pretrain, run_stacked
 from aekit.runtime import generator
 from aekit.train import encode, fit, reconstruction_error
@@ -66,6 +66,35 @@ def test_noise_only_in_training():
     _adam_fit(model, denoising, tiny_arrays()[0].reshape(300, -1), epochs=3)
     a, b = reconstruction_error(model, images, CPU), reconstruction_error(model, images, CPU)
     np.testing.assert_array_equal(a, b)  # evaluation sees clean inputs: deterministic
+
+
+def test_shift_noise_moves_each_image_within_range():
+    torch.manual_seed(0)
+    x = torch.zeros(400, 7, 9)
+    x[:, 3, 4] = 1.0  # one lit pixel in the middle of every image
+    moved = translate(x.reshape(400, -1), (7, 9), 2).view(400, 7, 9)
+    assert torch.equal(moved.sum(dim=(1, 2)), torch.ones(400))  # moved, not lost: it stays inside the frame
+    where = moved.flatten(1).argmax(dim=1)
+    dy, dx = where // 9 - 3, where % 9 - 4
+    assert dy.abs().max() == 2 and dx.abs().max() == 2  # every offset within [-2, 2], the extremes reached
+    assert len(set(zip(dy.tolist(), dx.tolist()))) == 25  # and each image draws its own offset
+    edge = torch.zeros(100, 7, 9)
+    edge[:, :, 0] = 1.0  # the left column lit
+    kept = translate(edge.reshape(100, -1), (7, 9), 2).sum(dim=1)
+    assert kept.min() == 0 and kept.max() == 7  # pushed off the frame it is gone, not wrapped round
+    assert torch.equal(translate(x.reshape(400, -1), (7, 9), 0), x.reshape(400, -1))
+
+
+def test_shift_noise_needs_images():
+    with pytest.raises(aekit.ConfigError, match=r"noise_shift=2 .*image shape \(\).*noise_shift=0"):
+        ReconstructionObjective(shift=2)
+    with pytest.raises(aekit.ConfigError, match="noise_shift=-1 must be >= 0"):
+        apply_overrides(get_preset("stacked"), {"noise_shift": "-1"})
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 8), activation="gelu", init="kaiming"), generator(0))
+    objective = ReconstructionObjective(noise="mask", noise_level=0.1, shift=2, image_shape=(28, 28))
+    x = tiny_arrays()[0].reshape(300, -1)
+    hist = _adam_fit(model, objective, x, epochs=4)
+    assert hist.epoch_loss[-1] < hist.epoch_loss[0]
 
 
 @pytest.mark.parametrize("kind, act", [("l1", "relu"), ("kl", "sigmoid")])

@@ -122,8 +122,9 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
         ae = build_autoencoder(cfg, data, generator(seed), device)
         scratch = copy.deepcopy(ae)  # the same network, untrained
         batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
-        train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, cfg.pretrain_epochs,
-                          cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False)
+        with seeded_global_rng(seed, device):  # masking noise: repeatable whatever ran before in the process
+            train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, cfg.pretrain_epochs,
+                              cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False)
         for n in labels:
             idx = np.arange(len(data.train)) if n == "all" else balanced_subset(data.train.labels, n, seed)
             pool = unlabeled_pool(cfg, data, idx, device, seed)

@@ -43,6 +43,20 @@ def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
     return x
 
 
+def translate(x: torch.Tensor, image_shape: tuple[int, int], shift: int) -> torch.Tensor:
+    """Each flattened (B, H*W) image moved by its own random offset in [-shift, shift] pixels along each axis,
+    the uncovered border filled with zeros; one gather on ``x``'s device."""
+    if shift <= 0:
+        return x
+    h, w = image_shape
+    b = x.shape[0]
+    padded = F.pad(x.view(b, h, w), (shift, shift, shift, shift))  # (B, H + 2s, W + 2s)
+    dy, dx = (torch.randint(0, 2 * shift + 1, (2, b, 1), device=x.device))  # (B, 1) each
+    rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
+    return padded[torch.arange(b, device=x.device)[:, None, None], rows, cols].reshape(b, h * w)
+
+
 @dataclass(frozen=True)
 class ReconstructionObjective:
     loss: str = "mse"  # mse on the output, or bce: binary cross-entropy on the logits (pixels as probabilities)
@@ -51,6 +65,8 @@ class ReconstructionObjective:
     sparsity: str = "none"  # none, l1 (on the codes) or kl (mean activation vs sparsity_target; codes in (0, 1))
     sparsity_weight: float = 0.0
     sparsity_target: float = 0.05
+    shift: int = 0  # also translate the input by up to this many pixels (the target stays in place)
+    image_shape: tuple[int, ...] = ()  # (H, W) of the flattened images; needed when shift > 0
 
     def __post_init__(self):
         for name, value, allowed in (("loss", self.loss, LOSSES), ("noise", self.noise, NOISES),
@@ -61,9 +77,14 @@ class ReconstructionObjective:
             raise ConfigError(f"noise_level={self.noise_level} must be in [0, 1) for masking noise")
         if not 0 < self.sparsity_target < 1:
             raise ConfigError(f"sparsity_target={self.sparsity_target} must be in (0, 1)")
+        if self.shift < 0:
+            raise ConfigError(f"noise_shift={self.shift} must be >= 0 (0 turns it off)")
+        if self.shift and (len(self.image_shape) != 2 or self.shift >= min(self.image_shape)):
+            raise ConfigError(f"noise_shift={self.shift} needs 2-D images larger than the shift; this data has image "
+                              f"shape {tuple(self.image_shape)}: use noise_shift=0 for non-image data")
 
     def __call__(self, model: nn.Module, x: torch.Tensor, *_):
-        x_in = corrupt(x, self.noise, self.noise_level)
+        x_in = corrupt(translate(x, self.image_shape, self.shift), self.noise, self.noise_level)
         z = model.encode(x_in)  # (B, code)
         if self.loss == "bce":
             decoder_logits = model.decode_logits(z) if hasattr(model, "decode_logits") else None

@@ -32,6 +32,7 @@ class AutoencoderRecipe:
     loss: str = "mse"  # mse, or bce (binary cross-entropy with logits)
     noise: str = "none"  # denoising: none, mask or gaussian
     noise_level: float = 0.0  # masked fraction or gaussian standard deviation
+    noise_shift: int = 0  # denoising also translates each image by up to this many pixels (images only); 0 = off
     sparsity: str = "none"  # sparse codes: none, l1 or kl
     sparsity_weight: float = 0.0
     sparsity_target: float = 0.05  # target mean activation for kl sparsity
@@ -189,7 +190,7 @@ def scale_epochs(config, factor: float):
 
 MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
                "finetune_reconstruction_weight", "finetune_pseudo_label_weight",
-               "finetune_weight_decay", "noise_level", "sparsity_weight", "dropout"}
+               "finetune_weight_decay", "noise_level", "noise_shift", "sparsity_weight", "dropout"}
 
 
 def with_code_size(config, code_size: int | None):

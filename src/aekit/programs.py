@@ -134,7 +134,7 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
     params = list(clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters())
     objective, loop = classification_loss, batches
     if semi_supervised(cfg, unlabeled):
-        objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg),
+        objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg, data.image_shape),
                                             reconstruction_weight=cfg.finetune_reconstruction_weight,
                                             pseudo_label_weight=cfg.finetune_pseudo_label_weight,
                                             threshold=cfg.pseudo_label_threshold, noise=cfg.noise,

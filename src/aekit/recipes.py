@@ -51,11 +51,14 @@ def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator,
     raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
 
 
-def build_objective(r: AutoencoderRecipe):
+def build_objective(r: AutoencoderRecipe, image_shape: tuple[int, ...] = ()):
     if r.architecture == "vae":
+        if r.noise_shift:
+            raise ConfigError("noise_shift is for the denoising autoencoders; architecture='vae' takes no noise")
         return vae_objective
     objective = ReconstructionObjective(loss=r.loss, noise=r.noise, noise_level=r.noise_level, sparsity=r.sparsity,
-                                        sparsity_weight=r.sparsity_weight, sparsity_target=r.sparsity_target)
+                                        sparsity_weight=r.sparsity_weight, sparsity_target=r.sparsity_target,
+                                        shift=r.noise_shift, image_shape=tuple(image_shape) if r.noise_shift else ())
     return reconstruction_loss if objective == ReconstructionObjective() else objective
 
 
@@ -87,7 +90,7 @@ def train_autoencoder(model: nn.Module, r: AutoencoderRecipe, data: Dataset, bat
     early = None
     if r.early_stopping and len(data.validation):
         early = EarlyStopping(model, validation_mse(model, data, device), patience=r.early_stopping).start()
-    objective = build_objective(r)
+    objective = build_objective(r, data.image_shape)
 
     def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction
         return objective(m, x)
