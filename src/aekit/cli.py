@@ -95,8 +95,12 @@ def _add_fewlabels(sub) -> None:
     p.add_argument("--labels", default="100,300,1000,all", help="comma-separated label counts; 'all' uses every label")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..SEEDS-1, each with its own pretraining and label draw")
     p.add_argument("--out", default="runs/fewlabels", help="output folder")
+    p.add_argument("--method", choices=("autoencoder", "ladder"), default="autoencoder",
+                   help="autoencoder: the modern-pretrain recipe; ladder: a ladder network (Rasmus et al. 2015), "
+                   "pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field of the modern-pretrain recipe; repeatable")
+                   help="override a field of the method's recipe (modern-pretrain, or aekit.ladder.LadderRecipe); "
+                   "repeatable")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
 
 

@@ -31,17 +31,23 @@ def cmd_train(args) -> int:
 def cmd_fewlabels(args) -> int:
     from . import fewlabels, presets
     from .datasets import load_dataset
+    from .ladder import LadderRecipe
     from .runtime import select_device, setup
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be at least 1")
-    cfg = presets.apply_overrides(presets.get_preset("pretrain", "modern"), presets.parse_overrides(args.overrides))
+    overrides = presets.parse_overrides(args.overrides)
+    if args.method == "ladder":
+        cfg = presets.apply_overrides(LadderRecipe(), overrides)
+    else:
+        cfg = presets.apply_overrides(presets.get_preset("pretrain", "modern"), overrides)
     device = select_device(args.device)
     setup(device)
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     labels = fewlabels.parse_labels(args.labels, len(data.train))
     print(data.summary())
-    result = fewlabels.run(data, labels, args.seeds, device, cfg)
+    run = fewlabels.run_ladder if args.method == "ladder" else fewlabels.run
+    result = run(data, labels, args.seeds, device, cfg)
     fewlabels.write(result, Path(args.out))
     print(fewlabels.to_markdown(result))
     print(f"wrote {Path(args.out) / 'fewlabels.json'}, fewlabels.md and fewlabels.png")

@@ -10,6 +10,9 @@ as in the modern preset), the pretrained network is also fine-tuned with the oth
 without their labels, and that result is kept only if it beats the supervised one on validation
 accuracy. Two more arms separate what pretraining brings from what the unlabeled images bring: the
 pretrained network on the labels alone, and the same semi-supervised choice from the scratch network.
+
+``run_ladder`` (``aekit fewlabels --method ladder``) fills the same four arms with a ladder network
+(see ladder.py), pretrained with its denoising cost alone.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .batches import DeviceBatches
 from .data import Dataset, Split
 from .errors import ConfigError, DataError
 from .fileio import write_json
+from .ladder import LadderNetwork, LadderRecipe, train_ladder
 from .presets import PretrainProgram, get_preset
 from .programs import fine_tune, semi_supervised
 from .recipes import build_autoencoder, train_autoencoder
@@ -73,7 +77,7 @@ class Trial:
     learning_rate: float
     validation_accuracy: float
     accuracy: float  # on the test split
-    epochs: int
+    epochs: int  # epochs run (steps, for the ladder)
 
     def summary(self, semi_supervised: bool) -> dict:
         return {"accuracy": self.accuracy, "learning_rate": self.learning_rate,
@@ -110,10 +114,51 @@ def unlabeled_pool(cfg: PretrainProgram, data: Dataset, idx: np.ndarray, device,
     return DeviceBatches(data.train.images[rest], batch_size=cfg.batch_size, device=device, seed=seed + 13)
 
 
-def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | None = None,
-        learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print) -> dict:
+def compare_arms(trial: Callable[..., Trial], pretrained, scratch, rates, recipe_rate: float, semi: bool) -> dict:
+    """The arms for one label set. ``trial(start, lr, semi)`` trains a copy of ``start``.
+
+    Supervised training, from the pretrained weights and from scratch: the best of ``rates`` on validation. A
+    semi-supervised recipe also trains with the unlabeled images (at its own rate) and keeps that only if it beats
+    the supervised result on validation: one more candidate for the same validation choice. The same rule from
+    scratch shows what the unlabeled images bring alone."""
+    supervised = {arm: max((trial(start, lr, False) for lr in rates), key=lambda t: t.validation_accuracy)
+                  for arm, start in (("pretrained", pretrained), ("scratch", scratch))}
+    arms = {arm: t.summary(False) for arm, t in supervised.items()}
+    if semi:
+        arms["pretrained_labels_only"] = arms["pretrained"]
+        for arm, start, base in (("pretrained", pretrained, "pretrained"), ("scratch_semi_supervised", scratch, "scratch")):
+            t = trial(start, recipe_rate, True)
+            better = t.validation_accuracy > supervised[base].validation_accuracy
+            arms[arm] = t.summary(True) if better else supervised[base].summary(False)
+    return arms
+
+
+def _row(n, idx: np.ndarray, seed: int, arms: dict, log: Callable[[str], None]) -> dict:
+    row = {"labels": len(idx) if n != "all" else "all", "n": int(len(idx)), "seed": seed,
+           **{f"{arm}_accuracy": a["accuracy"] for arm, a in arms.items()}, "details": arms}
+    log(f"seed {seed}, {row['labels']} labels: " + ", ".join(
+        f"{ARM_TITLES[arm]} {100 * a['accuracy']:.2f}%" for arm, a in arms.items()))
+    return row
+
+
+def _require_labels(data: Dataset) -> None:
     if data.train.labels is None or data.validation.labels is None or data.test.labels is None:
         raise DataError(f"dataset {data.name!r} needs labels for few-label learning")
+
+
+def _labeled_rows(data: Dataset, n, seed: int) -> np.ndarray:
+    return np.arange(len(data.train)) if n == "all" else balanced_subset(data.train.labels, n, seed)
+
+
+def _result(data: Dataset, method: str, seeds: int, learning_rates, config, rows: list, t0: float) -> dict:
+    return {"dataset": data.name, "method": method, "n_train": len(data.train), "n_validation": len(data.validation),
+            "seeds": seeds, "learning_rates": list(learning_rates), "config": dataclasses.asdict(config), "rows": rows,
+            "summary": summarize(rows), "seconds": time.perf_counter() - t0}
+
+
+def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | None = None,
+        learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print) -> dict:
+    _require_labels(data)
     cfg = cfg or get_preset("pretrain", "modern")
     labels_only = dataclasses.replace(cfg, finetune_reconstruction_weight=0.0, finetune_pseudo_label_weight=0.0)
     rows, t0 = [], time.perf_counter()
@@ -126,33 +171,53 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
             train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, cfg.pretrain_epochs,
                               cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False)
         for n in labels:
-            idx = np.arange(len(data.train)) if n == "all" else balanced_subset(data.train.labels, n, seed)
+            idx = _labeled_rows(data, n, seed)
             pool = unlabeled_pool(cfg, data, idx, device, seed)
-            semi = semi_supervised(cfg, pool)
-            # Supervised fine-tuning, from the pretrained weights and from scratch: the best of the learning rates
-            # on validation (with every label, the recipe's own rate: tuning there costs the most and matters least).
+
+            def trial(start, lr, semi, idx=idx, pool=pool):
+                return _fine_tune(cfg if semi else labels_only, start, data, idx, device, seed, lr, pool if semi else None)
+
+            # with every label, the recipe's own rate: tuning there costs the most and matters least
             rates = (cfg.finetune_learning_rate,) if n == "all" else learning_rates
-            supervised = {arm: max((_fine_tune(labels_only, start, data, idx, device, seed, lr) for lr in rates),
-                                   key=lambda t: t.validation_accuracy)
-                          for arm, start in (("pretrained", ae), ("scratch", scratch))}
-            arms = {arm: t.summary(False) for arm, t in supervised.items()}
-            if semi:
-                # A semi-supervised recipe also fine-tunes with the unlabeled images (at its own learning rate) and
-                # keeps that only if it beats the supervised result on validation: one more candidate for the same
-                # validation choice. The same rule from scratch shows what the unlabeled images bring alone.
-                arms["pretrained_labels_only"] = arms["pretrained"]
-                for arm, start in (("pretrained", ae), ("scratch_semi_supervised", scratch)):
-                    t = _fine_tune(cfg, start, data, idx, device, seed, cfg.finetune_learning_rate, pool)
-                    base = supervised["pretrained" if start is ae else "scratch"]
-                    arms[arm] = t.summary(True) if t.validation_accuracy > base.validation_accuracy else base.summary(False)
-            row = {"labels": len(idx) if n != "all" else "all", "n": int(len(idx)), "seed": seed,
-                   **{f"{arm}_accuracy": a["accuracy"] for arm, a in arms.items()}, "details": arms}
-            rows.append(row)
-            log(f"seed {seed}, {row['labels']} labels: " + ", ".join(
-                f"{ARM_TITLES[arm]} {100 * a['accuracy']:.2f}%" for arm, a in arms.items()))
-    return {"dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation), "seeds": seeds,
-            "learning_rates": list(learning_rates), "config": dataclasses.asdict(cfg), "rows": rows,
-            "summary": summarize(rows), "seconds": time.perf_counter() - t0}
+            arms = compare_arms(trial, ae, scratch, rates, cfg.finetune_learning_rate, semi_supervised(cfg, pool))
+            rows.append(_row(n, idx, seed, arms, log))
+    return _result(data, "autoencoder", seeds, learning_rates, cfg, rows, t0)
+
+
+def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: LadderRecipe | None = None,
+               learning_rates=(1e-3, 3e-3), log: Callable[[str], None] = print) -> dict:
+    """The same four arms with a ladder network: pretrained on every training image with its denoising cost,
+    then fine-tuned on the labels plus the denoising cost on the other images (kept if it beats fine-tuning on the
+    labels alone on validation); from scratch, the same network on the labels alone; the ablations fine-tune the
+    pretrained network on the labels alone, and train from scratch semi-supervised (the paper's ladder)."""
+    _require_labels(data)
+    recipe = recipe or LadderRecipe()
+    rows, t0 = [], time.perf_counter()
+    validation = (data.validation.images, data.validation.labels)
+    for seed in range(seeds):
+        scratch = LadderNetwork(data.n_features, data.n_classes, recipe, generator(seed)).to(device)
+        pretrained = copy.deepcopy(scratch)
+        if recipe.pretrain_steps:
+            with seeded_global_rng(seed, device):
+                train_ladder(pretrained, recipe.pretrain_steps, device, generator(seed), unlabeled=data.train.images)
+        for n in labels:
+            idx = _labeled_rows(data, n, seed)
+            rest = np.setdiff1d(np.arange(len(data.train)), idx)
+            pool = data.train.images[rest] if len(rest) >= recipe.batch_size else None
+
+            def trial(start, lr, semi, idx=idx, pool=pool):
+                net = copy.deepcopy(start)
+                net.recipe = dataclasses.replace(recipe, learning_rate=lr)
+                steps = recipe.finetune_steps if semi else recipe.supervised_steps
+                with seeded_global_rng(seed, device):  # the ladder's noise
+                    result = train_ladder(net, steps, device, generator(seed + 11), unlabeled=pool if semi else None,
+                                          labeled=(data.train.images[idx], data.train.labels[idx]), validation=validation)
+                return Trial(lr, result.validation_accuracy, accuracy(net, data.test.images, data.test.labels, device), steps)
+
+            rates = (recipe.learning_rate,) if n == "all" else learning_rates
+            arms = compare_arms(trial, pretrained, scratch, rates, recipe.learning_rate, pool is not None)
+            rows.append(_row(n, idx, seed, arms, log))
+    return _result(data, "ladder", seeds, learning_rates, recipe, rows, t0)
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -174,9 +239,13 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def to_markdown(result: dict) -> str:
     cfg = result["config"]
-    semi = cfg.get("finetune_pseudo_label_weight", 0) or cfg.get("finetune_reconstruction_weight", 0)
+    ladder = result.get("method") == "ladder"
+    semi = ladder or cfg.get("finetune_pseudo_label_weight", 0) or cfg.get("finetune_reconstruction_weight", 0)
     how = (": the better on validation of fine-tuning on the labels alone and fine-tuning with the other training "
            "images too, without their labels ((k/n semi) says how many runs chose the latter)" if semi else "")
+    if ladder:
+        how = (f" with a ladder network ({'-'.join(str(s) for s in cfg['hidden_sizes'])}, pretrained with its denoising "
+               f"cost alone for {cfg['pretrain_steps']} steps)" + how)
     head = (f"Few-label accuracy on {result['dataset']} (mean ± std over {result['seeds']} seeds; pretraining on all "
             f"{result['n_train']} training images; every arm early-stopped on {result['n_validation']} validation "
             f"images, the supervised ones also tuned there), {result['seconds']:.0f} s. Pretrained + fine-tuned is the "

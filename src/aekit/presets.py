@@ -123,19 +123,23 @@ def _kind(annotation) -> str:
 def _coerce(name: str, value, annotation):
     """Turn ``value`` (text from --set, or a typed TOML value) into the field's type; say which key failed."""
     kind = _kind(annotation)
-    expected = {"tuple": "a list of integers like [256, 128] (or 256,128)", "int": "an integer", "float": "a number",
+    floats = kind == "tuple" and "float" in str(annotation)  # e.g. per-layer weights
+    expected = {"tuple": "a list of numbers like [1000, 10, 0.1] (or 1000,10,0.1)" if floats else
+                "a list of integers like [256, 128] (or 256,128)", "int": "an integer", "float": "a number",
                 "str": "a string", "bool": "true or false"}[kind]
     try:
         if isinstance(value, str):
             if kind == "tuple":
-                return tuple(int(v) for v in value.replace("-", ",").split(",") if v.strip())
+                parts = value.split(",") if floats else value.replace("-", ",").split(",")
+                return tuple((float if floats else int)(v) for v in parts if v.strip())
             if kind == "bool":
                 if value.lower() not in ("true", "false", "1", "0"):
                     raise ValueError(value)
                 return value.lower() in ("true", "1")
             return {"int": int, "float": float, "str": str}[kind](value)
-        if kind == "tuple" and isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return tuple(value)
+        if kind == "tuple" and isinstance(value, (list, tuple)) and all(
+                isinstance(v, (int, float) if floats else int) and not isinstance(v, bool) for v in value):
+            return tuple(float(v) if floats else v for v in value)
         if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
             return value
         if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -1,0 +1,213 @@
+"""A ladder network (Rasmus et al. 2015): a denoising autoencoder at every layer of a classifier.
+
+The encoder is an MLP whose layers are batch-normalised; a corrupted pass adds Gaussian noise to
+the input and to every normalised pre-activation. The decoder runs top-down from the corrupted
+class probabilities, and at each layer a small per-unit function (the "vanilla combinator") of the
+corrupted activation and the decoder's signal from above estimates the *clean* activation; the
+squared errors, weighted per layer, are the denoising cost. Unlabeled images need no labels for
+it, so the same network is first pretrained on every image with the denoising cost alone, then
+fine-tuned with the labels' cross-entropy on the corrupted pass plus the denoising cost on
+unlabeled images. Tests see the clean pass with the labeled images' running batch statistics.
+
+As in the reference implementation (rinuboney/ladder, which reproduces the paper's MNIST results),
+labeled and unlabeled images are normalised with their own batch statistics, the decoder's
+estimates are normalised with the clean pass's unlabeled statistics, dividing by the variance,
+and the combinator starts from an estimate of zero.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .batches import as_device_tensor, to_float
+from .errors import ConfigError
+from .train import accuracy
+
+EPS = 1e-10
+MOMENTUM = 0.1  # running statistics for the clean pass at test time
+
+
+@dataclass(frozen=True)
+class LadderRecipe:
+    """The network and how it is pretrained and fine-tuned (``aekit fewlabels --method ladder``)."""
+
+    hidden_sizes: tuple[int, ...] = (1000, 500, 250, 250, 250)  # the paper's MNIST encoder
+    noise_std: float = 0.3  # Gaussian noise on the input and every normalised pre-activation
+    denoising_costs: tuple[float, ...] = (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1)  # input, each hidden layer, top
+    batch_size: int = 100  # labeled and unlabeled images per step, each
+    learning_rate: float = 2e-3  # Adam; constant, then linear decay over the last third of the steps
+    pretrain_steps: int = 1500  # denoising cost alone, on every training image
+    finetune_steps: int = 3000  # cross-entropy plus denoising cost on the unlabeled images
+    supervised_steps: int = 1000  # the labels alone (the baselines)
+    eval_every: int = 250  # steps between validation checks; the best weights are kept
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "denoising_costs", tuple(float(c) for c in self.denoising_costs))
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ConfigError(f"hidden_sizes={self.hidden_sizes} must be one or more positive integers")
+        if len(self.denoising_costs) != len(self.hidden_sizes) + 2:
+            raise ConfigError(f"denoising_costs has {len(self.denoising_costs)} weights; a ladder with "
+                              f"{len(self.hidden_sizes)} hidden layers needs {len(self.hidden_sizes) + 2}: the input, "
+                              f"each hidden layer and the top")
+        if min(self.denoising_costs) < 0 or self.noise_std < 0:
+            raise ConfigError(f"noise_std={self.noise_std} and denoising_costs={self.denoising_costs} must be >= 0")
+        for name in ("batch_size", "pretrain_steps", "finetune_steps", "supervised_steps", "eval_every"):
+            if getattr(self, name) < (0 if name == "pretrain_steps" else 1):
+                raise ConfigError(f"{name}={getattr(self, name)} must be a positive integer"
+                                  + (" (0 skips pretraining)" if name == "pretrain_steps" else ""))
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate={self.learning_rate} must be positive")
+
+
+def _normalise(x: torch.Tensor, mean: torch.Tensor | None = None, var: torch.Tensor | None = None) -> torch.Tensor:
+    if mean is None:
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+    return (x - mean) / (var + EPS).sqrt()
+
+
+class LadderNetwork(nn.Module):
+    """``forward(x)`` gives the clean pass's class logits; :meth:`losses` trains it."""
+
+    def __init__(self, input_size: int, n_classes: int, recipe: LadderRecipe = LadderRecipe(),
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.recipe = recipe
+        self.sizes = sizes = [input_size, *recipe.hidden_sizes, n_classes]
+        n = len(sizes) - 1
+
+        def weight(fan_in, fan_out):
+            return nn.Parameter(torch.randn(fan_in, fan_out, generator=generator) / math.sqrt(fan_in))
+
+        self.W = nn.ParameterList(weight(sizes[i], sizes[i + 1]) for i in range(n))  # encoder
+        self.V = nn.ParameterList(weight(sizes[i + 1], sizes[i]) for i in range(n))  # decoder
+        self.beta = nn.ParameterList(nn.Parameter(torch.zeros(s)) for s in sizes[1:])
+        self.gamma = nn.Parameter(torch.ones(n_classes))  # the top layer's scale
+        combinator = torch.zeros(10, max(sizes))
+        combinator[[1, 6]] = 1.0  # a2 = a7 = 1, the rest 0: the estimate starts at zero
+        self.a = nn.ParameterList(nn.Parameter(combinator[:, :s].clone()) for s in sizes)
+        for i, s in enumerate(sizes[1:], 1):
+            self.register_buffer(f"running_mean{i}", torch.zeros(s))
+            self.register_buffer(f"running_var{i}", torch.ones(s))
+
+    def _activate(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        if layer < len(self.sizes) - 1:
+            return F.relu(z + self.beta[layer - 1])
+        return self.gamma * (z + self.beta[layer - 1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i in range(1, len(self.sizes)):
+            z = _normalise(h @ self.W[i - 1], getattr(self, f"running_mean{i}"), getattr(self, f"running_var{i}"))
+            h = self._activate(i, z)
+        return h
+
+    def _encode(self, x_labeled: torch.Tensor, x_unlabeled: torch.Tensor, noise: float):
+        """Both parts through the encoder, each normalised with its own batch statistics. Returns the top
+        (logits) of each part, and per layer the unlabeled part's activation and (mean, variance)."""
+        n = len(x_labeled)
+        h = torch.cat([x_labeled, x_unlabeled])
+        if noise:
+            h = h + noise * torch.randn_like(h)
+        layers = [(h[n:], None)]
+        for i in range(1, len(self.sizes)):
+            pre = h @ self.W[i - 1]
+            pre_l, pre_u = pre[:n], pre[n:]
+            stats_u = (pre_u.mean(dim=0), pre_u.var(dim=0, unbiased=False)) if len(pre_u) else None
+            if not noise and self.training and len(pre_l):  # the clean labeled pass: statistics for test time
+                with torch.no_grad():
+                    getattr(self, f"running_mean{i}").lerp_(pre_l.mean(dim=0), MOMENTUM)
+                    getattr(self, f"running_var{i}").lerp_(pre_l.var(dim=0, unbiased=False), MOMENTUM)
+            z = torch.cat([_normalise(pre_l) if len(pre_l) else pre_l, _normalise(pre_u, *stats_u) if stats_u else pre_u])
+            if noise:
+                z = z + noise * torch.randn_like(z)
+            layers.append((z[n:], stats_u))
+            h = self._activate(i, z)
+        return h[:n], h[n:], layers
+
+    def _combine(self, layer: int, z_noisy: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        a = self.a[layer]  # (10, width)
+        mu = a[0] * torch.sigmoid(a[1] * u + a[2]) + a[3] * u + a[4]
+        v = a[5] * torch.sigmoid(a[6] * u + a[7]) + a[8] * u + a[9]
+        return (z_noisy - mu) * v + mu
+
+    def losses(self, x_labeled: torch.Tensor, y_labeled: torch.Tensor, x_unlabeled: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the corrupted pass on the labeled images (0 without any) and the denoising cost on
+        the unlabeled ones (0 without any)."""
+        noise = self.recipe.noise_std
+        logits_l, logits_u, noisy = self._encode(x_labeled, x_unlabeled, noise)
+        zero = logits_l.new_zeros(())
+        out = {"cross_entropy": F.cross_entropy(logits_l, y_labeled) if len(x_labeled) else zero, "denoising": zero}
+        if not len(x_unlabeled):
+            if len(x_labeled):  # the clean pass only updates the running statistics
+                with torch.no_grad():
+                    self._encode(x_labeled, x_unlabeled, 0.0)
+            return out
+        _, _, clean = self._encode(x_labeled, x_unlabeled, 0.0)
+        cost, estimate = zero, None
+        for layer in range(len(self.sizes) - 1, -1, -1):
+            u = logits_u.softmax(dim=1) if estimate is None else estimate @ self.V[layer]
+            estimate = self._combine(layer, noisy[layer][0], _normalise(u))
+            target, stats = clean[layer]
+            normalised = estimate if stats is None else (estimate - stats[0]) / (stats[1] + EPS)
+            weight = self.recipe.denoising_costs[layer]
+            if weight:
+                cost = cost + weight * (normalised - target).pow(2).mean()
+        out["denoising"] = cost
+        return out
+
+
+@dataclass
+class LadderResult:
+    validation_accuracy: float
+    steps: int
+    curve: list[float] = dataclasses.field(default_factory=list)  # validation accuracy at each check
+
+
+def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torch.Generator, *,
+                 labeled: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: np.ndarray | None = None,
+                 validation: tuple[np.ndarray, np.ndarray] | None = None) -> LadderResult:
+    """``steps`` Adam steps on batches drawn with ``gen`` from the labeled and/or unlabeled images. With
+    ``validation``, the weights with the best validation accuracy (checked every ``eval_every`` steps) are
+    restored at the end."""
+    r = net.recipe
+    if labeled is None and unlabeled is None:
+        raise ConfigError("train_ladder needs labeled or unlabeled images")
+    xl = to_float(as_device_tensor(labeled[0], device)) if labeled else None
+    yl = torch.as_tensor(labeled[1], dtype=torch.long, device=device) if labeled else None
+    xu = to_float(as_device_tensor(unlabeled, device)) if unlabeled is not None else None
+    empty = torch.zeros(0, net.sizes[0], device=device)
+    opt = torch.optim.Adam(net.parameters(), lr=r.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, 1.5 * (1 - step / steps)))
+    best, best_state, curve = -1.0, None, []
+    for step in range(1, steps + 1):
+        net.train()
+        x_l, y_l = (empty, empty.new_zeros(0, dtype=torch.long)) if xl is None else _draw(xl, yl, r.batch_size, gen)
+        x_u = empty if xu is None else _draw(xu, None, r.batch_size, gen)[0]
+        parts = net.losses(x_l, y_l, x_u)
+        opt.zero_grad(set_to_none=True)
+        (parts["cross_entropy"] + parts["denoising"]).backward()
+        opt.step()
+        schedule.step()
+        if validation is not None and (step % r.eval_every == 0 or step == steps):
+            score = accuracy(net, validation[0], validation[1], device)
+            curve.append(score)
+            if score > best:
+                best, best_state = score, copy.deepcopy(net.state_dict())
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return LadderResult(best, steps, curve)
+
+
+def _draw(x: torch.Tensor, y: torch.Tensor | None, size: int, gen: torch.Generator):
+    idx = torch.randint(len(x), (size,), generator=gen).to(x.device)
+    return x[idx], (y[idx] if y is not None else None)

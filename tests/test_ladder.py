@@ -1,0 +1,104 @@
+"""The ladder network: its denoising cost trains without labels, tests see a deterministic clean pass,
+semi-supervised training learns, and `aekit fewlabels --method ladder` runs the four arms."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.cli import main
+from aekit.errors import ConfigError
+from aekit.ladder import LadderNetwork, LadderRecipe, train_ladder
+from aekit.presets import apply_overrides
+from aekit.runtime import generator
+from aekit.train import accuracy
+
+from conftest import tiny_arrays
+
+CPU = torch.device("cpu")
+SMALL = LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1000.0, 10.0, 0.1, 0.1), eval_every=20)
+
+
+def test_recipe_names_what_is_wrong():
+    with pytest.raises(ConfigError, match=r"denoising_costs has 3 weights; a ladder with 2 hidden layers needs 4"):
+        LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1.0, 1.0, 1.0))
+    with pytest.raises(ConfigError, match="noise_std=-0.1"):
+        LadderRecipe(noise_std=-0.1)
+    with pytest.raises(ConfigError, match="finetune_steps=0 must be a positive integer"):
+        LadderRecipe(finetune_steps=0)
+    r = apply_overrides(LadderRecipe(), {"hidden_sizes": "64,32", "denoising_costs": "1000,10,0.1,1e-2"})
+    assert r.denoising_costs == (1000.0, 10.0, 0.1, 0.01) and r.hidden_sizes == (64, 32)
+    with pytest.raises(ConfigError, match=r"denoising_costs='1000,x': expected a list of numbers"):
+        apply_overrides(LadderRecipe(), {"denoising_costs": "1000,x"})
+
+
+def _images(n, seed=0):
+    x, y, _, _ = tiny_arrays(n_train=n, seed=seed)
+    return x.reshape(n, -1), y
+
+
+def test_denoising_cost_trains_without_labels():
+    x, _ = _images(300)
+    net = LadderNetwork(784, 4, SMALL, generator(0))
+    xu = torch.as_tensor(x[:100], dtype=torch.float32) / 255
+
+    def cost():
+        torch.manual_seed(1)  # the same noise before and after
+        parts = net.losses(xu[:0], torch.zeros(0, dtype=torch.long), xu)
+        assert parts["cross_entropy"] == 0  # no labels, no cross-entropy
+        return float(parts["denoising"].detach())
+
+    before = cost()
+    torch.manual_seed(0)
+    train_ladder(net, 150, CPU, generator(0), unlabeled=x)
+    assert cost() < 0.5 * before
+
+
+def test_clean_pass_is_deterministic_and_per_example():
+    x, y = _images(200)
+    net = LadderNetwork(784, 4, SMALL, generator(0))
+    torch.manual_seed(0)
+    train_ladder(net, 30, CPU, generator(0), labeled=(x[:40], y[:40]), unlabeled=x[40:])
+    xt = torch.as_tensor(x[:50], dtype=torch.float32) / 255
+    net.eval()
+    with torch.no_grad():
+        full = net(xt)
+        torch.testing.assert_close(net(xt[:3]), full[:3])  # running statistics: no dependence on the batch
+        assert torch.equal(net(xt), full)  # and no noise
+    net.train()
+    a, b = net.losses(xt[:10], torch.as_tensor(y[:10]).long(), xt[10:]), net.losses(xt[:10], torch.as_tensor(y[:10]).long(), xt[10:])
+    assert a["cross_entropy"] != b["cross_entropy"]  # training passes are corrupted, freshly each time
+
+
+def test_semi_supervised_training_learns_and_keeps_the_best_weights():
+    x, y = _images(400)
+    xv, yv = _images(100, seed=1)
+    labeled = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(4)])  # 3 labels per class
+    net = LadderNetwork(784, 4, SMALL, generator(0))
+    torch.manual_seed(0)
+    result = train_ladder(net, 100, CPU, generator(0), labeled=(x[labeled], y[labeled]), unlabeled=x,
+                          validation=(xv, yv))
+    assert len(result.curve) == 5 and result.validation_accuracy == max(result.curve)
+    assert accuracy(net, xv, yv, CPU) == result.validation_accuracy > 0.6  # 4 classes: chance is 0.25
+    with pytest.raises(ConfigError, match="needs labeled or unlabeled images"):
+        train_ladder(net, 1, CPU, generator(0))
+
+
+def test_fewlabels_ladder_command(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "ladder"
+    small = ["--set", "hidden_sizes=32,16", "--set", "denoising_costs=1000,10,0.1,0.1", "--set", "pretrain_steps=20",
+             "--set", "finetune_steps=20", "--set", "supervised_steps=20", "--set", "eval_every=10"]
+    args = ["fewlabels", "--method", "ladder", "--dataset", str(tiny_npz), "--labels", "8", "--seeds", "1",
+            "--out", str(out), *small]
+    assert main(args) == 0
+    r = json.loads((out / "fewlabels.json").read_text())
+    assert r["method"] == "ladder" and r["config"]["pretrain_steps"] == 20
+    details = r["rows"][0]["details"]
+    assert set(details) == {"pretrained", "scratch", "pretrained_labels_only", "scratch_semi_supervised"}
+    assert details["pretrained"]["validation_accuracy"] >= details["pretrained_labels_only"]["validation_accuracy"]
+    assert details["scratch"]["learning_rate"] in r["learning_rates"]
+    assert "ladder network (32-16" in (out / "fewlabels.md").read_text()
+    capsys.readouterr()
+    assert main([*args[:-len(small)], "--set", "denoising_costs=1,2"]) == 2  # a user's mistake: no traceback
+    assert "denoising_costs has 2 weights" in capsys.readouterr().err
