@@ -33,6 +33,14 @@ def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
     merged["sections"]["reconstruction"]["date"] = "2000-01-01"
     assert "Sections measured: reconstruction: 2000-01-01" in quality.to_markdown(merged)
 
+    # The ladder section: the same four arms with a ladder network, its steps scaled like the epochs.
+    ladder = quality.run(datasets=(str(tiny_npz),), epochs_scale=0.02, seeds=1, ladder_labels="8", log=lambda s: None,
+                         sections=("ladder",))
+    res = ladder["ladder"]["tiny"]
+    assert res["method"] == "ladder" and res["config"]["finetune_steps"] == 60 and res["rows"][0]["labels"] == 8
+    merged = quality.merge(merged, ladder)
+    assert merged["fewlabels"] == fresh["fewlabels"] and "ladder network" in quality.to_markdown(merged)
+
 
 def test_pca_baseline_matches_sklearn_definition(tiny_npz):
     from aekit.datasets import load_dataset
@@ -55,4 +63,4 @@ def test_sections_refresh_needs_an_earlier_report_and_known_names(tmp_path, caps
     earlier = tmp_path / "q.json"
     earlier.write_text("{}")
     assert main(["bench", "quality", "--sections", "bogus", "--json", str(earlier)]) == 2
-    assert "--sections bogus: unknown; choose from reconstruction, classification, fewlabels" in capsys.readouterr().err
+    assert "--sections bogus: unknown; choose from reconstruction, classification, fewlabels, ladder" in capsys.readouterr().err

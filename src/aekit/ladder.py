@@ -67,6 +67,14 @@ class LadderRecipe:
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate={self.learning_rate} must be positive")
 
+    def scaled(self, factor: float) -> "LadderRecipe":
+        """Every step count times ``factor`` (at least one step; no pretraining stays none), for quick runs."""
+        if not factor > 0:
+            raise ConfigError(f"--epochs-scale {factor} must be positive")
+        names = ("pretrain_steps", "finetune_steps", "supervised_steps", "eval_every")
+        return dataclasses.replace(self, **{n: max(1 if getattr(self, n) else 0, math.ceil(getattr(self, n) * factor))
+                                            for n in names})
+
 
 def _normalise(x: torch.Tensor, mean: torch.Tensor | None = None, var: torch.Tensor | None = None) -> torch.Tensor:
     if mean is None:

@@ -2,7 +2,8 @@
 
 For each dataset and code size it reports the test MSE of PCA (scikit-learn, same run), of the
 seed preset, and of each member of the autoencoder family built on the modern recipe; then the
-test accuracy of the seed and modern pretrain programs; then the few-label table. ``--quick``
+test accuracy of the seed and modern pretrain programs; then the few-label tables (the autoencoder
+recipe, and the ladder network at 100 labels: ``aekit fewlabels --method ladder``). ``--quick``
 shrinks everything (mnist-5k, one code size, a fraction of the epochs) to a few minutes.
 """
 
@@ -39,16 +40,17 @@ def pca_mse(data, k: int, seed: int = 0) -> float:
     return float(((pca.inverse_transform(pca.transform(xt)) - xt) ** 2).mean())
 
 
-SECTIONS = ("reconstruction", "classification", "fewlabels")
+SECTIONS = ("reconstruction", "classification", "fewlabels", "ladder")
 
 
 def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: float = 1.0, few_labels="100,300,1000,all",
         seeds: int = 3, members=None, family_epochs_scale: float = 1.0, log=print, on_progress=None,
-        sections=SECTIONS) -> dict:
+        sections=SECTIONS, ladder_labels="100") -> dict:
     """``family_epochs_scale`` shortens the family variants (not the seed and modern presets) to fit the time;
     ``sections`` picks what to measure (see :func:`merge` to refresh some sections of an earlier report)."""
     from .. import fewlabels
     from ..datasets import load_dataset
+    from ..ladder import LadderRecipe
     from ..presets import MODERN_MLP, get_preset, scale_epochs, with_code_size
     from ..programs import run_pretrain, run_stacked
     from ..runtime import setup
@@ -59,7 +61,7 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"--sections {','.join(sorted(unknown))}: unknown; choose from {', '.join(SECTIONS)}")
-    result: dict = {"reconstruction": [], "classification": [], "fewlabels": {}, "epochs_scale": epochs_scale,
+    result: dict = {"reconstruction": [], "classification": [], "fewlabels": {}, "ladder": {}, "epochs_scale": epochs_scale,
                     "family_epochs_scale_large_datasets": family_epochs_scale, "machine": machine(),
                     "sections": {name: {"date": time.strftime("%Y-%m-%d"), "seconds": 0.0} for name in sections}}
     t_all = time.perf_counter()
@@ -107,6 +109,12 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
             labels = fewlabels.parse_labels(few_labels, len(data.train))
             result["fewlabels"][data.name] = fewlabels.run(data, labels, seeds, device, cfg, log=log)
         _timed(result, "fewlabels", t0)
+        t0 = time.perf_counter()
+        if ladder_labels and "ladder" in sections:
+            labels = fewlabels.parse_labels(ladder_labels, len(data.train))
+            result["ladder"][data.name] = fewlabels.run_ladder(data, labels, seeds, device,
+                                                               LadderRecipe().scaled(epochs_scale), log=log)
+        _timed(result, "ladder", t0)
         result["seconds"] = time.perf_counter() - t_all
         if on_progress is not None:  # e.g. write what is done so far
             on_progress(result)
@@ -125,8 +133,8 @@ def merge(previous: dict, fresh: dict) -> dict:
     out = dict(previous)
     out.setdefault("sections", {name: {"date": "an earlier run", "seconds": None} for name in SECTIONS})
     for name in fresh["sections"]:
-        if name == "fewlabels":
-            out["fewlabels"] = {**previous.get("fewlabels", {}), **fresh["fewlabels"]}
+        if name in ("fewlabels", "ladder"):  # tables per dataset
+            out[name] = {**previous.get(name, {}), **fresh[name]}
         else:
             keys = {(row["dataset"], row.get("code_size"), row.get("preset")) for row in fresh[name]}
             out[name] = [row for row in previous.get(name, [])
@@ -152,7 +160,7 @@ def to_markdown(r: dict) -> str:
            "\nTest accuracy of the pretrain program:\n",
            markdown_table(["dataset", "preset", "test accuracy"],
                           [[c["dataset"], c["preset"], f"{100 * c['test_accuracy']:.2f}%"] for c in r["classification"]])]
-    for res in r["fewlabels"].values():
+    for res in [*r["fewlabels"].values(), *r.get("ladder", {}).values()]:
         out += ["\n", fewlabels.to_markdown(res)]
     return "".join(out)
 
