@@ -124,15 +124,16 @@ class LadderNetwork(nn.Module):
             h = self._activate(i, z)
         return h
 
-    def _encode(self, x_labeled: torch.Tensor, x_unlabeled: torch.Tensor, noise: float):
+    def _encode(self, x_labeled: torch.Tensor, x_unlabeled: torch.Tensor, noise: float, track: bool = False):
         """Both parts through the encoder, each normalised with its own batch statistics. Returns the top
-        (logits) of each part, and per layer the unlabeled part's activation and (mean, variance)."""
+        (logits) of each part, and per layer the unlabeled part's activation and (mean, variance). ``track``
+        (the clean pass) updates the labeled images' running statistics used at test time."""
         n = len(x_labeled)
         h = torch.cat([x_labeled, x_unlabeled])
         if noise:
             h = h + noise * torch.randn_like(h)
         layers = [(h[n:], None)]
-        update = not noise and self.training and n > 0  # the clean labeled pass: statistics for test time
+        update = track and self.training and n > 0
         if update:  # the first updates average the batches so far, then an exponential moving average
             self.stat_updates += 1
             weight = torch.clamp(1.0 / self.stat_updates, min=MOMENTUM)
@@ -167,9 +168,9 @@ class LadderNetwork(nn.Module):
         if not len(x_unlabeled):
             if len(x_labeled):  # the clean pass only updates the running statistics
                 with torch.no_grad():
-                    self._encode(x_labeled, x_unlabeled, 0.0)
+                    self._encode(x_labeled, x_unlabeled, 0.0, track=True)
             return out
-        _, _, clean = self._encode(x_labeled, x_unlabeled, 0.0)
+        _, _, clean = self._encode(x_labeled, x_unlabeled, 0.0, track=True)
         cost, estimate = zero, None
         for layer in range(len(self.sizes) - 1, -1, -1):
             u = logits_u.softmax(dim=1) if estimate is None else estimate @ self.V[layer]
@@ -185,8 +186,7 @@ class LadderNetwork(nn.Module):
 
 @dataclass
 class LadderResult:
-    validation_accuracy: float
-    steps: int
+    validation_accuracy: float  # the best, whose weights were restored (-1 without validation)
     curve: list[float] = dataclasses.field(default_factory=list)  # validation accuracy at each check
 
 
@@ -228,7 +228,7 @@ def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torc
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    return LadderResult(best, steps, curve)
+    return LadderResult(best, curve)
 
 
 def lr_factor(step: int, steps: int) -> float:
