@@ -1,12 +1,15 @@
-"""The one exception type a user's mistake raises.
+"""The exception types a user's mistake (or a run that cannot go on) raises.
 
-The CLI catches :class:`AekitError` and prints its message as one line on stderr
-with exit code 2; anything else is a bug and keeps its traceback.
+The CLI catches :class:`AekitError` and prints its message as one line on stderr with the
+error's ``exit_code`` (2 for a mistake in the input; 3 when training diverged); anything else
+is a bug and keeps its traceback.
 """
 
 
 class AekitError(Exception):
     """A problem with the user's input, data or environment, with a message that says what to do."""
+
+    exit_code = 2
 
 
 class DataError(AekitError, ValueError):
@@ -15,3 +18,9 @@ class DataError(AekitError, ValueError):
 
 class ConfigError(AekitError, ValueError):
     """A configuration key or value is not allowed."""
+
+
+class TrainingDiverged(AekitError, ArithmeticError):
+    """The loss became NaN or infinite: training stopped at once, and nothing claims success."""
+
+    exit_code = 3
