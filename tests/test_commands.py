@@ -66,7 +66,7 @@ def test_model_save_load_identical(tmp_path):
 
 @pytest.mark.parametrize("toml, match", [
     ('program = "stacked"\nepochs = 3\n', r"run\.toml: epochs: unknown key; did you mean 'seed'\?|run\.toml: epochs: unknown key; did you mean 'epochs_scale'\?"),
-    ('program = "stacked"\n[config]\ntraining_epoch = 3\n', r"--set training_epoch: unknown key; did you mean 'training_epochs'\?"),
+    ('program = "stacked"\n[config]\ntraining_epoch = 3\n', r"run\.toml \[config\] training_epoch: unknown key; did you mean 'training_epochs'\?"),
     ('program = "stacked"\n[config]\nbatch_size = "big"\n', r"batch_size='big': expected an integer"),
     ('program = "stacked"\nseed = 1.5\n', r"seed=1.5: expected an integer"),
     ('program = "both"\n', r"program='both' is not allowed"),

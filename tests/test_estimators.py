@@ -109,8 +109,8 @@ def test_classifier_pseudo_labels_use_the_unlabeled_rows():
     assert semi.score(Xt, yt) > 0.9
     again = AutoencoderClassifier(**kw, pseudo_label_weight=1.0).fit(X, y_semi)  # same random_state, same model
     np.testing.assert_array_equal(again.predict_proba(Xt), semi.predict_proba(Xt))
-    for bad, match in ((dict(pseudo_label_weight=-1.0), "pseudo_label_weight=-1.0 must be >= 0"),
-                       (dict(pseudo_label_threshold=0.0), r"pseudo_label_threshold=0.0 must be in \(0, 1\]")):
+    for bad, match in ((dict(pseudo_label_weight=-1.0), r"'pseudo_label_weight' parameter .* must be a float in the range \[0, inf\)\. Got -1\.0"),
+                       (dict(pseudo_label_threshold=0.0), r"'pseudo_label_threshold' parameter .* in the range \(0, 1\]\. Got 0\.0")):
         with pytest.raises(ValueError, match=match):
             AutoencoderClassifier(**kw, **bad).fit(X, y_semi)
 
@@ -151,5 +151,5 @@ def test_any_width_and_dtype():
 
 def test_bad_params_fail_in_fit_not_init():
     est = AutoencoderTransformer(hidden_sizes=(0,))
-    with pytest.raises(ValueError, match=r"hidden_sizes=\(0,\) must be a tuple of positive integers"):
+    with pytest.raises(ValueError, match=r"'hidden_sizes' parameter of AutoencoderTransformer must be a non-empty tuple of positive ints.*Got \(0,\)"):
         est.fit(np.zeros((4, 3)))

@@ -29,7 +29,7 @@ def test_recipe_names_what_is_wrong():
         LadderRecipe(finetune_steps=0)
     with pytest.raises(ConfigError, match=r"pretrain_steps=-1 must be >= 0 \(0 skips pretraining\)"):
         LadderRecipe(pretrain_steps=-1)
-    with pytest.raises(ConfigError, match="denoising_costs=.*each weight must be a finite number"):
+    with pytest.raises(ConfigError, match="denoising_costs=.*finite numbers only"):
         apply_overrides(LadderRecipe(), {"denoising_costs": "1000,10,nan,0.1,0.1,0.1,0.1"})
     r = apply_overrides(LadderRecipe(), {"hidden_sizes": "64,32", "denoising_costs": "1000,10,0.1,1e-2"})
     assert r.denoising_costs == (1000.0, 10.0, 0.1, 0.01) and r.hidden_sizes == (64, 32)

@@ -52,7 +52,7 @@ def test_scale_epochs():
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="--preset .fancy. has no .stacked. program; available presets: modern, seed"):
+    with pytest.raises(ConfigError, match="--preset .fancy. has no .stacked. program; available presets: modern, tutorial"):
         get_preset("stacked", "fancy")
 
 
@@ -85,3 +85,42 @@ def test_code_size():
     assert with_code_size(StackedProgram(), None) == StackedProgram()
     with pytest.raises(ConfigError, match="--code-size 0 must be a positive integer"):
         with_code_size(StackedProgram(), 0)
+
+
+def test_tutorial_preset_and_its_deprecated_alias(capsys):
+    from aekit import presets
+    from aekit.runner import RunSpec, build_configs
+
+    assert presets.get_preset("stacked", "tutorial") == presets.get_preset("stacked", "seed") == presets.StackedProgram()
+    assert RunSpec().preset == "tutorial"
+    configs = build_configs(RunSpec(program="all", preset="seed"))
+    assert configs["pretrain"] == presets.PretrainProgram()
+    assert "preset 'seed' is now called 'tutorial'" in capsys.readouterr().err
+
+
+def test_one_key_means_the_same_in_both_programs():
+    from aekit.runner import RunSpec, build_configs
+
+    c = build_configs(RunSpec(program="all", config={"learning_rate": "0.01", "finetune.learning_rate": "0.2",
+                                                     "batch_size": "64", "stacked.optimizer": "adam"}))
+    assert c["stacked"].learning_rate == 0.01 and c["pretrain"].pretrain_learning_rate == 0.01
+    assert c["pretrain"].finetune_learning_rate == 0.2 and c["pretrain"].pretrain_optimizer == "rmsprop-tf1"
+    assert c["stacked"].batch_size == c["pretrain"].batch_size == 64 and c["stacked"].optimizer == "adam"
+    c = build_configs(RunSpec(program="pretrain", config={"pretrain.epochs": "3", "finetune.epochs": "4"}))
+    assert (c["pretrain"].pretrain_epochs, c["pretrain"].finetune_epochs) == (3, 4)
+    c = build_configs(RunSpec(program="all", config={"training_epochs": "2", "pretrain_epochs": "5"}))
+    assert (c["stacked"].training_epochs, c["pretrain"].pretrain_epochs) == (2, 5)  # the named field wins
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"finetune.batch_sise": "3"}, "unknown key"),
+    ({"stacked.finetune_epochs": "3"}, "unknown key"),
+    ({"pretrain.learning_rate": "0.1", "pretrain_learning_rate": "0.2"}, "two keys set pretrain's pretrain_learning_rate"),
+    ({"head_init": "zeroes"}, "head_init='zeroes' is not allowed; choose one of: 'zeros'"),
+    ({"finetune_optimizer": "adamm"}, "finetune_optimizer='adamm' is not allowed"),
+])
+def test_bad_keys_fail_before_any_work(config, match):
+    from aekit.runner import RunSpec, build_configs
+
+    with pytest.raises(ConfigError, match=match):
+        build_configs(RunSpec(program="all", config=config))

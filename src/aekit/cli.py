@@ -1,7 +1,11 @@
 """The ``aekit`` command line: argument parsing only; the work is in :mod:`aekit.commands`.
 
-A user's mistake (bad data, bad key, bad value) prints one line on stderr and exits 2;
-only bugs show a traceback.
+A user's mistake (bad data, bad key, bad value) prints one line on stderr and exits with the
+error's ``exit_code`` (2; 3 when training diverged); only bugs show a traceback.
+
+Parsing imports nothing heavy: ``aekit --help``, an argument error or ``aekit datasets`` answers
+without loading torch, scikit-learn or matplotlib (tests/test_startup.py checks it); each command
+imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .bench import benchmarks
 from .errors import AekitError
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
@@ -18,7 +23,7 @@ def _add_run_options(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed for init and shuffling")
     p.add_argument("--device", default="auto", help="auto (cuda if present, else cpu), cpu, cuda, cuda:N, mps")
     p.add_argument("--compile", action="store_true",
-                   help="train through torch.compile (not faster on the 2-core CPU measured; see README)")
+                   help="train through torch.compile (not faster on the 2-core CPU measured; see docs/performance.md)")
     p.add_argument("--tensorboard", default=None, metavar="DIR", help="write TensorBoard loss scalars and reconstruction images")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -34,8 +39,9 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--dataset", default="mnist",
                    help="mnist, fashion-mnist, kmnist, mnist-5k, an .npz file, or a folder of IDX files")
     p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/ (then $AEKIT_DATA, the cache, /usr/share/datasets)")
-    p.add_argument("--preset", default="seed", choices=("seed", "modern"),
-                   help="hyperparameters: 'seed' is the tutorial's, 'modern' the best recipe found")
+    p.add_argument("--preset", default="tutorial", choices=("tutorial", "modern", "seed"),
+                   help="hyperparameters: 'tutorial' is the TF1 tutorial's, 'modern' the best recipe found "
+                   "('seed' is the old name of 'tutorial')")
     p.add_argument("--code-size", type=int, default=None, help="the innermost layer (the code), for both programs")
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count by this factor")
     p.add_argument("--out", default=None, help="output folder (default: runs/<dataset>)")
@@ -114,12 +120,9 @@ def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="run a benchmark; writes JSON and a markdown table",
                        description="Benchmarks that write JSON and a markdown table.")
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
-    from .bench import anomaly, quality, throughput
-
-    for module, help in ((throughput, "training speed vs the matmul limit and a reference loop; memory"),
-                         (anomaly, "one-class anomaly detection ROC AUC on mnist-5k"),
-                         (quality, "reconstruction vs PCA, classification, few labels")):
-        t = bench.add_parser(module.NAME, help=help, description=module.__doc__, formatter_class=Formatter)
+    for module in benchmarks():
+        summary = (module.__doc__ or module.NAME).strip().splitlines()[0].rstrip(".")
+        t = bench.add_parser(module.NAME, help=summary, description=module.__doc__, formatter_class=Formatter)
         module.add_arguments(t)
 
 
@@ -136,14 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # --help and argument errors (exit 2) end here
     from . import commands
 
-    args = build_parser().parse_args(argv)
     try:
         return commands.COMMANDS[args.command](args)
     except AekitError as e:
         print(f"aekit {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print("aekit: interrupted", file=sys.stderr)
         return 130

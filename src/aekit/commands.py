@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
-from .fileio import atomic_open
+from .fileio import atomic_open, check_destination
+from .rundir import claim
 
 
 def cmd_reproduce(args) -> int:
@@ -47,8 +48,9 @@ def cmd_fewlabels(args) -> int:
     labels = fewlabels.parse_labels(args.labels, len(data.train))
     print(data.summary())
     run = fewlabels.run_ladder if args.method == "ladder" else fewlabels.run
-    result = run(data, labels, args.seeds, device, cfg)
-    fewlabels.write(result, Path(args.out))
+    with claim(args.out):  # checked and locked before any work
+        result = run(data, labels, args.seeds, device, cfg)
+        fewlabels.write(result, Path(args.out))
     print(fewlabels.to_markdown(result))
     print(f"wrote {Path(args.out) / 'fewlabels.json'}, fewlabels.md and fewlabels.png")
     return 0
@@ -68,6 +70,9 @@ def _open(args):
     from .inference import open_model
     from .inputs import load_input
 
+    for out in (args.output, getattr(args, "figure", None)):  # an unwritable -o fails before any work
+        if out:
+            check_destination(out)
     opened = open_model(args.model)  # a bad model fails before the input is read
     x, shape = load_input(args.input, key=args.key)
     return opened, x, shape
@@ -133,9 +138,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import anomaly, quality, throughput
+    from .bench import benchmarks
 
-    return {m.NAME: m.run_cli for m in (throughput, anomaly, quality)}[args.bench](args)
+    return {m.NAME: m.run_cli for m in benchmarks()}[args.bench](args)
 
 
 COMMANDS = {

@@ -68,11 +68,11 @@ class ConvAutoencoder(SaveMixin, nn.Module):
                     nn.init.zeros_(m.bias)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x.view(len(x), 1, *self.config.image_shape))  # (B, C, h, w)
+        h = self.features(x.view(-1, 1, *self.config.image_shape))  # (B, C, h, w); -1 keeps the batch dynamic in ONNX
         return self.to_code(h.flatten(1))  # (B, code)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_code(z).view(len(z), *self._bottom)
+        h = self.from_code(z).view(-1, *self._bottom)
         return self.upsample(h).flatten(1)  # (B, D)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import DataError
 
+MAX_CLASSES = 100_000  # a label is an index into the softmax layer
 VALIDATION_MAX = 5000  # the tutorial's input_data keeps the first 5,000 training images for validation
 
 
@@ -34,6 +35,7 @@ class Dataset:
     image_shape: tuple[int, ...]  # e.g. (28, 28); prod == D
     classes: tuple[str, ...] = ()
     source: str = ""  # where it was read from
+    split: str = "first"  # how validation was split off: first (the tutorial's), or stratified (seed N)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -60,8 +62,12 @@ def as_uint8_images(x: np.ndarray, what: str) -> np.ndarray:
     if x.dtype == np.uint8:
         return x
     if np.issubdtype(x.dtype, np.floating):
-        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise DataError(f"{what}: float images must lie in [0, 1]; found min {np.nanmin(x):g}, max {np.nanmax(x):g}")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise DataError(f"{what}: {int(bad.sum())} NaN or infinite values, the first in row "
+                            f"{int(bad.any(axis=1).argmax())}; float images must lie in [0, 1]")
+        if x.min() < 0 or x.max() > 1:
+            raise DataError(f"{what}: float images must lie in [0, 1]; found min {x.min():g}, max {x.max():g}")
         return np.rint(x * 255).astype(np.uint8)
     if np.issubdtype(x.dtype, np.integer):
         if x.min() < 0 or x.max() > 255:
@@ -76,6 +82,9 @@ def as_labels(y, n: int, what: str) -> np.ndarray | None:
     y = np.asarray(y)
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and y.min() < 0):
         raise DataError(f"{what}: expected {n} non-negative integer labels of shape ({n},), got {y.dtype} {y.shape}")
+    if n and y.max() >= MAX_CLASSES:
+        raise DataError(f"{what}: labels are class indices 0..K-1 with K at most {MAX_CLASSES:,}; found label {y.max()}; "
+                        "renumber them, e.g. with np.unique(y, return_inverse=True)")
     return y.astype(np.int64)
 
 
@@ -84,8 +93,69 @@ def validation_size(n_train: int) -> int:
     return min(VALIDATION_MAX, n_train // 10)
 
 
-def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", image_shape=None) -> Dataset:
-    """Validate raw arrays and split off the validation set (the first images, as in ``input_data``)."""
+SPLITS = ("first", "stratified")
+
+
+def split_indices(labels: np.ndarray | None, n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) row indices for a random validation split of ``n_val`` rows, stratified by label.
+
+    Each class gets its share of the validation rows (largest remainders first), at least one where it has
+    two or more rows; unlabeled data gets a plain random split. Both index arrays come back sorted, so the
+    training rows keep their order (training shuffles them every epoch anyway)."""
+    rng = np.random.default_rng(seed)
+    if labels is None or n_val == 0:
+        val = rng.permutation(n)[:n_val]
+    else:
+        classes, counts = np.unique(labels, return_counts=True)
+        share = n_val * counts / n
+        take = np.floor(share).astype(np.int64)
+        for i in np.argsort(-(share - take), kind="stable")[: n_val - take.sum()]:
+            take[i] += 1
+        short = (take == 0) & (counts >= 2)  # a class with 2+ rows is seen on both sides
+        while short.any() and (take > 1).any():
+            take[np.argmax(take)] -= 1
+            take[np.flatnonzero(short)[0]] += 1
+            short = (take == 0) & (counts >= 2)
+        val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)])
+    val = np.sort(val)
+    train = np.setdiff1d(np.arange(n), val, assume_unique=True)
+    return train, val
+
+
+def class_counts(split: Split, classes: tuple[str, ...]) -> dict[str, int] | None:
+    """Rows per class name (0 for an absent class), or None for unlabeled data."""
+    if split.labels is None:
+        return None
+    counts = np.bincount(split.labels, minlength=len(classes))
+    return {name: int(counts[i]) for i, name in enumerate(classes)}
+
+
+def split_warnings(data: Dataset) -> list[str]:
+    """One line per split of ``data`` that lacks a class the others have: training would never see it,
+    or its score would not count it."""
+    lines = []
+    for name in ("train", "validation", "test"):
+        split = getattr(data, name)
+        counts = class_counts(split, data.classes)
+        if counts is None or len(split) == 0:
+            continue
+        missing = [c for c, k in counts.items() if k == 0]
+        if missing:
+            lines.append(f"warning: {data.name} {name} split has no rows of class{'es' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)} ({len(split)} rows)")
+    return lines
+
+
+def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", image_shape=None,
+                split: str = "stratified", seed: int = 0) -> Dataset:
+    """Validate raw arrays and split off the validation set.
+
+    ``split="stratified"`` (the default, for anyone's data) draws the validation rows at random from
+    ``seed``, stratified by label: data sorted by class would otherwise put whole classes in validation only.
+    ``split="first"`` keeps the first rows, as the tutorial's ``input_data`` does for MNIST.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not allowed; choose one of: {', '.join(SPLITS)}")
     shape = image_shape or tuple(np.asarray(x_train).shape[1:])
     xtr = as_uint8_images(x_train, f"{name} training images")
     xte = as_uint8_images(x_test, f"{name} test images")
@@ -100,13 +170,18 @@ def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", i
         n_classes = int(max(ytr.max(), yte.max() if yte is not None else 0)) + 1
         classes = tuple(str(i) for i in range(n_classes))
     n_val = validation_size(len(xtr))
+    if split == "first":
+        tr, va = slice(n_val, None), slice(None, n_val)
+    else:
+        tr, va = split_indices(ytr, len(xtr), n_val, seed)
     take = (lambda y, s: None if y is None else y[s])
     return Dataset(
         name=name,
-        train=Split(xtr[n_val:], take(ytr, slice(n_val, None))),
-        validation=Split(xtr[:n_val], take(ytr, slice(None, n_val))),
+        train=Split(xtr[tr], take(ytr, tr)),
+        validation=Split(xtr[va], take(ytr, va)),
         test=Split(xte, yte),
         image_shape=tuple(shape),
         classes=tuple(classes),
         source=source,
+        split="first" if split == "first" else f"stratified (seed {seed})",
     )

@@ -26,6 +26,7 @@ from .data import Dataset, from_arrays
 from .download import fetch_from_mirrors, md5_of
 from .errors import DataError
 from .idx import read_bytes, parse_idx
+from .inputs import read_npz
 
 SYSTEM_ROOT = Path("/usr/share/datasets")
 KINDS = ("train-images", "train-labels", "test-images", "test-labels")
@@ -167,7 +168,8 @@ def load_idx_dataset(ds: IdxDataset, data_dir=None, download: bool | None = None
     if paths is None:
         raise _not_found(ds, roots, error)
     x_train, y_train, x_test, y_test = (verify(p, r) for p, r in zip(paths, ds.resources))
-    return from_arrays(ds.name, x_train, y_train, x_test, y_test, classes=ds.classes, source=str(paths[0].parent))
+    return from_arrays(ds.name, x_train, y_train, x_test, y_test, classes=ds.classes, source=str(paths[0].parent),
+                       split="first")  # the tutorial's input_data: the first 5,000 for validation
 
 
 def mnist_5k_path() -> Path:
@@ -201,10 +203,11 @@ def load_mnist_5k(n_test_per_class: int = 100, seed: int = 0) -> Dataset:
         train_idx.append(idx[n_test_per_class:])
     tr = rng.permutation(np.concatenate(train_idx))
     te = rng.permutation(np.concatenate(test_idx))
-    return from_arrays(MNIST_5K, x[tr], y[tr], x[te], y[te], classes=MNIST.classes, source=str(path))
+    return from_arrays(MNIST_5K, x[tr], y[tr], x[te], y[te], classes=MNIST.classes, source=str(path),
+                       split="first")  # the rows are already shuffled, stratified, above
 
 
-def load_custom(path: Path) -> Dataset:
+def load_custom(path: Path, seed: int = 0) -> Dataset:
     """An ``.npz`` with ``x_train``, ``x_test`` (and optional ``y_train``, ``y_test``), or a folder of four IDX files."""
     if path.is_dir():
         found = {}
@@ -220,29 +223,36 @@ def load_custom(path: Path) -> Dataset:
         from .idx import read_idx
 
         arrays = {k: (read_idx(p) if p is not None else None) for k, p in found.items()}
-        return from_arrays(path.name, arrays["train-images"], arrays["train-labels"], arrays["test-images"], arrays["test-labels"], source=str(path))
+        return _from_file_arrays(path, path.name, arrays["train-images"], arrays["train-labels"], arrays["test-images"], arrays["test-labels"], seed=seed)
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise DataError(f"{path}: cannot read as .npz ({e})") from None
+        arrays = read_npz(path)  # a damaged or truncated archive is a DataError naming the file
         missing = [k for k in ("x_train", "x_test") if k not in arrays]
         if missing:
             raise DataError(f"{path}: .npz lacks {', '.join(missing)}; it has {sorted(arrays)}; expected x_train, x_test and optionally y_train, y_test")
-        return from_arrays(path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"), source=str(path))
+        return _from_file_arrays(path, path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"), seed=seed)
     raise DataError(f"{path}: not a dataset: expected a known name ({', '.join(NAMES)}), an .npz file or a folder of IDX files")
 
 
-def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None) -> Dataset:
-    """Load a dataset by name (``mnist``, ``fashion-mnist``, ``kmnist``, ``mnist-5k``) or by path."""
+def _from_file_arrays(path: Path, name: str, *arrays, seed: int) -> Dataset:
+    """``from_arrays`` on arrays read from ``path``; its error names the file."""
+    try:
+        return from_arrays(name, *arrays, source=str(path), seed=seed)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+
+
+def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None, seed: int = 0) -> Dataset:
+    """Load a dataset by name (``mnist``, ``fashion-mnist``, ``kmnist``, ``mnist-5k``) or by path.
+
+    The named datasets keep the tutorial's validation split (the first rows); a user's file gets a random
+    validation split, stratified by label, drawn from ``seed``."""
     if name_or_path in IDX_DATASETS:
         return load_idx_dataset(IDX_DATASETS[name_or_path], data_dir=data_dir, download=download)
     if name_or_path == MNIST_5K:
         return load_mnist_5k()
     path = Path(name_or_path)
     if path.exists():
-        return load_custom(path)
+        return load_custom(path, seed=seed)
     raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; or give an .npz file or a folder of IDX files")
 
 

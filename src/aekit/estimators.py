@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import numbers
 
 import numpy as np
 import torch
@@ -22,7 +23,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .batches import DeviceBatches, iterate_in_chunks
-from .errors import ConfigError
+from .constraints import InstanceOf, Interval, Options, Sizes, check_params
+from .errors import ConfigError, DataError
 from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
 from .objectives import SemiSupervisedObjective
 from .optim import build_optimizer
@@ -35,15 +37,22 @@ DTYPES = [np.float64, np.float32, np.uint8]
 class _AutoencoderBase(BaseEstimator):
     """Shared: input scaling, the network, the training run, saving."""
 
+    _parameter_constraints: dict = {
+        "hidden_sizes": Sizes(),
+        "activation": Options(("relu", "gelu", "selu", "sigmoid", "tanh")),
+        "batch_size": Interval(int, 1),
+        "learning_rate": Interval(float, 0, None, closed="neither"),
+        "weight_decay": Interval(float, 0),
+        "random_state": [InstanceOf((type(None), numbers.Integral, np.random.RandomState),
+                                    "None, an int or a numpy RandomState")],
+        "device": InstanceOf((str,), "a str like 'auto', 'cpu' or 'cuda:0'"),
+        "verbose": InstanceOf((bool, numbers.Integral), "a bool"),
+    }
+
     def _check_params(self):
-        hs = tuple(self.hidden_sizes) if isinstance(self.hidden_sizes, (tuple, list)) else (self.hidden_sizes,)
-        if not hs or not all(isinstance(h, (int, np.integer)) and h > 0 for h in hs):
-            raise ValueError(f"hidden_sizes={self.hidden_sizes!r} must be a tuple of positive integers, like (256, 64)")
-        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):
-            raise ValueError(f"batch_size={self.batch_size!r} must be a positive integer")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate={self.learning_rate!r} must be positive")
-        return hs
+        """Every parameter against its constraint, before any work; then the layer sizes as a tuple."""
+        check_params(type(self).__name__, self.get_params(), self._parameter_constraints)
+        return tuple(int(h) for h in self.hidden_sizes)
 
     def _fit_scaling(self, X: np.ndarray) -> None:
         if X.dtype == np.uint8:
@@ -163,6 +172,8 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
     verbose : bool, default=False
     """
 
+    _parameter_constraints: dict = {**_AutoencoderBase._parameter_constraints, "max_epochs": Interval(int, 1)}
+
     def __init__(self, hidden_sizes=(256, 64), activation="gelu", max_epochs=50, batch_size=128,
                  learning_rate=1e-3, weight_decay=1e-4, random_state=None, device="auto", verbose=False):
         self.hidden_sizes = hidden_sizes
@@ -245,6 +256,15 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         The predicted probability an unlabeled row needs before its prediction is learned.
     """
 
+    _parameter_constraints: dict = {
+        **_AutoencoderBase._parameter_constraints,
+        "pretrain_epochs": Interval(int, 0),
+        "finetune_epochs": Interval(int, 1),
+        "freeze_encoder": InstanceOf((bool, np.bool_), "a bool"),
+        "pseudo_label_weight": Interval(float, 0),
+        "pseudo_label_threshold": Interval(float, 0, 1, closed="right"),
+    }
+
     def __init__(self, hidden_sizes=(256, 64), activation="gelu", pretrain_epochs=30, finetune_epochs=30,
                  batch_size=128, learning_rate=1e-3, weight_decay=1e-4, freeze_encoder=False,
                  pseudo_label_weight=0.0, pseudo_label_threshold=0.95, random_state=None, device="auto", verbose=False):
@@ -268,10 +288,6 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         labeled = ~(y == -1) if y.dtype.kind in "iuf" else np.ones(len(y), bool)
-        if not self.pseudo_label_weight >= 0:
-            raise ValueError(f"pseudo_label_weight={self.pseudo_label_weight!r} must be >= 0 (0 turns it off)")
-        if not 0 < self.pseudo_label_threshold <= 1:
-            raise ValueError(f"pseudo_label_threshold={self.pseudo_label_threshold!r} must be in (0, 1]")
         self.classes_ = np.unique(y[labeled])
         if len(self.classes_) < 2:
             raise ValueError(f"AutoencoderClassifier needs at least 2 classes among labeled rows; got {len(self.classes_)} class")
@@ -328,30 +344,69 @@ def _jsonable(v):
     return v
 
 
-def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor]):
-    """Rebuild a fitted estimator saved by ``save()``."""
-    from .models import build_model
+def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], source: str = "checkpoint"):
+    """Rebuild a fitted estimator saved by ``save()``; anything missing or wrong is a DataError naming ``source``."""
+    from .checkpoint import DAMAGED, as_numpy, load_weights, rebuild
+
+    def damaged(what: str) -> DataError:
+        return DataError(f"{source}: {what}; {DAMAGED}")
 
     cls = {"AutoencoderTransformer": AutoencoderTransformer, "AutoencoderClassifier": AutoencoderClassifier}[meta["kind"]]
-    extra = meta["extra"]
-    params = {k: tuple(v) if k == "hidden_sizes" else v for k, v in extra["params"].items()}
+    extra = meta.get("extra", {})
+    if not isinstance(extra.get("params"), dict):
+        raise damaged("config.json lacks extra.params, the estimator's parameters")
+    valid = sorted(cls().get_params())
+    unknown = sorted(set(extra["params"]) - set(valid))
+    if unknown:
+        raise damaged(f"extra.params has unknown keys {unknown}; {cls.__name__} takes {valid}")
+    params = {k: tuple(v) if k == "hidden_sizes" and isinstance(v, list) else v for k, v in extra["params"].items()}
     est = cls(**params)
+    try:
+        est._check_params()
+    except (ValueError, TypeError) as e:  # ConfigError included
+        raise damaged(f"extra.params: {e}") from None
+    if extra.get("scaling") not in ("uint8", "identity", "minmax"):
+        raise damaged(f"extra.scaling is {extra.get('scaling')!r}; expected 'uint8', 'identity' or 'minmax'")
+    n = extra.get("n_features_in")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise damaged(f"extra.n_features_in is {n!r}; expected a positive integer")
+    scale = {}
+    for name in ("data_min", "data_range"):
+        if f"extra.{name}" not in tensors:
+            raise damaged(f"model.safetensors lacks extra.{name}, the input scaling")
+        arr = as_numpy(tensors[f"extra.{name}"]).astype(np.float32)
+        if arr.shape != (n,) or not np.isfinite(arr).all() or (name == "data_range" and not (arr > 0).all()):
+            raise damaged(f"extra.{name} must be {n} finite numbers{' above 0' if name == 'data_range' else ''}; "
+                          f"found {arr.dtype} {arr.shape}")
+        scale[name] = arr
     model_kind = "EncoderClassifier" if cls is AutoencoderClassifier else "StackedAutoencoder"
-    model = build_model(model_kind, meta["config"])
-    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("extra.")})
+    inner = meta["config"].get("autoencoder_kind", "StackedAutoencoder")
+    if cls is AutoencoderClassifier and inner != "StackedAutoencoder":
+        raise damaged(f"config.autoencoder_kind is {inner!r}; an estimator holds a StackedAutoencoder")
+    model = rebuild(model_kind, meta["config"], f"{source}/config.json")
+    load_weights(model, {k: v for k, v in tensors.items() if not k.startswith("extra.")}, f"{source}/model.safetensors")
+    config = model.config.autoencoder if cls is AutoencoderClassifier else model.config
+    if config.input_size != n:
+        raise damaged(f"the network takes {config.input_size} features but extra.n_features_in is {n}")
     est.model_ = model.eval()
     est.scaling_ = extra["scaling"]
-    est.data_min_ = tensors["extra.data_min"].numpy()
-    est.data_range_ = tensors["extra.data_range"].numpy()
-    est.n_features_in_ = extra["n_features_in"]
+    est.data_min_, est.data_range_ = scale["data_min"], scale["data_range"]
+    est.n_features_in_ = n
+    est.loss_curve_ = []
     if cls is AutoencoderClassifier:
-        est.classes_ = tensors["extra.classes"].numpy() if "extra.classes" in tensors else np.array(extra["classes"])
-        est.loss_curve_ = []
-        ae = StackedAutoencoder(AutoencoderConfig(**meta["config"]["autoencoder"]))
+        if "extra.classes" in tensors:
+            est.classes_ = as_numpy(tensors["extra.classes"])
+        elif isinstance(extra.get("classes"), list):
+            est.classes_ = np.array(extra["classes"])
+        else:
+            raise damaged("the checkpoint holds neither extra.classes nor a list extra['classes'] of class labels")
+        if est.classes_.shape != (model.head.out_features,):
+            raise damaged(f"{model.head.out_features} class outputs but classes of shape {est.classes_.shape}")
+        ae = rebuild("StackedAutoencoder", meta["config"]["autoencoder"], f"{source}/config.json")
+        decoder = {k[len("extra.decoder."):]: v for k, v in tensors.items() if k.startswith("extra.decoder.")}
+        load_weights(ae.decoder, decoder, f"{source}/model.safetensors (extra.decoder.*)")
         ae.encoder = model.encoder
-        ae.decoder.load_state_dict({k[len("extra.decoder."):]: v for k, v in tensors.items() if k.startswith("extra.decoder.")})
         est._autoencoder = ae.eval()
     else:
         est.n_components_ = model.config.code_size
-        est.loss_curve_ = []
     return est

@@ -40,7 +40,7 @@ def export_onnx(opened: OpenedModel, path: str | Path, part: str = "encoder") ->
     except ImportError:
         raise DataError("ONNX export needs the onnx and onnxscript packages: pip install 'aekit[onnx]'") from None
     net = opened.network if part == "encoder" else opened.autoencoder()
-    fn = {"encoder": net.encode, "decoder": net.decode, "autoencoder": net.forward}[part]
+    fn = getattr(net, {"encoder": "encode", "decoder": "decode", "autoencoder": "forward"}[part])
     est = opened.estimator
     if part == "decoder":
         width = net.config.code_size

@@ -1,16 +1,21 @@
 """Atomic file writes: a reader never sees a half-written file.
 
-Every writer goes to ``<name>.part`` in the same directory, flushes, then renames;
-on any error the ``.part`` file is removed and the destination is left untouched.
+Every writer goes to a temporary ``.<name>.<pid>.<random>.part`` in the same directory (unique per
+process, so two writers never share one), flushes, then renames; on any error the temporary file is
+removed and the destination is left untouched. JSON is always strict: no NaN or Infinity tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import secrets
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from .errors import DataError
 
 
 @contextlib.contextmanager
@@ -18,7 +23,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(temporary_name(path.name, "part"))
     try:
         yield part
         os.replace(part, path)
@@ -31,6 +36,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open ``path`` for writing so that it appears complete or not at all."""
+    check_destination(path)
     with atomic_path(path) as part:
         with open(part, mode) as f:
             yield f
@@ -38,8 +44,35 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
             os.fsync(f.fileno())
 
 
+def check_destination(path: str | os.PathLike) -> None:
+    """Raise DataError, before any work, where ``path`` cannot become a file: it is a folder, or a file stands
+    where its folder would be."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is an existing folder; give the path of a file to write instead")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise DataError(f"cannot write {path}: {parent} is a file, not a folder")
+
+
+def temporary_name(name: str, kind: str) -> str:
+    """``.<name>.<pid>.<random>.<kind>``: hidden, and unique to this process and call."""
+    return f".{name}.{os.getpid()}.{secrets.token_hex(4)}.{kind}"
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None, so that the JSON is valid for every reader."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented, strict JSON (non-finite numbers become null), atomically."""
+    text = json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False)
     with atomic_open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
+        f.write(text + "\n")

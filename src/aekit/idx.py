@@ -11,6 +11,8 @@ of dimensions ``d``; then ``d`` big-endian uint32 sizes; then the data, big-endi
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
 import struct
 import zlib
@@ -32,6 +34,7 @@ DTYPES: dict[int, np.dtype] = {
 }
 _CODES = {dt.newbyteorder("="): code for code, dt in DTYPES.items()}
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_DEFLATE_RATIO = 1032  # DEFLATE expands at most 1032:1, so a gzip file cannot hold more
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -54,27 +57,64 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header: {ndim} dimensions need {header} bytes, file has {len(data)}")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: a damaged header cannot overflow
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise DataError(
             f"{name}: IDX file {what}: header says shape {shape} of {dtype.name} "
-            f"({expected} bytes), file has {len(data)} bytes; re-download or re-copy it"
+            f"({expected} bytes), file has {len(data)} bytes; delete it and re-download or re-copy it"
         )
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    try:
+        arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    except ValueError:  # an empty array whose other sizes NumPy cannot index, e.g. (0, 2**32 - 1, 2**32 - 1, ...)
+        raise DataError(f"{name}: IDX header shape {shape} is not an array NumPy can hold; the file is damaged: "
+                        "re-download or re-copy it") from None
     return arr.astype(dtype.newbyteorder("="))  # a writable, native-endian copy
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    """Read a file, decompressing it when it is gzip (by content, not by name)."""
+    """Read an IDX file, decompressing it when it is gzip (by content, not by name).
+
+    A gzip file is decompressed only as far as its IDX header says (plus one byte, to detect trailing
+    data), so a damaged header or a decompression bomb cannot fill the memory; where the header itself
+    is unusable, only its bytes come back and :func:`parse_idx` says what is wrong with them.
+    """
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e}); check that it is a readable file") from None
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            head = _read_up_to(f, 4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in DTYPES or head[3] == 0:
+                return head
+            head += _read_up_to(f, 4 * head[3])
+            if len(head) < 4 + 4 * head[3]:
+                return head
+            claimed = math.prod(struct.unpack(f">{head[3]}I", head[4:])) * DTYPES[head[2]].itemsize
+            if claimed > MAX_DEFLATE_RATIO * len(raw):
+                raise DataError(
+                    f"{path}: damaged IDX header: it claims {len(head) + claimed} bytes, more than a gzip file of "
+                    f"{len(raw)} bytes can hold; delete it and re-download or re-copy it"
+                )
+            return head + _read_up_to(f, claimed + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: corrupt gzip file ({e}); delete it and re-download or re-copy it") from None
+
+
+def _read_up_to(f, n: int) -> bytes:
+    """At most ``n`` bytes of ``f``: fewer only at its end."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = f.read(min(left, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:

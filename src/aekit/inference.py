@@ -1,8 +1,9 @@
 """Use a saved model on new data: whatever ``aekit.load`` returns, seen as an autoencoder.
 
-A checkpoint may hold a bare ``StackedAutoencoder`` (from a CLI run or ``model.save``), an
-``EncoderClassifier``, or a fitted estimator. :func:`open_model` gives them one interface: the
-network, how raw input is scaled into it, and the training-error quantiles used for thresholds.
+A checkpoint may hold any autoencoder (MLP, tied, PCA-residual, convolutional, VAE: everything with
+``encode`` and ``decode``, see :func:`aekit.models.is_autoencoder`), an ``EncoderClassifier``, or a fitted
+estimator. :func:`open_model` gives them one interface: the network, how raw input is scaled into it, and
+the training-error quantiles used for thresholds.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from .checkpoint import load
 from .errors import DataError
-from .models import EncoderClassifier, StackedAutoencoder
+from .models import EncoderClassifier, is_autoencoder
 from .train import encode, reconstruct, reconstruction_error
 
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)  # stored training-error quantiles: 0.1% resolution
@@ -27,7 +28,7 @@ def error_quantiles(errors: np.ndarray) -> np.ndarray:
 
 @dataclass
 class OpenedModel:
-    network: torch.nn.Module  # StackedAutoencoder or EncoderClassifier, eval mode, on the CPU
+    network: torch.nn.Module  # an autoencoder or an EncoderClassifier, eval mode, on the CPU
     estimator: object | None  # the fitted estimator, when the checkpoint holds one
     train_error_quantiles: np.ndarray | None
     source: str
@@ -48,8 +49,9 @@ class OpenedModel:
                             "pass uint8 pixels or divide by 255")
         return x
 
-    def autoencoder(self) -> StackedAutoencoder:
-        if isinstance(self.network, StackedAutoencoder):
+    def autoencoder(self) -> torch.nn.Module:
+        """The network that reconstructs: the checkpoint's own, or the estimator's pretrained autoencoder."""
+        if is_autoencoder(self.network):
             return self.network
         if self.estimator is not None and hasattr(self.estimator, "autoencoder_"):
             return self.estimator.autoencoder_
@@ -79,6 +81,9 @@ def open_model(path: str | Path) -> OpenedModel:
     obj = load(path)
     if isinstance(obj, torch.nn.Module):
         q = getattr(obj, "extra_arrays", {}).get("train_error_quantiles")
+        if q is not None and (q.shape != QUANTILE_LEVELS.shape or not np.isfinite(q).all()):
+            raise DataError(f"{path}: extra.train_error_quantiles must be {len(QUANTILE_LEVELS)} finite numbers, "
+                            f"found shape {q.shape}; the checkpoint is damaged: rerun the training")
         return OpenedModel(obj.cpu().eval(), None, q, str(path))
     network = obj.model_.cpu().eval()
     return OpenedModel(network, obj, getattr(obj, "train_error_quantiles_", None), str(path))

@@ -6,20 +6,29 @@ Every reader returns (N, D) data (uint8 images, or floats used as they are) and 
 from __future__ import annotations
 
 import math
+import tokenize
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
+from typing import IO, Callable
 
 import numpy as np
 
 from .errors import DataError
-from .idx import read_idx
+from .idx import MAX_DEFLATE_RATIO, read_idx
 
 NPZ_KEYS = ("x", "x_test", "x_train", "X", "images")
+# What zipfile and zlib raise on a damaged archive (RuntimeError: an encrypted member).
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError)
+MAX_PIXELS = 1 << 24  # per PNG image; a damaged header can claim 4 billion, which PIL would allocate
 
 
 def _flat(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
     if x.ndim == 1:
         x = x[None, :]
-    if x.ndim < 2 or len(x) == 0 or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+    numeric = (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)) or x.dtype == bool
+    if x.ndim < 2 or len(x) == 0 or not numeric:
         raise DataError(f"{what}: expected a non-empty numeric array (N, D) or (N, H, W), got {x.dtype} {x.shape}")
     shape = tuple(x.shape[1:])
     flat = x.reshape(len(x), -1)
@@ -27,9 +36,12 @@ def _flat(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
         side = math.isqrt(shape[0])
         shape = (side, side) if side * side == shape[0] else shape
     if flat.dtype != np.uint8:
-        flat = flat.astype(np.float32)
-        if not np.isfinite(flat).all():
-            raise DataError(f"{what}: contains NaN or infinite values")
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf, refused below
+            flat = flat.astype(np.float32)
+        bad = ~np.isfinite(flat)
+        if bad.any():
+            raise DataError(f"{what}: {int(bad.sum())} NaN or infinite values, the first in row "
+                            f"{int(bad.any(axis=1).argmax())}; expected finite numbers")
     return flat, shape
 
 
@@ -41,22 +53,82 @@ def load_input(path: str | Path, key: str | None = None) -> tuple[np.ndarray, tu
     if path.is_dir():
         return _load_pngs(path)
     if path.suffix == ".npy":
-        try:
-            return _flat(np.load(path, allow_pickle=False), str(path))
-        except ValueError as e:
-            raise DataError(f"{path}: cannot read as .npy ({e})") from None
+        return _flat(read_npy(path), str(path))
     if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
-                chosen = key or next((k for k in NPZ_KEYS if k in names), names[0] if len(names) == 1 else None)
-                if chosen is None or chosen not in names:
-                    raise DataError(f"{path}: choose an array with --key; it has {names}, and none is named {', '.join(NPZ_KEYS)}")
-                return _flat(z[chosen], f"{path}[{chosen}]")
-        except (OSError, ValueError) as e:
-            raise DataError(f"{path}: cannot read as .npz ({e})") from None
+        def choose(names: list[str]) -> list[str]:
+            chosen = key or next((k for k in NPZ_KEYS if k in names), names[0] if len(names) == 1 else None)
+            if chosen is None or chosen not in names:
+                raise DataError(f"{path}: choose an array with --key; it has {names}, "
+                                f"and none is named {', '.join(NPZ_KEYS)}")
+            return [chosen]
+
+        chosen, x = next(iter(read_npz(path, choose).items()))  # the one array chosen
+        return _flat(x, f"{path}[{chosen}]")
     x = read_idx(path)  # anything else must be IDX (raw or gzipped); read_idx names what is wrong
     return _flat(x, str(path))
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The array in an .npy file; a damaged one is a DataError that names it."""
+    try:
+        with open(path, "rb") as f:
+            return _read_array(f, path.stat().st_size, str(path))
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e}); check that it is a readable .npy file") from None
+
+
+def read_npz(path: Path, choose: Callable[[list[str]], list[str]] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file (those ``choose(names)`` picks, else all); a damaged one is a DataError."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {m.removesuffix(".npy"): m for m in archive.namelist()}
+            arrays = {}
+            for name in (choose(list(members)) if choose else members):
+                info = archive.getinfo(members[name])
+                ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: MAX_DEFLATE_RATIO}.get(info.compress_type)
+                if ratio is None:  # what numpy never writes cannot be bounded below, so it is not read
+                    raise DataError(f"{path}[{name}]: compression method {info.compress_type} is not one numpy.savez "
+                                    "writes (stored or deflated); re-create the file with numpy.savez")
+                if info.file_size > ratio * max(info.compress_size, 1):
+                    raise DataError(f"{path}[{name}]: damaged .npz: the archive says {info.file_size} bytes, more than "
+                                    f"{info.compress_size} stored bytes can hold; re-create or re-copy the file")
+                with archive.open(info) as f:
+                    arrays[name] = _read_array(f, info.file_size, f"{path}[{name}]")
+            return arrays
+    except DataError:
+        raise
+    except ZIP_ERRORS as e:
+        raise DataError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e}); it may be truncated "
+                        "(a partial download or copy): re-create or re-copy it, e.g. with numpy.savez") from None
+
+
+def _read_array(f: IO[bytes], size: int, what: str) -> np.ndarray:
+    """One .npy stream of ``size`` bytes; its header is checked against ``size`` before any array is allocated."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+    except ValueError:
+        raise DataError(f"{what}: not a NumPy .npy array (it does not start with \\x93NUMPY); "
+                        "save arrays with numpy.save or numpy.savez") from None
+    if version not in ((1, 0), (2, 0)):
+        raise DataError(f"{what}: .npy format version {version[0]}.{version[1]} is not one numpy writes for numeric "
+                        "arrays (1.0 or 2.0); the file is damaged")
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    try:
+        with warnings.catch_warnings():  # numpy evaluates the header as a Python literal: no warnings about it
+            warnings.simplefilter("ignore")
+            shape, _, dtype = read_header(f)
+            needed = f.tell() + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+            if needed > size:
+                raise DataError(f"{what}: truncated .npy array: its header says {dtype} {shape}, {needed} bytes, but "
+                                f"there are {size}; re-create or re-copy the file (a partial download?)")
+            f.seek(0)
+            return fmt.read_array(f, allow_pickle=False)
+    except DataError:
+        raise
+    except (ValueError, TypeError, EOFError, OverflowError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+            zlib.error) as e:  # numpy parses the header with tokenize and ast: a damaged one can raise their errors
+        raise DataError(f"{what}: damaged .npy array ({e}); re-create or re-copy the file") from None
 
 
 def _load_pngs(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -68,9 +140,17 @@ def _load_pngs(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
     images = []
     for f in files:
         try:
-            with Image.open(f) as im:
-                images.append(np.asarray(im.convert("L"), dtype=np.uint8))
-        except (UnidentifiedImageError, OSError) as e:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too large is refused below
+                with Image.open(f) as im:  # the header only: the size is known before any pixel is decoded
+                    if im.width * im.height > MAX_PIXELS:
+                        raise DataError(f"{f}: a {im.width}x{im.height} image is larger than aekit reads "
+                                        f"({MAX_PIXELS:,} pixels); the model's inputs are small images like 28x28")
+                    images.append(np.asarray(im.convert("L"), dtype=np.uint8))
+        except DataError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
+                zlib.error) as e:  # PIL reports some damaged PNG chunks as SyntaxError
             raise DataError(f"{f}: not a readable PNG image ({e})") from None
     sizes = {im.shape for im in images}
     if len(sizes) > 1:

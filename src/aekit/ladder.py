@@ -13,7 +13,7 @@ As in the reference implementation (rinuboney/ladder, which reproduces the paper
 labeled and unlabeled images are normalised with their own batch statistics, the decoder's
 estimates are normalised with the clean pass's unlabeled statistics, dividing by the variance,
 and the combinator starts from an estimate of zero. (The paper divides by the standard deviation;
-the measured results in the README use the reference's variance.) ``aekit fewlabels`` gives the
+the measured results in docs/fewlabels.md use the reference's variance.) ``aekit fewlabels`` gives the
 ladder the training images outside the labeled set as its unlabeled images, as for the autoencoders.
 """
 
@@ -31,7 +31,7 @@ from torch import nn
 
 from .batches import as_device_tensor, to_float
 from .errors import ConfigError
-from .train import accuracy
+from .train import DivergenceGuard, accuracy
 
 EPS = 1e-10
 MOMENTUM = 0.1  # running statistics for the clean pass at test time
@@ -208,6 +208,7 @@ def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torc
     best, best_state, curve = -1.0, None, []
     order = _draw_indices(steps, r.batch_size, gen, len(xl) if xl is not None else 0, len(xu) if xu is not None else 0)
     order = {k: v.to(device, non_blocking=True) for k, v in order.items()}  # one copy, not one per step
+    guard = DivergenceGuard(device, "ladder loss")
     for step in range(1, steps + 1):
         net.train()
         if xl is None:
@@ -217,7 +218,9 @@ def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torc
         x_u = empty if xu is None else xu[order["unlabeled"][step - 1]]
         parts = net.losses(x_l, y_l, x_u)
         opt.zero_grad(set_to_none=True)
-        (parts["cross_entropy"] + parts["denoising"]).backward()
+        loss = parts["cross_entropy"] + parts["denoising"]
+        loss.backward()
+        guard.update(loss.detach(), step, 0)
         opt.step()
         schedule.step()
         if validation is not None and (step % r.eval_every == 0 or step == steps):
@@ -225,6 +228,7 @@ def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torc
             curve.append(score)
             if score > best:
                 best, best_state = score, copy.deepcopy(net.state_dict())
+    guard.check(0)
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()

@@ -54,6 +54,12 @@ class AutoencoderConfig:
         return self.hidden_sizes[-1]
 
 
+def is_autoencoder(model) -> bool:
+    """The protocol every architecture implements: ``encode`` (B, D) -> (B, code), ``decode`` back, and
+    ``forward`` = decode(encode(x)); a classifier has ``encode`` but no ``decode``."""
+    return all(callable(getattr(model, name, None)) for name in ("encode", "decode", "forward"))
+
+
 class SaveMixin:
     def save(self, directory, **extra) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``directory``; see :func:`aekit.load`."""

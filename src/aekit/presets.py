@@ -1,7 +1,7 @@
 """The tutorial's two programs as typed configs, their presets, and ``--set key=value`` overrides.
 
-``seed-*`` presets hold the tutorial's exact hyperparameters; ``modern-*`` are the best recipes
-found for the same two programs. Every field can be overridden, and an unknown key is rejected
+``tutorial-*`` presets hold the tutorial's exact hyperparameters (``seed`` is their old name, kept as a
+deprecated alias); ``modern-*`` are the best recipes found for the same two programs. Every field can be overridden, and an unknown key is rejected
 with the nearest valid one.
 """
 
@@ -14,6 +14,21 @@ import typing
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .models import ACTIVATIONS, INITS
+from .objectives import LOSSES, NOISES, SPARSITIES
+from .optim import OPTIMIZERS, SCHEDULES
+
+ARCHITECTURES = ("mlp", "conv", "vae", "pca-residual")
+FINETUNE_MODES = ("full", "frozen", "scratch")
+PRECISIONS = ("fp32", "bf16", "fp16")
+# Every text field and the values it may take: checked for the whole run before any work.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "architecture": ARCHITECTURES, "activation": tuple(ACTIVATIONS), "code_activation": ("", *ACTIVATIONS),
+    "init": INITS, "loss": LOSSES, "noise": NOISES, "sparsity": SPARSITIES, "schedule": SCHEDULES,
+    "finetune_schedule": SCHEDULES, "precision": PRECISIONS, "optimizer": OPTIMIZERS,
+    "pretrain_optimizer": OPTIMIZERS, "finetune_optimizer": OPTIMIZERS, "finetune_mode": FINETUNE_MODES,
+    "head_init": ("zeros", *INITS),
+}
 
 
 @dataclass(frozen=True)
@@ -77,12 +92,12 @@ class PretrainProgram(AutoencoderRecipe):
     head_init: str = "zeros"  # the tutorial's tf.zeros softmax layer
 
 
-# The modern recipes, chosen by the trials recorded in README.md ("How the modern recipes were chosen").
+# The modern recipes, chosen by the trials recorded in docs/recipes.md.
 MODERN_AE = dict(activation="gelu", code_activation="identity", init="kaiming", weight_decay=1e-4,
                  schedule="onecycle", batch_size=128)
 PRESETS: dict[str, object] = {
-    "seed-stacked": StackedProgram(),
-    "seed-pretrain": PretrainProgram(),
+    "tutorial-stacked": StackedProgram(),
+    "tutorial-pretrain": PretrainProgram(),
     # Starts as PCA and learns what PCA misses; denoising and early stopping keep it from overfitting.
     "modern-stacked": StackedProgram(**MODERN_AE, architecture="pca-residual", hidden_sizes=(1024, 512, 128),
                                      noise="gaussian", noise_level=0.1, early_stopping=3, learning_rate=5e-4,
@@ -104,8 +119,11 @@ MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning
 PROGRAMS = ("stacked", "pretrain")
 
 
-def get_preset(program: str, preset: str = "seed"):
-    key = f"{preset}-{program}"
+PRESET_ALIASES = {"seed": "tutorial"}  # old name -> name (deprecated: "seed" also names the RNG seed)
+
+
+def get_preset(program: str, preset: str = "tutorial"):
+    key = f"{PRESET_ALIASES.get(preset, preset)}-{program}"
     if key not in PRESETS:
         names = sorted({k.split("-", 1)[0] for k in PRESETS})
         raise ConfigError(f"--preset {preset!r} has no {program!r} program; available presets: {', '.join(names)}")
@@ -130,25 +148,35 @@ def _coerce(name: str, value, annotation):
     try:
         if isinstance(value, str):
             if kind == "tuple":
-                parts = value.split(",") if floats else value.replace("-", ",").split(",")
-                return tuple((float if floats else int)(v) for v in parts if v.strip())
+                parts = [v.strip() for v in value.strip().strip("[]()").split(",")]
+                if not all(parts):
+                    raise ValueError(value)
+                return _finite(tuple((float if floats else int)(v) for v in parts))
             if kind == "bool":
                 if value.lower() not in ("true", "false", "1", "0"):
                     raise ValueError(value)
                 return value.lower() in ("true", "1")
-            return {"int": int, "float": float, "str": str}[kind](value)
+            return _finite({"int": int, "float": float, "str": str}[kind](value))
         if kind == "tuple" and isinstance(value, (list, tuple)) and all(
                 isinstance(v, (int, float) if floats else int) and not isinstance(v, bool) for v in value):
-            return tuple(float(v) if floats else v for v in value)
+            return _finite(tuple(float(v) if floats else v for v in value))
         if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
             return value
         if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return _finite(float(value))
         if kind == "bool" and isinstance(value, bool):
             return value
     except ValueError:
         pass
-    raise ConfigError(f"{name}={value!r}: expected {expected}")
+    raise ConfigError(f"{name}={value!r}: expected {expected} (finite numbers only)")
+
+
+def _finite(value):
+    """``value`` unchanged if every number in it is finite; else ValueError (turned into the key's message)."""
+    numbers = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+        raise ValueError(value)
+    return value
 
 
 def field_names(config) -> list[str]:
@@ -167,8 +195,50 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {pair!r}: expected key=value, for example --set batch_size=128")
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if key in out:
+            raise ConfigError(f"--set {key} is given twice ({out[key]!r} and {value.strip()!r}); give each key once")
+        out[key] = value.strip()
     return out
+
+
+# A bare key means the same thing in every program: in the pretrain program, the autoencoder's training is
+# its pretraining phase. ``stacked.KEY``, ``pretrain.KEY`` and ``finetune.KEY`` address one program or phase.
+BARE_KEYS = {"pretrain": {"learning_rate": "pretrain_learning_rate", "optimizer": "pretrain_optimizer",
+                          "training_epochs": "pretrain_epochs", "epochs": "pretrain_epochs"},
+             "stacked": {"epochs": "training_epochs"}}
+SCOPES = {"stacked": "stacked", "pretrain": "pretrain", "finetune": "pretrain"}  # scope -> its program
+
+
+def field_for(program: str, config, key: str) -> str | None:
+    """The field of ``program``'s ``config`` that the override ``key`` sets, or None where it does not apply."""
+    names = field_names(config)
+    scope, dot, name = key.rpartition(".")
+    if not dot:
+        return key if key in names else BARE_KEYS.get(program, {}).get(key)
+    if SCOPES.get(scope) != program:
+        return None
+    if scope in ("pretrain", "finetune") and f"{scope}_{name}" in names:
+        return f"{scope}_{name}"
+    if scope == "finetune":
+        return None  # the fine-tuning phase has its own fields only
+    return field_for(program, config, name)
+
+
+def program_overrides(program: str, config, overrides: dict[str, object], where: str = "--set") -> dict[str, object]:
+    """The ``overrides`` that apply to ``program``, keyed by ``config``'s field names. A key naming the field
+    (``pretrain_epochs``, ``pretrain.epochs``) wins over a bare key that reaches it (``training_epochs``)."""
+    out: dict[str, tuple[object, bool]] = {}  # field -> (value, named exactly)
+    for key, value in overrides.items():
+        field = field_for(program, config, key)
+        if field is None:
+            continue
+        exact = field == key or "." in key
+        if field in out and out[field][1] == exact:
+            raise ConfigError(f"{where}: two keys set {program}'s {field} ({out[field][0]!r} and {value!r}); give one")
+        if field not in out or exact:
+            out[field] = (value, exact)
+    return {field: value for field, (value, _) in out.items()}
 
 
 def apply_overrides(config, overrides: dict[str, object]):
@@ -185,13 +255,16 @@ def apply_overrides(config, overrides: dict[str, object]):
 
 def scale_epochs(config, factor: float):
     """Multiply every ``*epochs`` field by ``factor`` (at least one epoch each; 0, meaning off, stays 0)."""
-    if not factor > 0:
-        raise ConfigError(f"--epochs-scale {factor} must be positive")
+    if not (math.isfinite(factor) and 0 < factor <= MAX_EPOCHS_SCALE):
+        raise ConfigError(f"--epochs-scale {factor} must be positive and at most {MAX_EPOCHS_SCALE:g}")
     changes = {f: max(1, math.ceil(getattr(config, f) * factor)) for f in field_names(config)
                if f.endswith("epochs") and getattr(config, f) > 0}
     return validate(dataclasses.replace(config, **changes))
 
 
+MAX_EPOCHS = 100_000  # per phase; more is a typo (or a run of months)
+MAX_EPOCHS_SCALE = 1000.0
+MAX_LEARNING_RATE = 1e30  # far above any useful rate; much larger ones overflow float32 updates
 MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
                "finetune_reconstruction_weight", "finetune_pseudo_label_weight",
                "finetune_weight_decay", "noise_level", "noise_shift", "sparsity_weight", "dropout"}
@@ -203,20 +276,26 @@ def with_code_size(config, code_size: int | None):
         return config
     if code_size < 1:
         raise ConfigError(f"--code-size {code_size} must be a positive integer")
-    return dataclasses.replace(config, hidden_sizes=(*config.hidden_sizes[:-1], code_size))
+    return validate(dataclasses.replace(config, hidden_sizes=(*config.hidden_sizes[:-1], code_size)))
 
 
 def validate(config):
     """Check ranges: positive epochs, batch size, learning rates, display step and layer sizes."""
     for name in field_names(config):
         value = getattr(config, name)
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ConfigError(f"{name}={value!r} is not allowed; choose one of: {', '.join(map(repr, CHOICES[name]))}")
         if name in MAY_BE_ZERO:
             if value < 0:
                 raise ConfigError(f"{name}={value} must be >= 0 (0 turns it off)")
         elif name.endswith(("epochs", "batch_size", "display_step", "examples_to_show")) and value < 1:
             raise ConfigError(f"{name}={value} must be a positive integer (>= 1)")
-        if "learning_rate" in name and not value > 0:
-            raise ConfigError(f"{name}={value} must be positive")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name}={value} must be a finite number")
+        if name.endswith("epochs") and value > MAX_EPOCHS:
+            raise ConfigError(f"{name}={value} is more than {MAX_EPOCHS:,} epochs; lower it (or --epochs-scale)")
+        if "learning_rate" in name and not 0 < value <= MAX_LEARNING_RATE:
+            raise ConfigError(f"{name}={value} must be positive and at most {MAX_LEARNING_RATE:g}")
         if name == "pseudo_label_threshold" and not 0 < value <= 1:
             raise ConfigError(f"{name}={value} must be in (0, 1]: the probability a prediction needs to count")
         if name == "hidden_sizes" and (not value or min(value) < 1):

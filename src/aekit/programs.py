@@ -19,21 +19,21 @@ import torch
 
 from . import figures
 from .batches import DeviceBatches
-from .data import Dataset
+from .data import Dataset, class_counts
 from .errors import ConfigError, DataError
 from .fileio import write_json
 from .inference import error_quantiles
 from .models import EncoderClassifier
 from .optim import build_optimizer, build_schedule
-from .presets import PretrainProgram, StackedProgram
+from .presets import FINETUNE_MODES, PretrainProgram, StackedProgram
 from .objectives import SemiSupervisedObjective
-from .recipes import build_autoencoder, build_objective, combine, first_layer_images, train_autoencoder
+from .recipes import (available_bytes, build_autoencoder, build_objective, combine, first_layer_images, train_autoencoder,
+                      training_bytes)
 from .runtime import generator, seeded_global_rng
 from .train import EarlyStopping, History, accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error
 
 EpochHook = Callable[[str, int, float], None]  # (phase, epoch, mean loss)
 MAP_SAMPLES = 3000  # test codes kept for the 2-D map
-FINETUNE_MODES = ("full", "frozen", "scratch")
 
 
 @dataclasses.dataclass
@@ -56,17 +56,27 @@ def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: 
     return {
         "program": program, "dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation),
         "n_test": len(data.test), "seed": seed, "device": str(device), "torch": torch.__version__,
+        "validation_split": data.split,
+        "class_counts": {name: class_counts(getattr(data, name), data.classes)
+                         for name in ("train", "validation", "test")},
         "config": dataclasses.asdict(cfg),
     }
 
 
-def check_fits(cfg, data: Dataset) -> None:
-    """Raise the user's mistake before any training: labels the program needs, batch size vs data."""
+def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
+    """Raise the user's mistake before any training: labels the program needs, batch size vs data, and
+    (given the ``device``) a network too large for its memory."""
     if isinstance(cfg, PretrainProgram) and (data.train.labels is None or data.test.labels is None):
         raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
     if cfg.batch_size > len(data.train):
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
                           f"use a batch_size of at most {len(data.train)}")
+    if device is not None:
+        need, have = training_bytes(cfg, data.n_features, data.n_classes), available_bytes(device)
+        if need > 0.8 * have:
+            raise ConfigError(f"hidden_sizes={cfg.hidden_sizes} with batch_size={cfg.batch_size} needs about "
+                              f"{need / 2**30:,.1f} GiB to train, more than the {have / 2**30:,.1f} GiB of {device}; "
+                              "choose smaller layers (--code-size, --set hidden_sizes=...)")
 
 
 def _trainable(model: torch.nn.Module, compile: bool) -> torch.nn.Module:

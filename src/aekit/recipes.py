@@ -3,6 +3,7 @@ and a training run: optimizer, schedule, greedy layer-wise stage and early stopp
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
@@ -17,12 +18,11 @@ from .greedy import greedy_pretrain
 from .models import AutoencoderConfig, StackedAutoencoder
 from .objectives import ReconstructionObjective, reconstruction_loss
 from .optim import build_optimizer, build_schedule
-from .presets import AutoencoderRecipe
+from .presets import ARCHITECTURES, AutoencoderRecipe
 from .residual import PCAResidualAutoencoder, ResidualConfig
 from .train import EarlyStopping, History, fit, reconstruction_error
 from .vae import VAE, VAEConfig, vae_objective
 
-ARCHITECTURES = ("mlp", "conv", "vae", "pca-residual")
 
 
 def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
@@ -49,6 +49,28 @@ def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator,
         model.init_from_pca(data.train.images)
         return model
     raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
+
+
+def training_bytes(r: AutoencoderRecipe, n_features: int, n_classes: int = 0) -> int:
+    """An estimate of the memory a training run of recipe ``r`` needs, known before anything is allocated:
+    weights, gradients and two optimizer moments (4 float32 copies of every parameter; mirrored decoder,
+    plus a linear map of the input to the code as PCA-residual and the conv code layer have), and one
+    batch's activations on the way forward and back."""
+    widths = [n_features, *r.hidden_sizes]
+    params = 2 * sum(a * b for a, b in zip(widths, widths[1:])) + 2 * n_features * r.hidden_sizes[-1]
+    params += r.hidden_sizes[-1] * n_classes
+    activations = 4 * r.batch_size * sum(widths)
+    return 4 * (4 * params + activations)
+
+
+def available_bytes(device: torch.device) -> int:
+    """Memory the run may use: the accelerator's, or the host's physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform: do not refuse
+        return 1 << 62
 
 
 def build_objective(r: AutoencoderRecipe, image_shape: tuple[int, ...] = ()):

@@ -7,14 +7,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import presets
+from . import presets, rundir
 from .errors import ConfigError, DataError
 
 
 @dataclass
 class RunSpec:
     program: str = "all"  # stacked, pretrain or all
-    preset: str = "seed"  # hyperparameter preset; seed is the tutorial's
+    preset: str = "tutorial"  # hyperparameter preset: tutorial (the TF1 tutorial's) or modern; "seed" = tutorial
     dataset: str = "mnist"  # a dataset name, an .npz file or a folder of IDX files
     data_dir: str | None = None  # searched first for <dataset>/
     seed: int = 0  # init and shuffling
@@ -26,6 +26,7 @@ class RunSpec:
     tensorboard: str | None = None  # write TensorBoard scalars and images under this folder
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     config: dict = field(default_factory=dict)  # preset field -> value (text or typed)
+    config_source: str = "--set"  # where ``config`` came from, for messages: --set, or "<file> [config]"
 
 
 def read_toml(path: str | Path) -> RunSpec:
@@ -36,12 +37,19 @@ def read_toml(path: str | Path) -> RunSpec:
         import tomli as tomllib
     path = Path(path)
     try:
-        table = tomllib.loads(path.read_text())
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file") from None
-    except tomllib.TOMLDecodeError as e:
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path}: is a folder; expected a TOML file like run.toml") from None
+    except OSError as e:
+        raise ConfigError(f"--config {path}: cannot read the file ({e.strerror or e}); check its permissions") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "save the TOML file as UTF-8") from None
+    except (ValueError, RecursionError) as e:  # TOMLDecodeError, an over-long integer, deep nesting
         raise ConfigError(f"{path}: invalid TOML ({e})") from None
-    valid = [f.name for f in dataclasses.fields(RunSpec)]
+    valid = [f.name for f in dataclasses.fields(RunSpec) if f.name != "config_source"]
     for key in table:
         if key not in valid:
             raise presets.unknown_key_error(key, valid, where=f"{path}:")
@@ -49,8 +57,11 @@ def read_toml(path: str | Path) -> RunSpec:
         raise ConfigError(f"{path}: 'config' must be a table ([config]) of preset fields")
     hints = {"program": str, "preset": str, "dataset": str, "data_dir": str, "seed": int, "device": str, "out": str,
              "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int}
-    values = {k: presets._coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
-    return RunSpec(**values, config=dict(table.get("config", {})))
+    try:
+        values = {k: presets._coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return RunSpec(**values, config=dict(table.get("config", {})), config_source=f"{path} [config]")
 
 
 def build_configs(spec: RunSpec) -> dict[str, object]:
@@ -58,16 +69,26 @@ def build_configs(spec: RunSpec) -> dict[str, object]:
     if spec.program not in (*presets.PROGRAMS, "all"):
         raise ConfigError(f"program={spec.program!r} is not allowed; choose one of: stacked, pretrain, all")
     programs = list(presets.PROGRAMS) if spec.program == "all" else [spec.program]
+    if spec.preset in presets.PRESET_ALIASES:
+        new = presets.PRESET_ALIASES[spec.preset]
+        print(f"note: preset {spec.preset!r} is now called {new!r}; the old name will go", file=sys.stderr)
+        spec = dataclasses.replace(spec, preset=new)
     configs = {}
     for program in programs:
         cfg = presets.get_preset(program, spec.preset)
-        mine = {k: v for k, v in spec.config.items() if k in presets.field_names(cfg)}
-        cfg = presets.with_code_size(presets.apply_overrides(cfg, mine), spec.code_size)
+        mine = presets.program_overrides(program, cfg, spec.config, where=spec.config_source)
+        try:
+            cfg = presets.apply_overrides(cfg, mine)
+        except ConfigError as e:
+            raise ConfigError(f"{spec.config_source} {e}") from None
+        cfg = presets.with_code_size(cfg, spec.code_size)
         configs[program] = presets.scale_epochs(cfg, spec.epochs_scale)
-    known = set().union(*(presets.field_names(c) for c in configs.values()))
     for key in spec.config:
-        if key not in known:
-            raise presets.unknown_key_error(key, sorted(known))
+        if not any(presets.field_for(p, c, key) for p, c in configs.items()):
+            known = set().union(*(presets.field_names(c) for c in configs.values()))
+            raise presets.unknown_key_error(key, sorted(known), where=spec.config_source)
+    if not 0 <= spec.seed < 2**32:  # numpy's generators refuse negative seeds, torch's more than 64 bits
+        raise ConfigError(f"seed={spec.seed} must be an integer from 0 to 2**32 - 1")
     return configs
 
 
@@ -80,7 +101,11 @@ def _tensorboard(folder: Path):
 
 
 def execute(spec: RunSpec) -> dict[str, dict]:
-    """Validate everything, then run each program and write its run directory; returns metrics per program."""
+    """Validate everything, then run each program and write its run directory; returns metrics per program.
+
+    The output folder is checked and locked before any work; each program's folder is built aside and
+    swapped in whole when it is complete, so a failed run leaves the previous one as it was."""
+    from .data import split_warnings
     from .datasets import load_dataset
     from .programs import check_fits, run_pretrain, run_stacked, write_run
     from .runtime import select_device, setup
@@ -88,32 +113,42 @@ def execute(spec: RunSpec) -> dict[str, dict]:
     configs = build_configs(spec)  # every config is checked before any work is done
     device = select_device(spec.device)
     setup(device)
-    data = load_dataset(spec.dataset, data_dir=spec.data_dir)
+    data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
     for cfg in configs.values():
-        check_fits(cfg, data)
+        check_fits(cfg, data, device)
     out_root = Path(spec.out) if spec.out else Path("runs") / data.name
     print(data.summary())
+    for line in split_warnings(data):
+        print(line, file=sys.stderr)
     runners = {"stacked": run_stacked, "pretrain": run_pretrain}
     results = {}
-    for program, cfg in configs.items():
-        print(f"== {program} ({spec.preset} preset) on {device} ==")
-        writer = _tensorboard(Path(spec.tensorboard) / program) if spec.tensorboard else None
-        hook = (lambda phase, epoch, loss: writer.add_scalar(f"loss/{phase}", loss, epoch)) if writer else None
-        result = runners[program](cfg, data, device, seed=spec.seed, compile=spec.compile, on_epoch=hook,
-                                   progress=spec.progress)
-        m = result.metrics
-        if writer is not None:
-            _log_images(writer, result, data.image_shape)
-            writer.add_scalar("test/mse", m["test_mse"])
+    with rundir.claim(out_root):
+        for program in configs:
+            if (out_root / program).exists():
+                print(f"note: {out_root / program} holds a previous run; this run replaces it when it succeeds")
+        for program, cfg in configs.items():
+            print(f"== {program} ({presets.PRESET_ALIASES.get(spec.preset, spec.preset)} preset) on {device} ==")
+            writer = _tensorboard(Path(spec.tensorboard) / program) if spec.tensorboard else None
+            hook = (lambda phase, epoch, loss: writer.add_scalar(f"loss/{phase}", loss, epoch)) if writer else None
+            try:
+                result = runners[program](cfg, data, device, seed=spec.seed, compile=spec.compile, on_epoch=hook,
+                                           progress=spec.progress)
+                m = result.metrics
+                if writer is not None:
+                    _log_images(writer, result, data.image_shape)
+                    writer.add_scalar("test/mse", m["test_mse"])
+                    if "test_accuracy" in m:
+                        writer.add_scalar("test/accuracy", m["test_accuracy"])
+            finally:
+                if writer is not None:
+                    writer.close()
+            with rundir.staged(out_root / program) as folder:
+                write_run(result, folder, data)
+            line = f"{program}: test MSE {m['test_mse']:.4f}"
             if "test_accuracy" in m:
-                writer.add_scalar("test/accuracy", m["test_accuracy"])
-            writer.close()
-        write_run(result, out_root / program, data)
-        line = f"{program}: test MSE {m['test_mse']:.4f}"
-        if "test_accuracy" in m:
-            line += f", test accuracy {100 * m['test_accuracy']:.2f}%"
-        print(f"{line}, {m['seconds']['total']:.1f} s  -> {out_root / program}", file=sys.stdout)
-        results[program] = m
+                line += f", test accuracy {100 * m['test_accuracy']:.2f}%"
+            print(f"{line}, {m['seconds']['total']:.1f} s  -> {out_root / program}", file=sys.stdout)
+            results[program] = m
     return results
 
 

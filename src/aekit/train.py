@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .batches import DeviceBatches, iterate_in_chunks
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .objectives import classification_loss, reconstruction_loss  # noqa: F401  (re-exported)
 
 Objective = Callable[..., torch.Tensor]
@@ -61,6 +61,7 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     amp = PRECISIONS[precision]
     autocast = (lambda: torch.autocast(device_type, dtype=amp)) if amp else contextlib.nullcontext
     scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
+    guard = DivergenceGuard(batches.device, label)
     model.train()
     sums, lasts, part_sums = [], [], {}
     t0 = time.perf_counter()
@@ -69,7 +70,7 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     for epoch in bar:
         total = torch.zeros((), device=batches.device)
         parts_total: dict[str, torch.Tensor] = {}
-        for batch in batches.epoch(epoch):
+        for step, batch in enumerate(batches.epoch(epoch)):
             with autocast():
                 loss = objective(model, *batch)
             if isinstance(loss, tuple):
@@ -88,6 +89,8 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
                 scheduler.step()
             last = loss.detach().float()
             total += last  # stays on the device: no sync per step
+            guard.update(last, step, epoch)
+        guard.check(epoch)
         sums.append(total / len(batches))
         for name, value in parts_total.items():
             part_sums.setdefault(name, []).append(value / len(batches))
@@ -102,9 +105,38 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
         seconds=time.perf_counter() - t0,
         parts={name: torch.stack(values).tolist() for name, values in part_sums.items()},
     )
-    if not np.all(np.isfinite(history.epoch_loss)):
-        log(f"warning: {label} became non-finite; lower the learning rate")
     return history
+
+
+class DivergenceGuard:
+    """Stops training at the first non-finite loss with :class:`TrainingDiverged` naming the step and epoch.
+
+    Reading a loss costs nothing on the CPU (ops run in order), so there every step is checked; on an
+    accelerator a read is a sync, so the device keeps the first bad step and it is read every
+    ``check_every`` steps and at :meth:`check` (the end of each epoch)."""
+
+    def __init__(self, device: torch.device, label: str = "loss", check_every: int = 50):
+        self.label, self.check_every = label, 1 if device.type == "cpu" else check_every
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)  # (step) of the current epoch
+
+    def update(self, loss: torch.Tensor, step: int, epoch: int) -> None:
+        if self.check_every == 1:
+            if not torch.isfinite(loss):
+                self._raise(step, epoch)
+            return
+        self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(loss), step, self.first_bad)
+        if step % self.check_every == self.check_every - 1:
+            self.check(epoch)
+
+    def check(self, epoch: int) -> None:
+        step = int(self.first_bad)
+        if step >= 0:
+            self._raise(step, epoch)
+
+    def _raise(self, step: int, epoch: int):
+        raise TrainingDiverged(
+            f"{self.label} became NaN or infinite at step {step} of epoch {epoch}; training stopped and no "
+            "results were written. Lower the learning rate (or use a schedule with warm-up)")
 
 
 class EarlyStopping:

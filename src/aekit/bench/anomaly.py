@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from .report import finish, machine, markdown_table, script_main
 
 NAME = "anomaly"
 
 
 def run(dataset: str = "mnist-5k", hidden_sizes=(128, 32), epochs: int = 100, seed: int = 0, log=print) -> dict:
+    import numpy as np
     from sklearn.decomposition import PCA
     from sklearn.metrics import roc_auc_score
 

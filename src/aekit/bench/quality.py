@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import torch
-
 from ..errors import ConfigError
 from .report import finish, machine, markdown_table, script_main
 
@@ -48,6 +46,8 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
         sections=SECTIONS, ladder_labels="100") -> dict:
     """``family_epochs_scale`` shortens the family variants (not the seed and modern presets) to fit the time;
     ``sections`` picks what to measure (see :func:`merge` to refresh some sections of an earlier report)."""
+    import torch
+
     from .. import fewlabels
     from ..datasets import load_dataset
     from ..ladder import LadderRecipe
@@ -144,22 +144,31 @@ def merge(previous: dict, fresh: dict) -> dict:
     return out
 
 
-def to_markdown(r: dict) -> str:
-    from .. import fewlabels
-
+def reconstruction_table(r: dict) -> str:
+    """Test MSE of PCA, the seed preset and each family member, per dataset and code size (also in docs/)."""
     members = [m for m in FAMILY if any(m in row for row in r["reconstruction"])]
     header = ["dataset", "code", "PCA", "seed preset", *members, "best / PCA"]
     rows = [[row["dataset"], row["code_size"], row["pca"], row["seed preset"], *[row.get(m, "") for m in members],
              f"{row['best_over_pca']:.2f} ({row['best']})" if row["best"] else ""] for row in r["reconstruction"]]
+    return markdown_table(header, rows)
+
+
+def classification_table(r: dict) -> str:
+    """Test accuracy of the seed and modern pretrain programs (also in docs/)."""
+    return markdown_table(["dataset", "preset", "test accuracy"],
+                          [[c["dataset"], c["preset"], f"{100 * c['test_accuracy']:.2f}%"] for c in r["classification"]])
+
+
+def to_markdown(r: dict) -> str:
+    from .. import fewlabels
+
     status = "" if r.get("complete") else ", PARTIAL: still running or stopped early"
     took = "sections from separate runs" if _section_lines(r) else f"{r['seconds'] / 60:.0f} min"
     out = [f"Quality benchmark ({took}{status}; epochs x{r['epochs_scale']}; family variants on "
            f"datasets over 10k images x{r['family_epochs_scale_large_datasets']})\n\n",
            *_section_lines(r),
-           "Test MSE (lower is better):\n", markdown_table(header, rows),
-           "\nTest accuracy of the pretrain program:\n",
-           markdown_table(["dataset", "preset", "test accuracy"],
-                          [[c["dataset"], c["preset"], f"{100 * c['test_accuracy']:.2f}%"] for c in r["classification"]])]
+           "Test MSE (lower is better):\n", reconstruction_table(r),
+           "\nTest accuracy of the pretrain program:\n", classification_table(r)]
     for res in [*r["fewlabels"].values(), *r.get("ladder", {}).values()]:
         out += ["\n", fewlabels.to_markdown(res)]
     return "".join(out)

@@ -1,20 +1,63 @@
-"""Write a benchmark's JSON and markdown table, atomically."""
+"""Regenerate every results table in README.md and docs/*.md from benchmarks/results.
+
+A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
+The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
+quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, anomaly.
+Under each table a "Source:" line links the JSON files it came from, with the machine (and
+commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
+(benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when
+a file is out of date; otherwise the files that changed are rewritten atomically.
+"""
+
+# This module also holds the helpers every benchmark uses to write its JSON and markdown. Its imports
+# stay light (``aekit bench --help`` imports it); the benchmarks' renderers, and torch with them, are
+# imported only when a report runs.
 
 from __future__ import annotations
 
+import json
+import os
 import platform
+import re
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-import torch
-
+from ..errors import ConfigError, DataError
 from ..fileio import atomic_open, write_json
+
+NAME = "report"
+RESULTS = Path("benchmarks", "results")
+OPEN = re.compile(r"^<!-- table:(?P<name>[\w.-]+)(?::(?P<key>[\w.-]+))? -->\n", re.M)  # a line of its own
+CLOSE = "<!-- /table -->"
+CLOSE_LINE = re.compile(r"^<!-- /table -->$", re.M)
+
+
+# -- helpers for the benchmarks --------------------------------------------------------------------
+
+def commit() -> str | None:
+    """The short git commit of this code, with ``+dirty`` when tracked files differ; None outside a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode or dirty.returncode:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def machine() -> dict:
+    """What measured a result: Python, torch, CPUs, processor and the code's commit (stored in each JSON)."""
+    import torch
+
     from ..runtime import available_cpus
 
     return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
-            "processor": platform.processor() or platform.machine()}
+            "processor": platform.processor() or platform.machine(), "commit": commit()}
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -56,3 +99,237 @@ def script_main(module, argv=None) -> int:
     except AekitError as e:
         print(f"benchmarks/{module.NAME}.py: error: {e}", file=sys.stderr)
         return 2
+
+
+# -- the views: results JSON -> markdown -----------------------------------------------------------
+
+@dataclass
+class Context:
+    """What a view reads: results files by name (``quality``, ``fewlabels-ladder/mnist-5k``), each read once;
+    it remembers which ones the current table used, and makes links relative to the page being written."""
+
+    root: Path
+    page: Path = Path("README.md")
+    cache: dict = field(default_factory=dict)
+    used: list = field(default_factory=list)
+
+    def __call__(self, name: str) -> dict:
+        if name not in self.cache:
+            path = self.root / RESULTS / f"{name}.json"
+            if not path.is_file():
+                raise DataError(f"{path}: no such results file (a table in {self.page} needs it); "
+                                f"run the benchmark that writes it")
+            self.cache[name] = json.loads(path.read_text())
+        if name not in self.used:
+            self.used.append(name)
+        return self.cache[name]
+
+    def link(self, target: str | Path) -> str:
+        """``target`` (relative to the repository root) as a link from the page being written."""
+        return Path(os.path.relpath(self.root / target, (self.root / self.page).parent)).as_posix()
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def _mean_std(summary: dict, arm: str) -> str:
+    return f"{100 * summary[f'{arm}_mean']:.2f} ± {100 * summary[f'{arm}_std']:.2f}%"
+
+
+def _entry(table: dict, key: str, what: str) -> dict:
+    if key not in table:
+        raise DataError(f"{what}: no {key!r} in the results; have {', '.join(map(str, table)) or 'nothing'}")
+    return table[key]
+
+
+def headline(ctx: Context, key=None) -> str:
+    """README's one table: a result of each kind against its baseline (from the same run, but for the TF1 code)."""
+    q, fid, anomaly, speed = ctx("quality"), ctx("fidelity"), ctx("anomaly"), ctx("throughput")
+    recon = {(r["dataset"], r["code_size"]): r for r in q["reconstruction"]}
+    acc = {(c["dataset"], c["preset"]): c["test_accuracy"] for c in q["classification"]}
+    fm, modern = "fashion-mnist", "modern preset (pca-residual)"
+    r32, r128 = _entry(recon, (fm, 32), "reconstruction"), _entry(recon, (fm, 128), "reconstruction")
+    tutorial = fid[fm]["rows"][-1]
+    rows = [
+        ["reconstruction: test MSE at code 32 / 128", fm, f"{r32[modern]:.4f} / {r128[modern]:.4f} (modern preset)",
+         f"{r32['pca']:.4f} / {r128['pca']:.4f} (PCA)", f"[recipes]({ctx.link('docs/recipes.md')})"],
+        ["the tutorial reproduced: test accuracy, 2 runs", fm, ", ".join(map(_pct, tutorial["aekit"])),
+         ", ".join(map(_pct, tutorial["tf1"])) + " (the tutorial's TF1 code)", f"[fidelity]({ctx.link('docs/fidelity.md')})"],
+        ["pretrain + fine-tune: test accuracy", fm, f"{_pct(acc[(fm, 'modern')])} (modern preset)",
+         f"{_pct(acc[(fm, 'seed')])} (tutorial preset)", f"[recipes]({ctx.link('docs/recipes.md')})"],
+    ]
+    for name, ladder in q.get("ladder", {}).items():
+        s = next((s for s in ladder["summary"] if s["labels"] == 100), None)
+        if s is not None:
+            rows.append([f"100 labels: test accuracy, {ladder['seeds']} seeds", name,
+                         f"{_mean_std(s, 'pretrained')} (ladder network)", f"{_mean_std(s, 'scratch')} (same network, "
+                         f"labels only)", f"[few labels]({ctx.link('docs/fewlabels.md')})"])
+    rows += [
+        ["one-class anomaly detection: mean ROC AUC", anomaly["dataset"], f"{anomaly['mean_autoencoder_auc']:.3f}",
+         f"{anomaly['mean_pca_auc']:.3f} (PCA)", f"[anomaly]({ctx.link('docs/anomaly.md')})"],
+        ["training speed, seed stacked autoencoder", speed["dataset"],
+         f"{speed['aekit_samples_per_s']:,.0f} samples/s ({speed['gflops_fraction_of_matmul']:.2f} of the matmul limit)",
+         f"{speed['reference_samples_per_s']:,.0f} samples/s (a DataLoader loop, same run)",
+         f"[performance]({ctx.link('docs/performance.md')})"],
+    ]
+    return markdown_table(["result", "data", "aekit", "baseline", "details"], rows)
+
+
+def fidelity(ctx: Context, key=None) -> str:
+    """The tutorial's programs: aekit against the tutorial's TF1 code (fashion-mnist), or ``make demo`` (mnist-5k)."""
+    f = _entry(ctx("fidelity"), key, "fidelity")
+    if "rows" in f:
+        rows = [[r["program"], r["metric"], *(", ".join(_pct(v) if "accuracy" in r["metric"] else f"{v:.4f}" for v in r[who])
+                                               for who in ("tf1", "aekit")), r["target"]] for r in f["rows"]]
+        seeds = ", ".join(map(str, f["seeds"]))
+        table = markdown_table(["program", "metric", "TF1 code (2 runs)", f"aekit (seeds {seeds})", "target"], rows)
+        return table + f"\nThe mean training image alone scores test MSE {f['mean_image_test_mse']:.4f}.\n"
+    rows = [["stacked", f"{f['stacked']['test_mse']:.4f}", "–"],
+            ["pretrain", f"{f['pretrain']['test_mse']:.4f} (after pretraining)", _pct(f["pretrain"]["test_accuracy"])]]
+    return markdown_table(["program", "test MSE", "test accuracy"], rows)
+
+
+def recipe_search(ctx: Context, key=None) -> str:
+    """The single runs that chose the modern-stacked preset, as a fraction of PCA's test MSE."""
+    r = ctx("recipe-search")
+    pca = r["pca_test_mse"]  # "dataset:code" -> PCA's test MSE
+    rows = [[t["dataset"], t["code_size"], t["recipe"], f"{t['test_mse']:.4f}",
+             f"{t['test_mse'] / pca[str(t['dataset']) + ':' + str(t['code_size'])]:.2f}"] for t in r["trials"]]
+    return markdown_table(["data", "code", "recipe", "test MSE", "× PCA"], rows)
+
+
+def quality_reconstruction(ctx: Context, key=None) -> str:
+    from .quality import reconstruction_table
+
+    return reconstruction_table(ctx("quality"))
+
+
+def quality_classification(ctx: Context, key=None) -> str:
+    from .quality import classification_table
+
+    return classification_table(ctx("quality"))
+
+
+def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
+    def view(ctx: Context, key=None) -> str:
+        from ..fewlabels import to_markdown
+
+        return to_markdown(_entry(ctx("quality")[section], key, f"quality.{section}"))
+
+    view.__doc__ = f"quality.json's {section} table for one dataset (fewlabels.to_markdown)."
+    return view
+
+
+def throughput(ctx: Context, key=None) -> str:
+    from .throughput import to_markdown
+
+    return to_markdown(ctx("throughput"))
+
+
+def anomaly(ctx: Context, key=None) -> str:
+    from .anomaly import to_markdown
+
+    return to_markdown(ctx("anomaly"))
+
+
+VIEWS: dict[str, Callable[[Context, str | None], str]] = {
+    "headline": headline,
+    "fidelity": fidelity,  # :fashion-mnist or :mnist-5k
+    "recipe-search": recipe_search,
+    "quality.reconstruction": quality_reconstruction,
+    "quality.classification": quality_classification,
+    "quality.fewlabels": _fewlabels_view("fewlabels"),  # :DATASET
+    "quality.ladder": _fewlabels_view("ladder"),  # :DATASET
+    "throughput": throughput,
+    "anomaly": anomaly,
+}
+
+
+def _source_line(ctx: Context) -> str:
+    parts = []
+    for name in ctx.used:
+        m = ctx.cache[name].get("machine")
+        where = f" ({m['cpus']} CPUs, {m['processor']}, torch {m['torch']}" + (
+            f", commit {m['commit']})" if m.get("commit") else ")") if m else ""
+        path = RESULTS / f"{name}.json"
+        parts.append(f"[{path.as_posix()}]({ctx.link(path)}){where}")
+    return "Source: " + "; ".join(parts) + "."
+
+
+# -- regenerating pages ----------------------------------------------------------------------------
+
+def render_page(text: str, ctx: Context) -> str:
+    """``text`` with every marked table regenerated."""
+    out, pos = [], 0
+    for m in OPEN.finditer(text):
+        if m.start() < pos:  # inside the previous table: an opening marker where a closing one was due
+            raise ConfigError(f"{ctx.page}: table:{m['name']} opens inside another table; close that one with {CLOSE}")
+        close = CLOSE_LINE.search(text, m.end())
+        if close is None:
+            raise ConfigError(f"{ctx.page}: table:{m['name']} has no closing {CLOSE}")
+        if m["name"] not in VIEWS:
+            raise ConfigError(f"{ctx.page}: table:{m['name']}: unknown; the views are {', '.join(VIEWS)}")
+        ctx.used = []
+        body = VIEWS[m["name"]](ctx, m["key"])
+        out += [text[pos:m.end()], body.rstrip("\n"), "\n\n", _source_line(ctx), "\n"]
+        pos = close.start()
+    return "".join(out) + text[pos:]
+
+
+def _bench_markdown(name: str, result: dict) -> str | None:
+    """What the benchmark that wrote a results file writes beside it, or None for a file no benchmark writes."""
+    if name in ("quality", "throughput", "anomaly"):
+        import importlib
+
+        return importlib.import_module(f"{__package__}.{name}").to_markdown(result)
+    if {"config", "rows", "summary"} <= result.keys():  # aekit fewlabels
+        from ..fewlabels import to_markdown
+
+        return to_markdown(result)
+    return None
+
+
+def regenerate(root: str | Path) -> list[tuple[Path, str, str]]:
+    """Every generated file under ``root``: (path, text now, text it should have)."""
+    root = Path(root)
+    results = root / RESULTS
+    if not results.is_dir():
+        raise ConfigError(f"--root {root}: no {RESULTS} folder there; pass the repository root")
+    files = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        if page.is_file():
+            text = page.read_text()
+            files.append((page, text, render_page(text, Context(root, page.relative_to(root)))))
+    for path in sorted([*results.glob("*.json"), *results.glob("*/*.json")]):
+        name = path.relative_to(results).with_suffix("").as_posix()
+        markdown = _bench_markdown(name, json.loads(path.read_text()))
+        if markdown is not None:
+            md = path.with_suffix(".md")
+            files.append((md, md.read_text() if md.is_file() else "", markdown))
+    return files
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if any table is out of date")
+    p.add_argument("--root", default=".", help="the repository root (holding README.md, docs/ and benchmarks/results/)")
+
+
+def run_cli(args) -> int:
+    root = Path(args.root)
+    files = regenerate(root)
+    stale = [(path, new) for path, old, new in files if old != new]
+    if args.check:
+        for path, _ in stale:
+            print(f"out of date: {path.relative_to(root)}")
+        if stale:
+            print(f"{len(stale)} of {len(files)} files differ from {RESULTS}; run `aekit bench report` to regenerate them")
+            return 1
+        print(f"{len(files)} files up to date with {RESULTS}")
+        return 0
+    for path, new in stale:
+        with atomic_open(path, "w") as f:
+            f.write(new)
+        print(f"wrote {path.relative_to(root)}")
+    print(f"{len(stale)} of {len(files)} files rewritten from {RESULTS}")
+    return 0

@@ -15,17 +15,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from ..batches import DeviceBatches
-from ..datasets import load_dataset
-from ..models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-from ..optim import TF1RMSprop
-from ..runtime import generator, setup
-from ..train import classification_loss, encode, fit, reconstruction_loss
 from .report import finish, machine, markdown_table, script_main
+
+if TYPE_CHECKING:  # torch and the training code are imported where a measurement runs, so --help stays fast
+    import torch
 
 NAME = "throughput"
 
@@ -41,6 +36,8 @@ def _timed(fn, min_seconds: float = 0.3) -> float:
 
 
 def matmul_gflops(m: int, k: int, n: int) -> float:
+    import torch
+
     a, b = torch.randn(m, k), torch.randn(k, n)
     return 2 * m * k * n / _timed(lambda: torch.mm(a, b)) / 1e9
 
@@ -50,6 +47,8 @@ def n_weights(model: torch.nn.Module) -> int:
 
 
 def _train_rate(model, objective, opt, batches, epochs, **kw) -> float:
+    from ..train import fit
+
     hist = fit(model, objective, opt, batches, epochs, display_step=0, progress=False, **kw)
     return epochs * len(batches) * batches.batch_size / hist.seconds
 
@@ -61,6 +60,16 @@ def _subprocess_json(args: list[str]) -> dict:
 
 def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, compile: bool = False,
         log=print) -> dict:
+    import numpy as np
+    import torch
+
+    from ..batches import DeviceBatches
+    from ..datasets import load_dataset
+    from ..models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
+    from ..optim import TF1RMSprop
+    from ..runtime import generator, setup
+    from ..train import classification_loss, encode, fit, reconstruction_loss
+
     device = torch.device("cpu")
     setup(device)
     data = load_dataset(dataset)
@@ -167,6 +176,8 @@ def add_arguments(p) -> None:
 
 
 def run_cli(args) -> int:
+    import torch
+
     from ..errors import ConfigError
     from ..runtime import setup
 
