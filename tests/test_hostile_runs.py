@@ -310,3 +310,16 @@ def test_damaged_error_quantiles_are_named(tiny_npz, tmp_path, capsys):
     capsys.readouterr()
     assert main(["score", str(out / "stacked"), str(tmp_path / "x.npy")]) == 2
     assert "extra.train_error_quantiles must be 1001 finite numbers" in capsys.readouterr().err
+
+
+def test_saving_over_a_checkpoint_never_pairs_old_config_with_new_weights(tmp_path, monkeypatch):
+    from aekit import checkpoint
+    from aekit.errors import DataError
+    from aekit.models import AutoencoderConfig, StackedAutoencoder
+
+    StackedAutoencoder(AutoencoderConfig(input_size=6, hidden_sizes=(4, 2))).save(tmp_path / "m")
+    monkeypatch.setattr(checkpoint, "write_json", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        StackedAutoencoder(AutoencoderConfig(input_size=6, hidden_sizes=(5, 3))).save(tmp_path / "m")
+    with pytest.raises(DataError, match="not an aekit checkpoint"):
+        checkpoint.load(tmp_path / "m")

@@ -38,6 +38,9 @@ def save(model: torch.nn.Module, directory: str | os.PathLike, *, kind: str | No
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for name, arr in (arrays or {}).items():
         tensors[f"extra.{name}"] = torch.from_numpy(np.ascontiguousarray(arr))
+    # An older checkpoint here loses its config first: a crash before the new config is written then leaves a
+    # folder that says it is incomplete, never the old config beside the new weights.
+    (directory / CONFIG).unlink(missing_ok=True)
     with atomic_path(directory / WEIGHTS) as part:
         save_file(tensors, str(part))
     write_json(directory / CONFIG, {"format": FORMAT, "version": VERSION, "kind": kind or type(model).__name__,
