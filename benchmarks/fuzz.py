@@ -31,14 +31,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from aekit import checkpoint, presets
-from aekit.bench.report import machine, markdown_table, write_report
-from aekit.datasets import load_custom
+import aekit
+from aekit.bench.common import machine, markdown_table, write_report
+from aekit.data.catalog import load_custom
+from aekit.data.idx import encode_idx, read_idx
+from aekit.data.inputs import load_input
 from aekit.errors import AekitError
 from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
-from aekit.idx import encode_idx, read_idx
-from aekit.inputs import load_input
-from aekit.models import AutoencoderConfig, StackedAutoencoder
+from aekit.experiments import presets
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runner import RunSpec, build_configs, read_toml
 
 EXAMPLES = 3  # kept per reader and kind of surprise
@@ -243,7 +244,7 @@ def checkpoint_folder(rng, s, work):
     folder.mkdir(exist_ok=True)
     (folder / "config.json").write_text(config, encoding="utf-8", errors="surrogateescape")
     (folder / "model.safetensors").write_bytes(weights)
-    return how, config.encode("utf-8", "surrogateescape") + b"\n--\n" + weights, lambda: checkpoint.load(folder)
+    return how, config.encode("utf-8", "surrogateescape") + b"\n--\n" + weights, lambda: aekit.load(folder)
 
 
 FIELDS = sorted(set(presets.field_names(presets.StackedProgram())) | set(presets.field_names(presets.PretrainProgram())))

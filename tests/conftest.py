@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aekit import datasets
-from aekit.datasets import IdxDataset, Resource
-from aekit.idx import write_idx
+from aekit.data import catalog as datasets
+from aekit.data.catalog import IdxDataset, Resource
+from aekit.data.idx import write_idx
 
 NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 

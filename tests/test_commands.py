@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_arrays
 
 import aekit
 from aekit.cli import main
+from aekit.data.idx import write_idx
 from aekit.errors import DataError
-from aekit.idx import write_idx
-from aekit.models import EncoderClassifier, StackedAutoencoder
-
-from conftest import tiny_arrays
+from aekit.models.classifier import EncoderClassifier
+from aekit.models.stacked import StackedAutoencoder
 
 TOML = """
 program = "all"
@@ -54,7 +54,7 @@ def test_train_from_toml_writes_a_loadable_run(run_dir):
 
 
 def test_model_save_load_identical(tmp_path):
-    from aekit.models import AutoencoderConfig
+    from aekit.models.stacked import AutoencoderConfig
     from aekit.runtime import generator
 
     model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(32, 4), activation="gelu", init="xavier"), generator(0))

@@ -137,7 +137,7 @@ def test_report_imports_nothing_heavy():
 
 
 def test_cli_reference_names_every_preset_field():
-    from aekit.presets import PretrainProgram, StackedProgram
+    from aekit.experiments.presets import PretrainProgram, StackedProgram
 
     cli = (ROOT / "docs" / "cli.md").read_text()
     fields = {f.name for cls in (StackedProgram, PretrainProgram) for f in dataclasses.fields(cls)}

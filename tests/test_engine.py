@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from aekit.batches import DeviceBatches
-from aekit.errors import ConfigError
-from aekit.models import AutoencoderConfig, StackedAutoencoder
-from aekit.optim import TF1RMSprop
-from aekit.runtime import available_cpus, generator
-from aekit.train import fit, reconstruction_loss
-
 from conftest import tiny_arrays
+
+from aekit.data.batches import DeviceBatches
+from aekit.errors import ConfigError
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.runtime import available_cpus, generator
+from aekit.training.loop import fit
+from aekit.training.objectives import reconstruction_loss
+from aekit.training.optim import TF1RMSprop
 
 
 def plain_eager_curve(model, images, batches, epochs, lr=0.02, decay=0.9, eps=1e-10):

@@ -2,15 +2,14 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import tiny_arrays
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aekit
 from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
-
-from conftest import tiny_arrays
 
 # Small networks and few epochs keep the ~100 contract checks fast; the defaults are for real data.
 FAST_T = dict(hidden_sizes=(16, 4), max_epochs=5, batch_size=32, random_state=0, device="cpu")

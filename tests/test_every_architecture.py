@@ -7,13 +7,12 @@ VAE), the pretrain program's classifier, and both estimators.
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_arrays
 
 import aekit
 from aekit.cli import main
 from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
 from aekit.inference import open_model
-
-from conftest import tiny_arrays
 
 RUNS = {
     "seed-mlp": [],

@@ -5,22 +5,28 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_arrays
 
 import aekit
-from aekit.batches import DeviceBatches
-from aekit.conv import ConvAutoencoder, ConvAutoencoderConfig
-from aekit.data import from_arrays
-from aekit.greedy import blocks, greedy_pretrain
-from aekit.models import AutoencoderConfig, StackedAutoencoder
-from aekit.objectives import ReconstructionObjective, corrupt, translate
-from aekit.optim import build_optimizer
-from aekit.presets import MODERN_MLP, PretrainProgram, StackedProgram, apply_overrides, get_preset
-from aekit.programs import run_pretrain, run_stacked
+from aekit.data.arrays import from_arrays
+from aekit.data.batches import DeviceBatches
+from aekit.experiments.presets import (
+    MODERN_MLP,
+    PretrainProgram,
+    StackedProgram,
+    apply_overrides,
+    get_preset,
+)
+from aekit.experiments.programs import run_pretrain, run_stacked
+from aekit.models.conv import ConvAutoencoder, ConvAutoencoderConfig
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.models.vae import VAE, VAEConfig, vae_objective
 from aekit.runtime import generator
-from aekit.train import encode, fit, reconstruction_error
-from aekit.vae import VAE, VAEConfig, vae_objective
-
-from conftest import tiny_arrays
+from aekit.training.evaluate import encode, reconstruction_error
+from aekit.training.greedy import blocks, greedy_pretrain
+from aekit.training.loop import fit
+from aekit.training.objectives import ReconstructionObjective, corrupt, translate
+from aekit.training.optim import build_optimizer
 
 CPU = torch.device("cpu")
 QUIET = dict(log=lambda s: None, progress=False)
@@ -122,7 +128,7 @@ def test_vae_reports_kl_and_makes_figures(tiny, tmp_path):
     parts = result.metrics["history"]["train"]["parts"]
     assert set(parts) >= {"kl", "reconstruction"} and all(k > 0 for k in parts["kl"])
     assert isinstance(result.autoencoder, VAE)
-    from aekit.programs import write_run
+    from aekit.outputs import write_run
 
     write_run(result, tmp_path, tiny)
     assert (tmp_path / "samples.png").is_file() and (tmp_path / "interpolation.png").is_file()
@@ -197,7 +203,7 @@ def test_modern_presets_differ_from_seed():
 def test_pca_residual_starts_as_pca(tiny):
     from sklearn.decomposition import PCA
 
-    from aekit.recipes import build_autoencoder
+    from aekit.experiments.recipes import build_autoencoder
 
     cfg = dataclasses.replace(get_preset("stacked", "modern"), hidden_sizes=(64, 8))
     model = build_autoencoder(cfg, tiny, generator(0), CPU).eval()

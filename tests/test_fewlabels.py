@@ -5,7 +5,7 @@ import pytest
 
 from aekit.cli import main
 from aekit.errors import ConfigError
-from aekit.fewlabels import balanced_subset, parse_labels
+from aekit.experiments.fewlabels import balanced_subset, parse_labels
 
 
 def test_balanced_subset():

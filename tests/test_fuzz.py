@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aekit import checkpoint, presets
-from aekit.datasets import load_custom
+import aekit
+from aekit.data.catalog import load_custom
+from aekit.data.idx import encode_idx, parse_idx, read_idx
+from aekit.data.inputs import load_input
 from aekit.errors import AekitError
-from aekit.idx import encode_idx, parse_idx, read_idx
-from aekit.inputs import load_input
-from aekit.models import AutoencoderConfig, StackedAutoencoder
+from aekit.experiments import presets
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runner import RunSpec, build_configs, read_toml
-
 
 # Floats are drawn without subnormals: aekit's runtime setup (run by conftest) flushes them to zero.
 
@@ -226,7 +226,7 @@ def test_checkpoint(work, seed_checkpoints, which, how, seed):
     folder.mkdir(exist_ok=True)
     (folder / "config.json").write_text(config, encoding="utf-8", errors="surrogateescape")
     (folder / "model.safetensors").write_bytes(weights)
-    loads_or_aekit_error(lambda: checkpoint.load(folder))
+    loads_or_aekit_error(lambda: aekit.load(folder))
 
 
 # ---- TOML runs and --set values ----

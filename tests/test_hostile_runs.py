@@ -8,15 +8,14 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import tiny_arrays
 
 from aekit import rundir
 from aekit.cli import main
-from aekit.data import from_arrays, split_indices, split_warnings
-from aekit.datasets import load_dataset
+from aekit.data.arrays import from_arrays, split_indices, split_warnings
+from aekit.data.catalog import load_dataset
 from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
 from aekit.fileio import atomic_open, temporary_name, write_json
-
-from conftest import tiny_arrays
 
 QUICK = ["--set", "training_epochs=2", "--set", "batch_size=64", "--no-progress"]
 
@@ -210,19 +209,19 @@ def test_rerun_replaces_the_whole_folder_and_says_so(tiny_npz, tmp_path, capsys)
 
 def test_a_crash_while_writing_leaves_the_previous_run_loadable(tiny_npz, tmp_path, monkeypatch):
     import aekit
-    from aekit import programs
+    from aekit import outputs
 
     out = tmp_path / "run"
     assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), *QUICK]) == 0
     before = {p.name: p.read_bytes() for p in (out / "stacked").iterdir() if p.is_file()}
-    real_write_json = programs.write_json
+    real_write_json = outputs.write_json
 
     def crash_after_weights(path, obj):  # the checkpoint's weights are written, then the process dies
         raise OSError("disk full")
-    monkeypatch.setattr(programs, "write_json", crash_after_weights)
+    monkeypatch.setattr(outputs, "write_json", crash_after_weights)
     with pytest.raises(OSError):
         main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), "--seed", "5", *QUICK])
-    monkeypatch.setattr(programs, "write_json", real_write_json)
+    monkeypatch.setattr(outputs, "write_json", real_write_json)
     after = {p.name: p.read_bytes() for p in (out / "stacked").iterdir() if p.is_file()}
     assert after == before
     aekit.load(out / "stacked")
@@ -297,8 +296,8 @@ def test_huge_label_values_are_refused_at_once(tmp_path):
 
 
 def test_damaged_error_quantiles_are_named(tiny_npz, tmp_path, capsys):
-    from safetensors.torch import load_file, save_file
     import torch
+    from safetensors.torch import load_file, save_file
 
     out = tmp_path / "run"
     assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), *QUICK]) == 0
@@ -313,13 +312,14 @@ def test_damaged_error_quantiles_are_named(tiny_npz, tmp_path, capsys):
 
 
 def test_saving_over_a_checkpoint_never_pairs_old_config_with_new_weights(tmp_path, monkeypatch):
+    import aekit
     from aekit import checkpoint
     from aekit.errors import DataError
-    from aekit.models import AutoencoderConfig, StackedAutoencoder
+    from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 
     StackedAutoencoder(AutoencoderConfig(input_size=6, hidden_sizes=(4, 2))).save(tmp_path / "m")
     monkeypatch.setattr(checkpoint, "write_json", lambda *a: (_ for _ in ()).throw(OSError("killed")))
     with pytest.raises(OSError):
         StackedAutoencoder(AutoencoderConfig(input_size=6, hidden_sizes=(5, 3))).save(tmp_path / "m")
     with pytest.raises(DataError, match="not an aekit checkpoint"):
-        checkpoint.load(tmp_path / "m")
+        aekit.load(tmp_path / "m")

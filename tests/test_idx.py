@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
+from aekit.data.idx import encode_idx, parse_idx, read_idx, write_idx
 from aekit.errors import DataError
-from aekit.idx import encode_idx, parse_idx, read_idx, write_idx
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "float32", "float64"])

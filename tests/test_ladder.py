@@ -6,15 +6,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_arrays
 
 from aekit.cli import main
 from aekit.errors import ConfigError
-from aekit.ladder import LadderNetwork, LadderRecipe, lr_factor, train_ladder
-from aekit.presets import apply_overrides
+from aekit.experiments.presets import apply_overrides
+from aekit.models.ladder import LadderNetwork, LadderRecipe
 from aekit.runtime import generator
-from aekit.train import accuracy
-
-from conftest import tiny_arrays
+from aekit.training.evaluate import accuracy
+from aekit.training.ladder import lr_factor, train_ladder
 
 CPU = torch.device("cpu")
 SMALL = LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1000.0, 10.0, 0.1, 0.1), eval_every=20)

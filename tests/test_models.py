@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from aekit.errors import ConfigError
-from aekit.models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
+from aekit.models.classifier import EncoderClassifier
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runtime import generator
 
 

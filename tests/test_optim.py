@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from aekit.errors import ConfigError
-from aekit.optim import TF1RMSprop, build_optimizer
+from aekit.training.optim import TF1RMSprop, build_optimizer
 
 
 def tf1_reference(w, grads, lr, decay=0.9, eps=1e-10, momentum=0.0):

@@ -3,7 +3,14 @@ import dataclasses
 import pytest
 
 from aekit.errors import ConfigError
-from aekit.presets import PretrainProgram, StackedProgram, apply_overrides, get_preset, parse_overrides, scale_epochs
+from aekit.experiments.presets import (
+    PretrainProgram,
+    StackedProgram,
+    apply_overrides,
+    get_preset,
+    parse_overrides,
+    scale_epochs,
+)
 
 
 def test_seed_presets_are_the_tutorials_numbers():
@@ -79,7 +86,7 @@ def test_cli_seed_configs_are_the_presets():
 
 
 def test_code_size():
-    from aekit.presets import with_code_size
+    from aekit.experiments.presets import with_code_size
 
     assert with_code_size(get_preset("stacked", "modern"), 32).hidden_sizes[-1] == 32
     assert with_code_size(StackedProgram(), None) == StackedProgram()
@@ -88,7 +95,7 @@ def test_code_size():
 
 
 def test_tutorial_preset_and_its_deprecated_alias(capsys):
-    from aekit import presets
+    from aekit.experiments import presets
     from aekit.runner import RunSpec, build_configs
 
     assert presets.get_preset("stacked", "tutorial") == presets.get_preset("stacked", "seed") == presets.StackedProgram()

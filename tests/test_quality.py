@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from aekit.bench import quality
-from aekit.bench.report import write_report
+from aekit.bench.common import write_report
 
 
 def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
@@ -43,7 +43,7 @@ def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
 
 
 def test_pca_baseline_matches_sklearn_definition(tiny_npz):
-    from aekit.datasets import load_dataset
+    from aekit.data.catalog import load_dataset
 
     data = load_dataset(str(tiny_npz))
     mean_image = float(((data.test.images / 255.0 - data.train.images.mean(0) / 255.0) ** 2).mean())

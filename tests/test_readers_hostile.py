@@ -9,18 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_arrays
 
 import aekit
 from aekit.cli import main
-from aekit.data import as_uint8_images
-from aekit.datasets import load_custom, load_dataset
+from aekit.data.arrays import as_uint8_images
+from aekit.data.catalog import load_custom, load_dataset
+from aekit.data.idx import encode_idx, parse_idx, read_idx, write_idx
+from aekit.data.inputs import load_input
 from aekit.errors import ConfigError, DataError
-from aekit.idx import encode_idx, parse_idx, read_idx, write_idx
-from aekit.inputs import load_input
-from aekit.models import AutoencoderConfig, StackedAutoencoder
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runner import RunSpec, build_configs, read_toml
-
-from conftest import tiny_arrays
 
 
 def _cli_fails(argv, capsys, *needles):

@@ -6,18 +6,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_arrays
 from torch import nn
 
-from aekit.batches import DeviceBatches
-from aekit.data import Split, from_arrays
+from aekit.data.arrays import Split, from_arrays
+from aekit.data.batches import DeviceBatches
 from aekit.errors import ConfigError
-from aekit.objectives import SemiSupervisedObjective, corrupt
-from aekit.presets import apply_overrides, get_preset
-from aekit.programs import fine_tune
-from aekit.recipes import build_autoencoder
+from aekit.experiments.presets import apply_overrides, get_preset
+from aekit.experiments.programs import fine_tune
+from aekit.experiments.recipes import build_autoencoder
 from aekit.runtime import generator
-
-from conftest import tiny_arrays
+from aekit.training.objectives import SemiSupervisedObjective, corrupt
 
 CPU = torch.device("cpu")
 
@@ -134,7 +133,7 @@ def test_without_unlabeled_images_fine_tuning_is_supervised(few):
 
 def test_runs_are_repeatable_whatever_ran_before(few):
     """Dropout and noise draw from torch's global RNG: each program run seeds it, and gives it back."""
-    from aekit.programs import run_pretrain
+    from aekit.experiments.programs import run_pretrain
 
     data, _ = few
     cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(32, 8), pretrain_epochs=2, finetune_epochs=2,

@@ -1,15 +1,17 @@
 import numpy as np
 import pytest
 import torch
-
-from aekit.batches import DeviceBatches, to_float
-from aekit.errors import ConfigError
-from aekit.models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-from aekit.optim import TF1RMSprop
-from aekit.runtime import generator
-from aekit.train import accuracy, classification_loss, encode, fit, reconstruction_error, reconstruction_loss
-
 from conftest import tiny_arrays
+
+from aekit.data.batches import DeviceBatches, to_float
+from aekit.errors import ConfigError
+from aekit.models.classifier import EncoderClassifier
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.runtime import generator
+from aekit.training.evaluate import accuracy, encode, reconstruction_error
+from aekit.training.loop import fit
+from aekit.training.objectives import classification_loss, reconstruction_loss
+from aekit.training.optim import TF1RMSprop
 
 
 def test_to_float_scales_like_input_data():

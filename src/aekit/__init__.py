@@ -10,14 +10,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these on first use
-    from .checkpoint import load
-    from .data import Dataset, Split
-    from .datasets import load_dataset
-    from .errors import AekitError, ConfigError, DataError
-    from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-    from .optim import TF1RMSprop
-    from .presets import PretrainProgram, StackedProgram
-    from .programs import run_pretrain, run_stacked
+    from aekit.data.arrays import Dataset, Split
+    from aekit.data.catalog import load_dataset
+    from aekit.errors import AekitError, ConfigError, DataError
+    from aekit.experiments.presets import PretrainProgram, StackedProgram
+    from aekit.experiments.programs import run_pretrain, run_stacked
+    from aekit.loading import load
+    from aekit.models.classifier import EncoderClassifier
+    from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+    from aekit.training.optim import TF1RMSprop
 
 __version__ = "0.1.0"
 
@@ -28,11 +29,11 @@ __all__ = [
 
 # public name -> the submodule that defines it
 _SOURCES = {
-    "load": "checkpoint", "Dataset": "data", "Split": "data", "load_dataset": "datasets",
+    "load": "loading", "Dataset": "data.arrays", "Split": "data.arrays", "load_dataset": "data.catalog",
     "AekitError": "errors", "ConfigError": "errors", "DataError": "errors",
-    "AutoencoderConfig": "models", "EncoderClassifier": "models", "StackedAutoencoder": "models",
-    "TF1RMSprop": "optim", "PretrainProgram": "presets", "StackedProgram": "presets",
-    "run_pretrain": "programs", "run_stacked": "programs",
+    "AutoencoderConfig": "models.stacked", "EncoderClassifier": "models.classifier",
+    "StackedAutoencoder": "models.stacked", "TF1RMSprop": "training.optim", "PretrainProgram": "experiments.presets",
+    "StackedProgram": "experiments.presets", "run_pretrain": "experiments.programs", "run_stacked": "experiments.programs",
 }
 
 

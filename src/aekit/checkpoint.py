@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError
-from .fileio import atomic_path, write_json
+from aekit.errors import DataError
+from aekit.fileio import atomic_path, write_json
 
 FORMAT = "aekit-checkpoint"
 VERSION = 1
@@ -85,35 +85,6 @@ def read(directory: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
         raise DataError(f"{weights}: corrupt or unreadable safetensors file ({e})") from None
     return meta, tensors
 
-
-def load(directory: str | os.PathLike):
-    """Rebuild what was saved in ``directory``: a model, or a fitted scikit-learn estimator."""
-    meta, tensors = read(directory)
-    directory = Path(directory)
-    kind = meta["kind"]
-    if kind in ("AutoencoderTransformer", "AutoencoderClassifier"):
-        from . import estimators
-
-        return estimators.from_checkpoint(meta, tensors, source=str(directory))
-    model = rebuild(kind, meta["config"], directory / CONFIG)
-    weights = {k: v for k, v in tensors.items() if not k.startswith("extra.")}
-    load_weights(model, weights, directory / WEIGHTS)
-    model.extra = meta.get("extra", {})
-    model.extra_arrays = {k[len("extra."):]: as_numpy(v) for k, v in tensors.items() if k.startswith("extra.")}
-    return model.eval()
-
-
-def rebuild(kind: str, config: dict, where: str | os.PathLike) -> torch.nn.Module:
-    """``models.build_model(kind, config)`` on the meta device: nothing is allocated until :func:`load_weights`
-    has checked the weights, so a damaged config cannot ask for more memory than its weights file holds."""
-    from .models import build_model
-
-    try:
-        with torch.device("meta"):
-            return build_model(kind, config)
-    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError, OverflowError) as e:  # ConfigError too
-        detail = (str(e).splitlines() or [type(e).__name__])[0]  # torch's messages go on with a C++ trace
-        raise DataError(f"{where}: cannot rebuild a {kind} from its saved config ({detail}); {DAMAGED}") from None
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str | os.PathLike) -> torch.nn.Module:

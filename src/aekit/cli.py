@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .bench import benchmarks
-from .errors import AekitError
+from aekit.bench import benchmarks
+from aekit.errors import AekitError
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -105,7 +105,7 @@ def _add_fewlabels(sub) -> None:
                    help="autoencoder: the modern-pretrain recipe; ladder: a ladder network (Rasmus et al. 2015), "
                    "pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field of the method's recipe (modern-pretrain, or aekit.ladder.LadderRecipe); "
+                   help="override a field of the method's recipe (modern-pretrain, or aekit.models.ladder.LadderRecipe); "
                    "repeatable")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
 
@@ -127,7 +127,7 @@ def _add_bench(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from aekit import __version__
 
     parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders on PyTorch: the tutorial, reproduced and beyond.",
                                      epilog="Each command has its own --help.")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # --help and argument errors (exit 2) end here
-    from . import commands
+    from aekit import commands
 
     try:
         return commands.COMMANDS[args.command](args)

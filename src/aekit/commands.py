@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .fileio import atomic_open, check_destination
-from .rundir import claim
+from aekit.errors import ConfigError
+from aekit.fileio import atomic_open, check_destination
+from aekit.rundir import claim
 
 
 def cmd_reproduce(args) -> int:
-    from .presets import parse_overrides
-    from .runner import RunSpec, execute
+    from aekit.experiments.presets import parse_overrides
+    from aekit.runner import RunSpec, execute
 
     execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
                     seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
@@ -23,17 +23,18 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .runner import execute, read_toml
+    from aekit.runner import execute, read_toml
 
     execute(read_toml(args.config))
     return 0
 
 
 def cmd_fewlabels(args) -> int:
-    from . import fewlabels, presets
-    from .datasets import load_dataset
-    from .ladder import LadderRecipe
-    from .runtime import select_device, setup
+    from aekit.data.catalog import load_dataset
+    from aekit.experiments import fewlabels, presets
+    from aekit.models.ladder import LadderRecipe
+    from aekit.outputs import write_fewlabels
+    from aekit.runtime import select_device, setup
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be at least 1")
@@ -50,14 +51,14 @@ def cmd_fewlabels(args) -> int:
     run = fewlabels.run_ladder if args.method == "ladder" else fewlabels.run
     with claim(args.out):  # checked and locked before any work
         result = run(data, labels, args.seeds, device, cfg)
-        fewlabels.write(result, Path(args.out))
+        write_fewlabels(result, Path(args.out))
     print(fewlabels.to_markdown(result))
     print(f"wrote {Path(args.out) / 'fewlabels.json'}, fewlabels.md and fewlabels.png")
     return 0
 
 
 def cmd_datasets(args) -> int:
-    from .datasets import availability
+    from aekit.data.catalog import availability
 
     rows = availability(args.data_dir)
     width = max(len(n) for n, _ in rows)
@@ -67,8 +68,8 @@ def cmd_datasets(args) -> int:
 
 
 def _open(args):
-    from .inference import open_model
-    from .inputs import load_input
+    from aekit.data.inputs import load_input
+    from aekit.inference import open_model
 
     for out in (args.output, getattr(args, "figure", None)):  # an unwritable -o fails before any work
         if out:
@@ -88,7 +89,7 @@ def cmd_encode(args) -> int:
 
 
 def cmd_reconstruct(args) -> int:
-    from .figures import reconstruction_grid
+    from aekit.figures import reconstruction_grid
 
     if args.n < 1:
         raise ConfigError(f"-n {args.n} must be at least 1")
@@ -113,7 +114,7 @@ def cmd_score(args) -> int:
             f.writelines(f"{i},{e:.8g},{int(o)}\n" for i, (e, o) in enumerate(zip(errors, outlier)))
     worst = np.argsort(errors)[::-1][:10]
     if args.figure:
-        from .figures import reconstruction_grid
+        from aekit.figures import reconstruction_grid
 
         shown = opened.prepare(x[worst])
         shown = shown / 255.0 if shown.dtype == np.uint8 else shown
@@ -129,8 +130,8 @@ def cmd_score(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx
-    from .inference import open_model
+    from aekit.export import export_onnx
+    from aekit.inference import open_model
 
     width, out = export_onnx(open_model(args.model), args.onnx, part=args.part)
     print(f"exported the {args.part} ({width} -> {out}, dynamic batch) to {args.onnx}")
@@ -138,7 +139,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import benchmarks
+    from aekit.bench import benchmarks
 
     return {m.NAME: m.run_cli for m in benchmarks()}[args.bench](args)
 

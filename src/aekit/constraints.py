@@ -14,7 +14,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from aekit.errors import ConfigError
 
 
 class InvalidParameterError(ConfigError, TypeError):

@@ -22,14 +22,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .batches import DeviceBatches, iterate_in_chunks
-from .constraints import InstanceOf, Interval, Options, Sizes, check_params
-from .errors import ConfigError, DataError
-from .models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-from .objectives import SemiSupervisedObjective
-from .optim import build_optimizer
-from .runtime import generator, seeded_global_rng, select_device
-from .train import classification_loss, fit, reconstruction_loss
+from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
+from aekit.data.batches import DeviceBatches, iterate_in_chunks
+from aekit.errors import ConfigError, DataError
+from aekit.models.classifier import EncoderClassifier
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.runtime import generator, seeded_global_rng, select_device
+from aekit.training.loop import fit
+from aekit.training.objectives import (
+    SemiSupervisedObjective,
+    classification_loss,
+    reconstruction_loss,
+)
+from aekit.training.optim import build_optimizer
 
 DTYPES = [np.float64, np.float32, np.uint8]
 
@@ -136,7 +141,7 @@ class _AutoencoderBase(BaseEstimator):
 
     def save(self, directory) -> None:
         """Write the fitted estimator as a checkpoint folder; :func:`aekit.load` returns it."""
-        from .checkpoint import save
+        from aekit.checkpoint import save
 
         check_is_fitted(self)
         arrays = {"data_min": self.data_min_, "data_range": self.data_range_}
@@ -248,7 +253,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     pseudo_label_weight : float, default=0.0
         With unlabeled rows, also fine-tune on them: each step learns the classifier's confident
         predictions on clean unlabeled rows from masked copies of them (see
-        ``aekit.objectives.SemiSupervisedObjective``). An epoch is then one pass over the unlabeled
+        ``aekit.training.objectives.SemiSupervisedObjective``). An epoch is then one pass over the unlabeled
         rows, each step with a labeled batch beside it. The pseudo-labels are aligned to the labeled
         rows' class frequencies, so label rows in proportion to the classes (or evenly for balanced
         data). 0 fine-tunes on the labeled rows alone.
@@ -346,7 +351,8 @@ def _jsonable(v):
 
 def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], source: str = "checkpoint"):
     """Rebuild a fitted estimator saved by ``save()``; anything missing or wrong is a DataError naming ``source``."""
-    from .checkpoint import DAMAGED, as_numpy, load_weights, rebuild
+    from aekit.checkpoint import DAMAGED, as_numpy, load_weights
+    from aekit.models.registry import rebuild
 
     def damaged(what: str) -> DataError:
         return DataError(f"{source}: {what}; {DAMAGED}")

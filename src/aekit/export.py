@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ConfigError, DataError
-from .fileio import atomic_open
-from .inference import OpenedModel
+from aekit.errors import ConfigError, DataError
+from aekit.fileio import atomic_open
+from aekit.inference import OpenedModel
 
 PARTS = ("encoder", "decoder", "autoencoder")
 

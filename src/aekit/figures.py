@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_path
+from aekit.experiments.fewlabels import ARM_TITLES
+from aekit.fileio import atomic_path
 
 
 def _figure(figsize):
@@ -106,7 +107,7 @@ def vae_figures(vae, images: np.ndarray, image_shape, out) -> None:
     between the posterior means of pairs of test images."""
     import torch
 
-    from .batches import to_float
+    from aekit.data.batches import to_float
 
     device = next(vae.parameters()).device
     with torch.inference_mode():
@@ -137,3 +138,29 @@ def _cells(n: int, cols: int, size: float, title=None):
     if title:
         fig.suptitle(title, fontsize=9)
     return fig, list(axes)[:n]
+
+
+def fewlabels_curves(result: dict, path) -> None:
+    """Test accuracy against the number of labels, one line per arm of ``aekit fewlabels``."""
+    from aekit.figures import _figure, _save
+
+    fig = _figure((5.2, 3.6))
+    ax = fig.subplots()
+    summary = result["summary"]
+    xs = [s["labels"] if s["labels"] != "all" else result["n_train"] for s in summary]
+    for key, name in ARM_TITLES.items():
+        have = [(x, s) for x, s in zip(xs, summary) if f"{key}_mean" in s]
+        if not have:
+            continue
+        means = np.array([100 * s[f"{key}_mean"] for _, s in have])
+        stds = np.array([100 * s[f"{key}_std"] for _, s in have])
+        dashed = key not in ("pretrained", "scratch")  # the ablations
+        ax.errorbar([x for x, _ in have], means, yerr=stds, marker="o", capsize=3, label=name,
+                    linestyle="--" if dashed else "-", alpha=0.6 if dashed else 1.0)
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled training images")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['dataset']}: few-label learning", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)

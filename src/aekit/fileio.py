@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from .errors import DataError
+from aekit.errors import DataError
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Use a saved model on new data: whatever ``aekit.load`` returns, seen as an autoencoder.
 
 A checkpoint may hold any autoencoder (MLP, tied, PCA-residual, convolutional, VAE: everything with
-``encode`` and ``decode``, see :func:`aekit.models.is_autoencoder`), an ``EncoderClassifier``, or a fitted
+``encode`` and ``decode``, see :func:`aekit.models.layers.is_autoencoder`), an ``EncoderClassifier``, or a fitted
 estimator. :func:`open_model` gives them one interface: the network, how raw input is scaled into it, and
 the training-error quantiles used for thresholds.
 """
@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load
-from .errors import DataError
-from .models import EncoderClassifier, is_autoencoder
-from .train import encode, reconstruct, reconstruction_error
-
-QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)  # stored training-error quantiles: 0.1% resolution
-
-
-def error_quantiles(errors: np.ndarray) -> np.ndarray:
-    return np.quantile(np.asarray(errors, dtype=np.float64), QUANTILE_LEVELS)
+from aekit.errors import DataError
+from aekit.loading import load
+from aekit.models.classifier import EncoderClassifier
+from aekit.models.layers import is_autoencoder
+from aekit.training.evaluate import (
+    QUANTILE_LEVELS,
+    encode,
+    reconstruct,
+    reconstruction_error,
+)
 
 
 @dataclass

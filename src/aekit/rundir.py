@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DataError
-from .fileio import temporary_name
+from aekit.errors import DataError
+from aekit.fileio import temporary_name
 
 LOCK = ".aekit.lock"
 

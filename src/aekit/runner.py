@@ -7,8 +7,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import presets, rundir
-from .errors import ConfigError, DataError
+from aekit import rundir
+from aekit.errors import ConfigError, DataError
+from aekit.experiments import presets
 
 
 @dataclass
@@ -105,10 +106,11 @@ def execute(spec: RunSpec) -> dict[str, dict]:
 
     The output folder is checked and locked before any work; each program's folder is built aside and
     swapped in whole when it is complete, so a failed run leaves the previous one as it was."""
-    from .data import split_warnings
-    from .datasets import load_dataset
-    from .programs import check_fits, run_pretrain, run_stacked, write_run
-    from .runtime import select_device, setup
+    from aekit.data.arrays import split_warnings
+    from aekit.data.catalog import load_dataset
+    from aekit.experiments.programs import check_fits, run_pretrain, run_stacked
+    from aekit.outputs import write_run
+    from aekit.runtime import select_device, setup
 
     configs = build_configs(spec)  # every config is checked before any work is done
     device = select_device(spec.device)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from aekit.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from .report import finish, machine, markdown_table, script_main
+from aekit.bench.common import finish, machine, markdown_table, script_main
 
 NAME = "anomaly"
 
@@ -20,9 +20,9 @@ def run(dataset: str = "mnist-5k", hidden_sizes=(128, 32), epochs: int = 100, se
     from sklearn.decomposition import PCA
     from sklearn.metrics import roc_auc_score
 
-    from ..datasets import load_dataset
-    from ..errors import DataError
-    from ..estimators import AutoencoderTransformer
+    from aekit.data.catalog import load_dataset
+    from aekit.errors import DataError
+    from aekit.estimators import AutoencoderTransformer
 
     data = load_dataset(dataset)
     if data.train.labels is None or data.test.labels is None:
@@ -69,7 +69,7 @@ def add_arguments(p) -> None:
 
 
 def run_cli(args) -> int:
-    from ..errors import ConfigError
+    from aekit.errors import ConfigError
 
     try:
         hidden = tuple(int(v) for v in args.hidden_sizes.split(","))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from ..errors import ConfigError
-from .report import finish, machine, markdown_table, script_main
+from aekit.bench.common import finish, machine, markdown_table, script_main
+from aekit.errors import ConfigError
 
 NAME = "quality"
 # Each family member: the modern MLP recipe (presets.MODERN_MLP) plus these changes; "modern preset" is
@@ -48,12 +48,17 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
     ``sections`` picks what to measure (see :func:`merge` to refresh some sections of an earlier report)."""
     import torch
 
-    from .. import fewlabels
-    from ..datasets import load_dataset
-    from ..ladder import LadderRecipe
-    from ..presets import MODERN_MLP, get_preset, scale_epochs, with_code_size
-    from ..programs import run_pretrain, run_stacked
-    from ..runtime import setup
+    from aekit.data.catalog import load_dataset
+    from aekit.experiments import fewlabels
+    from aekit.experiments.presets import (
+        MODERN_MLP,
+        get_preset,
+        scale_epochs,
+        with_code_size,
+    )
+    from aekit.experiments.programs import run_pretrain, run_stacked
+    from aekit.models.ladder import LadderRecipe
+    from aekit.runtime import setup
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     setup(device)
@@ -160,7 +165,7 @@ def classification_table(r: dict) -> str:
 
 
 def to_markdown(r: dict) -> str:
-    from .. import fewlabels
+    from aekit.experiments import fewlabels
 
     status = "" if r.get("complete") else ", PARTIAL: still running or stopped early"
     took = "sections from separate runs" if _section_lines(r) else f"{r['seconds'] / 60:.0f} min"
@@ -199,7 +204,7 @@ def run_cli(args) -> int:
     import json
     from pathlib import Path
 
-    from .report import write_report
+    from aekit.bench.common import write_report
 
     sections = tuple(x.strip() for x in args.sections.split(",") if x.strip())
     previous = None

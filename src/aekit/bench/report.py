@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_open, write_json
+from aekit.bench.common import markdown_table
+from aekit.errors import ConfigError, DataError
+from aekit.fileio import atomic_open
 
 NAME = "report"
 RESULTS = Path("benchmarks", "results")
@@ -36,69 +35,16 @@ CLOSE_LINE = re.compile(r"^<!-- /table -->$", re.M)
 
 # -- helpers for the benchmarks --------------------------------------------------------------------
 
-def commit() -> str | None:
-    """The short git commit of this code, with ``+dirty`` when tracked files differ; None outside a checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                               text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode or dirty.returncode:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def machine() -> dict:
-    """What measured a result: Python, torch, CPUs, processor and the code's commit (stored in each JSON)."""
-    import torch
-
-    from ..runtime import available_cpus
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
-            "processor": platform.processor() or platform.machine(), "commit": commit()}
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    def fmt(v):
-        return f"{v:,.3g}" if isinstance(v, float) and abs(v) < 1000 else (f"{v:,.0f}" if isinstance(v, float) else str(v))
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
-def write_report(result: dict, markdown: str, json_path: str | Path, md_path: str | Path | None = None) -> None:
-    json_path = Path(json_path)
-    write_json(json_path, result)
-    with atomic_open(md_path or json_path.with_suffix(".md"), "w") as f:
-        f.write(markdown)
 
 
-def finish(result: dict, markdown: str, json_path: str | Path) -> int:
-    """Write the report, show the table, say where it went."""
-    write_report(result, markdown, json_path)
-    print(markdown)
-    print(f"wrote {json_path} and {Path(json_path).with_suffix('.md')}")
-    return 0
 
 
-def script_main(module, argv=None) -> int:
-    """``python benchmarks/<name>.py``: the module's arguments and run_cli, with the CLI's clean errors."""
-    import argparse
-    import sys
-
-    from ..errors import AekitError
-
-    parser = argparse.ArgumentParser(prog=f"benchmarks/{module.NAME}.py", description=module.__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    module.add_arguments(parser)
-    try:
-        return module.run_cli(parser.parse_args(argv))
-    except AekitError as e:
-        print(f"benchmarks/{module.NAME}.py: error: {e}", file=sys.stderr)
-        return 2
 
 
 # -- the views: results JSON -> markdown -----------------------------------------------------------
@@ -200,20 +146,20 @@ def recipe_search(ctx: Context, key=None) -> str:
 
 
 def quality_reconstruction(ctx: Context, key=None) -> str:
-    from .quality import reconstruction_table
+    from aekit.bench.quality import reconstruction_table
 
     return reconstruction_table(ctx("quality"))
 
 
 def quality_classification(ctx: Context, key=None) -> str:
-    from .quality import classification_table
+    from aekit.bench.quality import classification_table
 
     return classification_table(ctx("quality"))
 
 
 def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
     def view(ctx: Context, key=None) -> str:
-        from ..fewlabels import to_markdown
+        from aekit.experiments.fewlabels import to_markdown
 
         return to_markdown(_entry(ctx("quality")[section], key, f"quality.{section}"))
 
@@ -222,13 +168,13 @@ def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
 
 
 def throughput(ctx: Context, key=None) -> str:
-    from .throughput import to_markdown
+    from aekit.bench.throughput import to_markdown
 
     return to_markdown(ctx("throughput"))
 
 
 def anomaly(ctx: Context, key=None) -> str:
-    from .anomaly import to_markdown
+    from aekit.bench.anomaly import to_markdown
 
     return to_markdown(ctx("anomaly"))
 
@@ -284,7 +230,7 @@ def _bench_markdown(name: str, result: dict) -> str | None:
 
         return importlib.import_module(f"{__package__}.{name}").to_markdown(result)
     if {"config", "rows", "summary"} <= result.keys():  # aekit fewlabels
-        from ..fewlabels import to_markdown
+        from aekit.experiments.fewlabels import to_markdown
 
         return to_markdown(result)
     return None

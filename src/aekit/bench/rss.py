@@ -12,12 +12,13 @@ import torch
 
 
 def main(dataset: str) -> None:
-    from aekit.batches import DeviceBatches
-    from aekit.datasets import load_dataset
-    from aekit.models import AutoencoderConfig, StackedAutoencoder
-    from aekit.optim import TF1RMSprop
+    from aekit.data.batches import DeviceBatches
+    from aekit.data.catalog import load_dataset
+    from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
     from aekit.runtime import generator, setup
-    from aekit.train import fit, reconstruction_loss
+    from aekit.training.loop import fit
+    from aekit.training.objectives import reconstruction_loss
+    from aekit.training.optim import TF1RMSprop
 
     setup(torch.device("cpu"))
     data = load_dataset(dataset)

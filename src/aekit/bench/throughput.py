@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .report import finish, machine, markdown_table, script_main
+from aekit.bench.common import finish, machine, markdown_table, script_main
 
 if TYPE_CHECKING:  # torch and the training code are imported where a measurement runs, so --help stays fast
     import torch
@@ -47,7 +47,7 @@ def n_weights(model: torch.nn.Module) -> int:
 
 
 def _train_rate(model, objective, opt, batches, epochs, **kw) -> float:
-    from ..train import fit
+    from aekit.training.loop import fit
 
     hist = fit(model, objective, opt, batches, epochs, display_step=0, progress=False, **kw)
     return epochs * len(batches) * batches.batch_size / hist.seconds
@@ -63,12 +63,15 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     import numpy as np
     import torch
 
-    from ..batches import DeviceBatches
-    from ..datasets import load_dataset
-    from ..models import AutoencoderConfig, EncoderClassifier, StackedAutoencoder
-    from ..optim import TF1RMSprop
-    from ..runtime import generator, setup
-    from ..train import classification_loss, encode, fit, reconstruction_loss
+    from aekit.data.batches import DeviceBatches
+    from aekit.data.catalog import load_dataset
+    from aekit.models.classifier import EncoderClassifier
+    from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+    from aekit.runtime import generator, setup
+    from aekit.training.evaluate import encode
+    from aekit.training.loop import fit
+    from aekit.training.objectives import classification_loss, reconstruction_loss
+    from aekit.training.optim import TF1RMSprop
 
     device = torch.device("cpu")
     setup(device)
@@ -178,8 +181,8 @@ def add_arguments(p) -> None:
 def run_cli(args) -> int:
     import torch
 
-    from ..errors import ConfigError
-    from ..runtime import setup
+    from aekit.errors import ConfigError
+    from aekit.runtime import setup
 
     setup(torch.device("cpu"))
     if args.warm_epochs < 0 or args.epochs < 1:

@@ -13,17 +13,17 @@ import math
 import typing
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .models import ACTIVATIONS, INITS
-from .objectives import LOSSES, NOISES, SPARSITIES
-from .optim import OPTIMIZERS, SCHEDULES
+from aekit.errors import ConfigError
+from aekit.models.layers import ACTIVATIONS, INITS
+from aekit.models.registry import ARCHITECTURES
+from aekit.training.objectives import LOSSES, NOISES, SPARSITIES
+from aekit.training.optim import OPTIMIZERS, SCHEDULES
 
-ARCHITECTURES = ("mlp", "conv", "vae", "pca-residual")
 FINETUNE_MODES = ("full", "frozen", "scratch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Every text field and the values it may take: checked for the whole run before any work.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "architecture": ARCHITECTURES, "activation": tuple(ACTIVATIONS), "code_activation": ("", *ACTIVATIONS),
+    "architecture": ARCHITECTURES,  # the registry itself: a new architecture is allowed once registered "activation": tuple(ACTIVATIONS), "code_activation": ("", *ACTIVATIONS),
     "init": INITS, "loss": LOSSES, "noise": NOISES, "sparsity": SPARSITIES, "schedule": SCHEDULES,
     "finetune_schedule": SCHEDULES, "precision": PRECISIONS, "optimizer": OPTIMIZERS,
     "pretrain_optimizer": OPTIMIZERS, "finetune_optimizer": OPTIMIZERS, "finetune_mode": FINETUNE_MODES,

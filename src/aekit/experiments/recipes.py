@@ -1,4 +1,4 @@
-"""Turn a recipe (the fields of :class:`aekit.presets.AutoencoderRecipe`) into a model, an objective
+"""Turn a recipe (the fields of :class:`aekit.experiments.presets.AutoencoderRecipe`) into a model, an objective
 and a training run: optimizer, schedule, greedy layer-wise stage and early stopping."""
 
 from __future__ import annotations
@@ -10,45 +10,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batches import DeviceBatches
-from .conv import ConvAutoencoder, ConvAutoencoderConfig
-from .data import Dataset
-from .errors import ConfigError
-from .greedy import greedy_pretrain
-from .models import AutoencoderConfig, StackedAutoencoder
-from .objectives import ReconstructionObjective, reconstruction_loss
-from .optim import build_optimizer, build_schedule
-from .presets import ARCHITECTURES, AutoencoderRecipe
-from .residual import PCAResidualAutoencoder, ResidualConfig
-from .train import EarlyStopping, History, fit, reconstruction_error
-from .vae import VAE, VAEConfig, vae_objective
-
+from aekit.data.arrays import Dataset
+from aekit.data.batches import DeviceBatches
+from aekit.errors import ConfigError
+from aekit.experiments.presets import AutoencoderRecipe
+from aekit.models.registry import ARCHITECTURES
+from aekit.models.stacked import StackedAutoencoder
+from aekit.training.evaluate import reconstruction_error
+from aekit.training.greedy import greedy_pretrain
+from aekit.training.loop import EarlyStopping, History, fit
+from aekit.training.objectives import ReconstructionObjective, reconstruction_loss
+from aekit.training.optim import build_optimizer, build_schedule
 
 
 def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
-    if r.architecture == "mlp":
-        config = AutoencoderConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes, activation=r.activation,
-                                   init=r.init, code_activation=r.code_activation or None, dropout=r.dropout,
-                                   batch_norm=r.batch_norm, tied=r.tied)
-        return StackedAutoencoder(config, generator=gen).to(device)
-    if r.architecture == "conv":
-        if len(data.image_shape) != 2:
-            raise ConfigError(f"architecture='conv' needs 2-D images; dataset {data.name!r} has shape {data.image_shape}")
-        channels = r.hidden_sizes[:-1] or (32, 64)
-        config = ConvAutoencoderConfig(image_shape=data.image_shape, channels=channels, code_size=r.hidden_sizes[-1],
-                                       activation=r.activation)
-        return ConvAutoencoder(config, generator=gen).to(device)
-    if r.architecture == "vae":
-        config = VAEConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
-                           latent_size=r.hidden_sizes[-1], activation=r.activation)
-        return VAE(config, generator=gen).to(device)
-    if r.architecture == "pca-residual":
-        config = ResidualConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
-                                code_size=r.hidden_sizes[-1], activation=r.activation, dropout=r.dropout)
-        model = PCAResidualAutoencoder(config, generator=gen).to(device)
-        model.init_from_pca(data.train.images)
-        return model
-    raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
+    """The recipe's architecture (see ``models.registry.ARCHITECTURES``), built for ``data``, on ``device``."""
+    if r.architecture not in ARCHITECTURES:
+        raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[r.architecture].model.from_recipe(r, data, gen).to(device)
 
 
 def training_bytes(r: AutoencoderRecipe, n_features: int, n_classes: int = 0) -> int:
@@ -74,10 +53,12 @@ def available_bytes(device: torch.device) -> int:
 
 
 def build_objective(r: AutoencoderRecipe, image_shape: tuple[int, ...] = ()):
-    if r.architecture == "vae":
+    own = ARCHITECTURES[r.architecture].objective if r.architecture in ARCHITECTURES else None
+    if own is not None:  # the architecture's own loss (the VAE's ELBO)
         if r.noise_shift:
-            raise ConfigError("noise_shift is for the denoising autoencoders; architecture='vae' takes no noise")
-        return vae_objective
+            raise ConfigError(f"noise_shift is for the denoising autoencoders; architecture={r.architecture!r} "
+                              "trains with its own loss and takes no noise")
+        return own
     objective = ReconstructionObjective(loss=r.loss, noise=r.noise, noise_level=r.noise_level, sparsity=r.sparsity,
                                         sparsity_weight=r.sparsity_weight, sparsity_target=r.sparsity_target,
                                         shift=r.noise_shift, image_shape=tuple(image_shape) if r.noise_shift else ())

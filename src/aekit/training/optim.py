@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
-from .errors import ConfigError
+from aekit.errors import ConfigError
 
 
 class TF1RMSprop(Optimizer):

@@ -21,21 +21,20 @@ import copy
 import dataclasses
 import math
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .batches import DeviceBatches
-from .data import Dataset, Split
-from .errors import ConfigError, DataError
-from .fileio import write_json
-from .ladder import LadderNetwork, LadderRecipe, train_ladder
-from .presets import PretrainProgram, get_preset
-from .programs import fine_tune, semi_supervised
-from .recipes import build_autoencoder, train_autoencoder
-from .runtime import generator, seeded_global_rng
-from .train import accuracy
+from aekit.data.arrays import Dataset, Split
+from aekit.data.batches import DeviceBatches
+from aekit.errors import ConfigError, DataError
+from aekit.experiments.presets import PretrainProgram, get_preset
+from aekit.experiments.programs import fine_tune, semi_supervised
+from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+from aekit.models.ladder import LadderNetwork, LadderRecipe
+from aekit.runtime import generator, seeded_global_rng
+from aekit.training.evaluate import accuracy
+from aekit.training.ladder import train_ladder
 
 MIN_UPDATES = 500  # small labeled sets get more epochs, so every N sees at least this many updates
 SEMI_UPDATES = 2000  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many updates
@@ -259,37 +258,3 @@ def to_markdown(result: dict) -> str:
             cells[0] += f" ({s['pretrained_semi_supervised_runs']}/{s['runs']} semi)"
         lines.append(f"| {s['labels']} | " + " | ".join(cells) + f" | {s['gain_points']:+.2f} |")
     return head + "\n".join(lines) + "\n"
-
-
-def plot(result: dict, path: Path) -> None:
-    from .figures import _figure, _save
-
-    fig = _figure((5.2, 3.6))
-    ax = fig.subplots()
-    summary = result["summary"]
-    xs = [s["labels"] if s["labels"] != "all" else result["n_train"] for s in summary]
-    for key, name in ARM_TITLES.items():
-        have = [(x, s) for x, s in zip(xs, summary) if f"{key}_mean" in s]
-        if not have:
-            continue
-        means = np.array([100 * s[f"{key}_mean"] for _, s in have])
-        stds = np.array([100 * s[f"{key}_std"] for _, s in have])
-        dashed = key not in ("pretrained", "scratch")  # the ablations
-        ax.errorbar([x for x, _ in have], means, yerr=stds, marker="o", capsize=3, label=name,
-                    linestyle="--" if dashed else "-", alpha=0.6 if dashed else 1.0)
-    ax.set_xscale("log")
-    ax.set_xlabel("labeled training images")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['dataset']}: few-label learning", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
-
-
-def write(result: dict, out: Path) -> None:
-    from .fileio import atomic_open
-
-    plot(result, out / "fewlabels.png")
-    with atomic_open(out / "fewlabels.md", "w") as f:
-        f.write(to_markdown(result))
-    write_json(out / "fewlabels.json", result)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
+from aekit.errors import ConfigError
 
 LOSSES = ("mse", "bce")
 NOISES = ("none", "mask", "gaussian")

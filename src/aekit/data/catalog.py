@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, from_arrays
-from .download import fetch_from_mirrors, md5_of
-from .errors import DataError
-from .idx import read_bytes, parse_idx
-from .inputs import read_npz
+from aekit.data.arrays import Dataset, from_arrays
+from aekit.data.download import fetch_from_mirrors, md5_of
+from aekit.data.idx import parse_idx, read_bytes
+from aekit.data.inputs import read_npz
+from aekit.errors import DataError
 
 SYSTEM_ROOT = Path("/usr/share/datasets")
 KINDS = ("train-images", "train-labels", "test-images", "test-labels")
@@ -220,7 +220,7 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
                 f"{path}: folder has no {' or '.join(missing)} IDX file; expected train-images-*, t10k-images-* "
                 "(and optionally train-labels-*, t10k-labels-*)"
             )
-        from .idx import read_idx
+        from aekit.data.idx import read_idx
 
         arrays = {k: (read_idx(p) if p is not None else None) for k, p in found.items()}
         return _from_file_arrays(path, path.name, arrays["train-images"], arrays["train-labels"], arrays["test-images"], arrays["test-labels"], seed=seed)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import ACTIVATIONS, SaveMixin, check_choice, mlp
+from aekit.models.layers import ACTIVATIONS, SaveMixin, check_choice, mlp
 
 
 @dataclass
@@ -34,6 +34,18 @@ class ResidualConfig:
 
 
 class PCAResidualAutoencoder(SaveMixin, nn.Module):
+    config_class = ResidualConfig
+
+    @classmethod
+    def from_recipe(cls, r, data, generator: torch.Generator | None = None) -> "PCAResidualAutoencoder":
+        """``hidden_sizes[:-1]`` are the widths of the nonlinear branches, the last the code size; the linear
+        paths start as PCA of the training images."""
+        model = cls(ResidualConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
+                                   code_size=r.hidden_sizes[-1], activation=r.activation, dropout=r.dropout),
+                    generator=generator)
+        model.init_from_pca(data.train.images)
+        return model
+
     def __init__(self, config: ResidualConfig, generator: torch.Generator | None = None):
         super().__init__()
         self.config = config

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import ConfigError
-from .models import ACTIVATIONS, SaveMixin, check_choice
+from aekit.errors import ConfigError
+from aekit.models.layers import ACTIVATIONS, SaveMixin, check_choice
 
 
 @dataclass
@@ -37,6 +37,16 @@ class ConvAutoencoderConfig:
 
 
 class ConvAutoencoder(SaveMixin, nn.Module):
+    config_class = ConvAutoencoderConfig
+
+    @classmethod
+    def from_recipe(cls, r, data, generator: torch.Generator | None = None) -> "ConvAutoencoder":
+        """``hidden_sizes[:-1]`` are the channels of the stride-2 convolutions, the last the code size."""
+        if len(data.image_shape) != 2:
+            raise ConfigError(f"architecture='conv' needs 2-D images; dataset {data.name!r} has shape {data.image_shape}")
+        return cls(ConvAutoencoderConfig(image_shape=data.image_shape, channels=r.hidden_sizes[:-1] or (32, 64),
+                                         code_size=r.hidden_sizes[-1], activation=r.activation), generator=generator)
+
     def __init__(self, config: ConvAutoencoderConfig, generator: torch.Generator | None = None):
         super().__init__()
         self.config = config

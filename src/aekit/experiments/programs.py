@@ -1,8 +1,7 @@
 """The tutorial's two programs, run on any dataset, with metrics, figures and a checkpoint.
 
 Each ``run_*`` function trains, evaluates on the test split and returns a :class:`RunResult`;
-:func:`write_run` writes the figures, the checkpoint (the run directory itself is loadable with
-``aekit.load``) and ``metrics.json`` last.
+``aekit.outputs.write_run`` writes it as a run directory.
 """
 
 from __future__ import annotations
@@ -11,26 +10,35 @@ import copy
 import dataclasses
 import functools
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from . import figures
-from .batches import DeviceBatches
-from .data import Dataset, class_counts
-from .errors import ConfigError, DataError
-from .fileio import write_json
-from .inference import error_quantiles
-from .models import EncoderClassifier
-from .optim import build_optimizer, build_schedule
-from .presets import FINETUNE_MODES, PretrainProgram, StackedProgram
-from .objectives import SemiSupervisedObjective
-from .recipes import (available_bytes, build_autoencoder, build_objective, combine, first_layer_images, train_autoencoder,
-                      training_bytes)
-from .runtime import generator, seeded_global_rng
-from .train import EarlyStopping, History, accuracy, classification_loss, encode, fit, reconstruct, reconstruction_error
+from aekit.data.arrays import Dataset, class_counts
+from aekit.data.batches import DeviceBatches
+from aekit.errors import ConfigError, DataError
+from aekit.experiments.presets import FINETUNE_MODES, PretrainProgram, StackedProgram
+from aekit.experiments.recipes import (
+    available_bytes,
+    build_autoencoder,
+    build_objective,
+    combine,
+    train_autoencoder,
+    training_bytes,
+)
+from aekit.models.classifier import EncoderClassifier
+from aekit.runtime import generator, seeded_global_rng
+from aekit.training.evaluate import (
+    accuracy,
+    encode,
+    error_quantiles,
+    reconstruct,
+    reconstruction_error,
+)
+from aekit.training.loop import EarlyStopping, History, fit
+from aekit.training.objectives import SemiSupervisedObjective, classification_loss
+from aekit.training.optim import build_optimizer, build_schedule
 
 EpochHook = Callable[[str, int, float], None]  # (phase, epoch, mean loss)
 MAP_SAMPLES = 3000  # test codes kept for the 2-D map
@@ -90,7 +98,7 @@ def _hook(on_epoch: EpochHook | None, phase: str):
     return lambda epoch, loss: on_epoch(phase, epoch, loss) or False
 
 
-def _evaluate(ae: StackedAutoencoder, data: Dataset, k: int, device) -> dict:
+def _evaluate(ae: torch.nn.Module, data: Dataset, k: int, device) -> dict:
     """Everything the figures and metrics need from the trained autoencoder, in large inference batches."""
     test_errors = reconstruction_error(ae, data.test.images, device)
     shown = data.test.images[: min(k, len(data.test))]
@@ -207,28 +215,3 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     )
     curves = {"pretraining": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
     return RunResult(metrics, pretrained, clf, curves={k: v for k, v in curves.items() if v}, **ev)
-
-
-def write_run(result: RunResult, out: Path, data: Dataset) -> None:
-    """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last."""
-    m = result.metrics
-    image_shape, classes = data.image_shape, data.classes
-    name = f"{m['program']} on {m['dataset']}"
-    figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
-                                out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
-    figures.loss_curves(result.curves, out / "loss.png", title=name)
-    figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes, title=f"{name}: test codes")
-    filters = first_layer_images(result.autoencoder, image_shape)
-    if filters is not None:
-        figures.filters(filters, filters.shape[1:], out / "filters.png", title=f"{name}: first-layer filters")
-    if hasattr(result.autoencoder, "sample") and len(image_shape) == 2:
-        figures.vae_figures(result.autoencoder, data.test.images, image_shape, out)
-    figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
-                                out / "anomalies.png", title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
-                                labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])
-    extra = {"dataset": m["dataset"], "program": m["program"], "test_mse": m["test_mse"]}
-    arrays = {"train_error_quantiles": result.train_error_quantiles}
-    result.autoencoder.save(out, extra=extra, arrays=arrays)
-    if result.classifier is not None:
-        result.classifier.save(out / "classifier", extra={**extra, "test_accuracy": m["test_accuracy"], "classes": list(classes)})
-    write_json(out / "metrics.json", m)

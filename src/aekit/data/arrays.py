@@ -1,7 +1,7 @@
 """In-memory datasets: uint8 images, optional int64 labels, and the tutorial's splits.
 
 Images stay ``uint8`` (N, D) in memory (a quarter of float32) and are scaled to [0, 1]
-one batch at a time on the training device (see :mod:`aekit.batches`).
+one batch at a time on the training device (see :mod:`aekit.data.batches`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError
+from aekit.errors import DataError
 
 MAX_CLASSES = 100_000  # a label is an index into the softmax layer
 VALIDATION_MAX = 5000  # the tutorial's input_data keeps the first 5,000 training images for validation

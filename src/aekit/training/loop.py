@@ -10,15 +10,13 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
-from .batches import DeviceBatches, iterate_in_chunks
-from .errors import ConfigError, TrainingDiverged
-from .objectives import classification_loss, reconstruction_loss  # noqa: F401  (re-exported)
+from aekit.data.batches import DeviceBatches
+from aekit.errors import ConfigError, TrainingDiverged
 
 Objective = Callable[..., torch.Tensor]
 
@@ -168,32 +166,3 @@ class EarlyStopping:
     def restore(self) -> None:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-
-
-@torch.inference_mode()
-def predict_batches(fn: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device) -> Iterable[torch.Tensor]:
-    for x in iterate_in_chunks(images, device):
-        yield x, fn(x)
-
-
-def reconstruction_error(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """Per-sample mean squared error (N,), computed in large batches without autograd."""
-    model.eval()
-    errs = [((xh - x) ** 2).mean(dim=1) for x, xh in predict_batches(model, images, device)]
-    return torch.cat(errs).cpu().numpy()
-
-
-def encode(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    model.eval()
-    return torch.cat([z for _, z in predict_batches(model.encode, images, device)]).cpu().numpy()
-
-
-def reconstruct(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    model.eval()
-    return torch.cat([xh for _, xh in predict_batches(model, images, device)]).cpu().numpy()
-
-
-def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
-    model.eval()
-    pred = torch.cat([logits.argmax(dim=1) for _, logits in predict_batches(model, images, device)]).cpu().numpy()
-    return float((pred == labels).mean())

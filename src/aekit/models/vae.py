@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import ACTIVATIONS, SaveMixin, check_choice, init_linear, mlp
+from aekit.models.layers import ACTIVATIONS, SaveMixin, check_choice, init_linear, mlp
 
 
 @dataclass
@@ -34,6 +34,14 @@ class VAEConfig:
 
 
 class VAE(SaveMixin, nn.Module):
+    config_class = VAEConfig
+
+    @classmethod
+    def from_recipe(cls, r, data, generator: torch.Generator | None = None) -> "VAE":
+        """``hidden_sizes[:-1]`` are the encoder's widths (the decoder mirrors them), the last the latent size."""
+        return cls(VAEConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
+                             latent_size=r.hidden_sizes[-1], activation=r.activation), generator=generator)
+
     def __init__(self, config: VAEConfig, generator: torch.Generator | None = None):
         super().__init__()
         self.config = config

@@ -15,8 +15,8 @@ from typing import IO, Callable
 
 import numpy as np
 
-from .errors import DataError
-from .idx import MAX_DEFLATE_RATIO, read_idx
+from aekit.data.idx import MAX_DEFLATE_RATIO, read_idx
+from aekit.errors import DataError
 
 NPZ_KEYS = ("x", "x_test", "x_train", "X", "images")
 # What zipfile and zlib raise on a damaged archive (RuntimeError: an encrypted member).

@@ -14,8 +14,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .runtime import generator
+from aekit.errors import ConfigError
+from aekit.runtime import generator
 
 SCALE = 1.0 / 255.0  # input_data multiplies by 1/255 in float32
 

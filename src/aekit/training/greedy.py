@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batches import DeviceBatches
-from .models import StackedAutoencoder
-from .train import History, fit
+from aekit.data.batches import DeviceBatches
+from aekit.models.stacked import StackedAutoencoder
+from aekit.training.loop import History, fit
 
 
 def blocks(seq: nn.Sequential) -> list[nn.Sequential]:

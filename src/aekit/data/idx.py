@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .fileio import atomic_open
+from aekit.errors import DataError
+from aekit.fileio import atomic_open
 
 # IDX dtype code -> big-endian NumPy dtype.
 DTYPES: dict[int, np.dtype] = {

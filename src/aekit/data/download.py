@@ -12,8 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DataError
-from .fileio import atomic_path
+from aekit.errors import DataError
+from aekit.fileio import atomic_path
 
 CHUNK = 1 << 20
 

@@ -1,0 +1,73 @@
+"""What every benchmark shares: the machine and commit that measured a result, markdown tables, and
+writing JSON plus markdown atomically. Light imports only: ``aekit bench --help`` imports every benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from aekit.errors import AekitError
+from aekit.fileio import atomic_open, write_json
+
+
+def commit() -> str | None:
+    """The short git commit of this code, with ``+dirty`` when tracked files differ; None outside a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode or dirty.returncode:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def machine() -> dict:
+    """What measured a result: Python, torch, CPUs, processor and the code's commit (stored in each JSON)."""
+    import torch
+
+    from aekit.runtime import available_cpus
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
+            "processor": platform.processor() or platform.machine(), "commit": commit()}
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        return f"{v:,.3g}" if isinstance(v, float) and abs(v) < 1000 else (f"{v:,.0f}" if isinstance(v, float) else str(v))
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict, markdown: str, json_path: str | Path, md_path: str | Path | None = None) -> None:
+    json_path = Path(json_path)
+    write_json(json_path, result)
+    with atomic_open(md_path or json_path.with_suffix(".md"), "w") as f:
+        f.write(markdown)
+
+
+def finish(result: dict, markdown: str, json_path: str | Path) -> int:
+    """Write the report, show the table, say where it went."""
+    write_report(result, markdown, json_path)
+    print(markdown)
+    print(f"wrote {json_path} and {Path(json_path).with_suffix('.md')}")
+    return 0
+
+
+def script_main(module, argv=None) -> int:
+    """``python benchmarks/<name>.py``: the module's arguments and run_cli, with the CLI's clean errors."""
+    parser = argparse.ArgumentParser(prog=f"benchmarks/{module.NAME}.py", description=module.__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    module.add_arguments(parser)
+    try:
+        return module.run_cli(parser.parse_args(argv))
+    except AekitError as e:
+        print(f"benchmarks/{module.NAME}.py: error: {e}", file=sys.stderr)
+        return e.exit_code

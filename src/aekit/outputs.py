@@ -1,0 +1,46 @@
+"""What a run leaves on disk: figures, a checkpoint and ``metrics.json`` (written last), or the few-label
+tables and plot. Each file is written atomically; ``aekit.rundir`` makes the folder as a whole appear at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aekit import figures
+from aekit.data.arrays import Dataset
+from aekit.experiments.fewlabels import to_markdown
+from aekit.experiments.programs import RunResult
+from aekit.experiments.recipes import first_layer_images
+from aekit.fileio import atomic_open, write_json
+
+
+def write_run(result: RunResult, out: Path, data: Dataset) -> None:
+    """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last."""
+    m = result.metrics
+    image_shape, classes = data.image_shape, data.classes
+    name = f"{m['program']} on {m['dataset']}"
+    figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
+                                out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
+    figures.loss_curves(result.curves, out / "loss.png", title=name)
+    figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes, title=f"{name}: test codes")
+    filters = first_layer_images(result.autoencoder, image_shape)
+    if filters is not None:
+        figures.filters(filters, filters.shape[1:], out / "filters.png", title=f"{name}: first-layer filters")
+    if hasattr(result.autoencoder, "sample") and len(image_shape) == 2:
+        figures.vae_figures(result.autoencoder, data.test.images, image_shape, out)
+    figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
+                                out / "anomalies.png", title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
+                                labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])
+    extra = {"dataset": m["dataset"], "program": m["program"], "test_mse": m["test_mse"]}
+    arrays = {"train_error_quantiles": result.train_error_quantiles}
+    result.autoencoder.save(out, extra=extra, arrays=arrays)
+    if result.classifier is not None:
+        result.classifier.save(out / "classifier", extra={**extra, "test_accuracy": m["test_accuracy"], "classes": list(classes)})
+    write_json(out / "metrics.json", m)
+
+
+def write_fewlabels(result: dict, out: Path) -> None:
+    """``fewlabels.png``, ``fewlabels.md`` and ``fewlabels.json`` of an ``aekit fewlabels`` run."""
+    figures.fewlabels_curves(result, out / "fewlabels.png")
+    with atomic_open(out / "fewlabels.md", "w") as f:
+        f.write(to_markdown(result))
+    write_json(out / "fewlabels.json", result)
