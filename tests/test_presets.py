@@ -131,3 +131,10 @@ def test_bad_keys_fail_before_any_work(config, match):
 
     with pytest.raises(ConfigError, match=match):
         build_configs(RunSpec(program="all", config=config))
+
+
+@pytest.mark.parametrize("key, value", [("activation", "swish"), ("code_activation", "swish"), ("architecture", "gan"),
+                                        ("schedule", "linear"), ("precision", "fp8"), ("noise", "salt")])
+def test_every_text_field_has_its_choices(key, value):
+    with pytest.raises(ConfigError, match=f"{key}='{value}' is not allowed; choose one of"):
+        apply_overrides(StackedProgram(), {key: value})

@@ -23,7 +23,8 @@ FINETUNE_MODES = ("full", "frozen", "scratch")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Every text field and the values it may take: checked for the whole run before any work.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "architecture": ARCHITECTURES,  # the registry itself: a new architecture is allowed once registered "activation": tuple(ACTIVATIONS), "code_activation": ("", *ACTIVATIONS),
+    "architecture": ARCHITECTURES,  # the registry itself: a new architecture is allowed once registered
+    "activation": tuple(ACTIVATIONS), "code_activation": ("", *ACTIVATIONS),
     "init": INITS, "loss": LOSSES, "noise": NOISES, "sparsity": SPARSITIES, "schedule": SCHEDULES,
     "finetune_schedule": SCHEDULES, "precision": PRECISIONS, "optimizer": OPTIMIZERS,
     "pretrain_optimizer": OPTIMIZERS, "finetune_optimizer": OPTIMIZERS, "finetune_mode": FINETUNE_MODES,

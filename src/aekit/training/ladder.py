@@ -4,7 +4,6 @@ accuracy."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from aekit.data.batches import as_device_tensor, to_float
 from aekit.errors import ConfigError
 from aekit.models.ladder import LadderNetwork
 from aekit.training.evaluate import accuracy
-from aekit.training.loop import DivergenceGuard
+from aekit.training.loop import EarlyStopping, fit
 
 
 @dataclass
@@ -24,49 +23,68 @@ class LadderResult:
     curve: list[float] = dataclasses.field(default_factory=list)  # validation accuracy at each check
 
 
+class StepBatches:
+    """``steps`` batches drawn up front with replacement (labeled and unlabeled rows each step), cut into
+    "epochs" of ``per_epoch`` steps so that the one training loop (:func:`aekit.training.loop.fit`) runs
+    step-counted training: its end-of-epoch callbacks are then the validation checks."""
+
+    def __init__(self, order: dict[str, torch.Tensor], labeled, unlabeled, empty: torch.Tensor, steps: int,
+                 per_epoch: int):
+        self.order, self.labeled, self.unlabeled, self.empty = order, labeled, unlabeled, empty
+        self.steps, self.per_epoch, self.device = steps, per_epoch, empty.device
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    @property
+    def epochs(self) -> int:
+        return -(-self.steps // self.per_epoch)
+
+    def epoch(self, epoch: int):
+        for step in range(epoch * self.per_epoch, min(self.steps, (epoch + 1) * self.per_epoch)):
+            if self.labeled is None:
+                x_l, y_l = self.empty, self.empty.new_zeros(0, dtype=torch.long)
+            else:
+                rows = self.order["labeled"][step]
+                x_l, y_l = self.labeled[0][rows], self.labeled[1][rows]
+            x_u = self.empty if self.unlabeled is None else self.unlabeled[self.order["unlabeled"][step]]
+            yield x_l, y_l, x_u
+
+
+def ladder_objective(net: LadderNetwork, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor):
+    """Cross-entropy on the corrupted pass of the labeled rows plus the denoising cost of the unlabeled ones."""
+    parts = net.losses(x_l, y_l, x_u)
+    return parts["cross_entropy"] + parts["denoising"], {k: v.detach() for k, v in parts.items()}
+
+
 def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torch.Generator, *,
                  labeled: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: np.ndarray | None = None,
-                 validation: tuple[np.ndarray, np.ndarray] | None = None) -> LadderResult:
-    """``steps`` Adam steps on batches drawn with ``gen`` from the labeled and/or unlabeled images. With
-    ``validation``, the weights with the best validation accuracy (checked every ``eval_every`` steps) are
-    restored at the end."""
+                 validation: tuple[np.ndarray, np.ndarray] | None = None, progress: bool | None = None) -> LadderResult:
+    """``steps`` Adam steps on batches drawn with ``gen`` from the labeled and/or unlabeled images, through
+    the one training loop. With ``validation``, the weights with the best validation accuracy (checked every
+    ``eval_every`` steps and at the end) are restored at the end."""
     r = net.recipe
     if labeled is None and unlabeled is None:
         raise ConfigError("train_ladder needs labeled or unlabeled images")
     xl = to_float(as_device_tensor(labeled[0], device)) if labeled else None
     yl = torch.as_tensor(labeled[1], dtype=torch.long, device=device) if labeled else None
     xu = to_float(as_device_tensor(unlabeled, device)) if unlabeled is not None else None
-    empty = torch.zeros(0, net.sizes[0], device=device)
-    opt = torch.optim.Adam(net.parameters(), lr=r.learning_rate)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, steps))
-    best, best_state, curve = -1.0, None, []
     order = _draw_indices(steps, r.batch_size, gen, len(xl) if xl is not None else 0, len(xu) if xu is not None else 0)
     order = {k: v.to(device, non_blocking=True) for k, v in order.items()}  # one copy, not one per step
-    guard = DivergenceGuard(device, "ladder loss")
-    for step in range(1, steps + 1):
-        net.train()
-        if xl is None:
-            x_l, y_l = empty, empty.new_zeros(0, dtype=torch.long)
-        else:
-            x_l, y_l = xl[order["labeled"][step - 1]], yl[order["labeled"][step - 1]]
-        x_u = empty if xu is None else xu[order["unlabeled"][step - 1]]
-        parts = net.losses(x_l, y_l, x_u)
-        opt.zero_grad(set_to_none=True)
-        loss = parts["cross_entropy"] + parts["denoising"]
-        loss.backward()
-        guard.update(loss.detach(), step, 0)
-        opt.step()
-        schedule.step()
-        if validation is not None and (step % r.eval_every == 0 or step == steps):
-            score = accuracy(net, validation[0], validation[1], device)
-            curve.append(score)
-            if score > best:
-                best, best_state = score, copy.deepcopy(net.state_dict())
-    guard.check(0)
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    batches = StepBatches(order, (xl, yl) if xl is not None else None, xu, torch.zeros(0, net.sizes[0], device=device),
+                          steps, r.eval_every)
+    opt = torch.optim.Adam(net.parameters(), lr=r.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, steps))
+    best = None
+    if validation is not None:  # 1 - accuracy, so that lower is better; patience never runs out
+        best = EarlyStopping(net, lambda: 1.0 - accuracy(net, validation[0], validation[1], device), patience=steps + 1)
+    fit(net, ladder_objective, opt, batches, batches.epochs, display_step=0, label="ladder loss", progress=progress,
+        scheduler=schedule, on_epoch_end=best)
     net.eval()
-    return LadderResult(best, curve)
+    if best is None:
+        return LadderResult(-1.0)
+    best.restore()
+    return LadderResult(1.0 - best.best, [1.0 - s for s in best.history])
 
 
 def lr_factor(step: int, steps: int) -> float:
