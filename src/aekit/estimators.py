@@ -23,15 +23,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
+from aekit.data.arrays import Dataset, Split
 from aekit.data.batches import DeviceBatches, iterate_in_chunks
 from aekit.errors import ConfigError, DataError
-from aekit.models.classifier import EncoderClassifier
+from aekit.experiments.presets import PretrainProgram
+from aekit.experiments.programs import fine_tune
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runtime import generator, seeded_global_rng, select_device
 from aekit.training.loop import fit
 from aekit.training.objectives import (
-    SemiSupervisedObjective,
-    classification_loss,
     reconstruction_loss,
 )
 from aekit.training.optim import build_optimizer
@@ -299,21 +299,26 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         self._fit_scaling(X)
         Xs, seed, device = self._scale(X), self._seed(), self._device()
         ae, self.pretrain_loss_curve_ = self._train_autoencoder(Xs, hs, self.pretrain_epochs, seed, device)
-        clf = EncoderClassifier.from_autoencoder(ae, len(self.classes_), head_init="zeros")
         y_idx = LabelEncoder().fit(self.classes_).transform(y[labeled])
         Xl = Xs[labeled] if Xs.dtype == np.uint8 else Xs[labeled].astype(np.float32)
-        params = clf.head.parameters() if self.freeze_encoder else clf.parameters()
-        opt = build_optimizer("adamw", params, self.learning_rate, self.weight_decay)
         batches = DeviceBatches(Xl, y_idx, batch_size=min(self.batch_size, len(Xl)), device=device, seed=seed + 1)
-        loop, objective = batches, classification_loss
-        if self.pseudo_label_weight > 0 and not labeled.all() and not self.freeze_encoder:
+        unlabeled = None
+        if not labeled.all():
             Xu = Xs[~labeled] if Xs.dtype == np.uint8 else Xs[~labeled].astype(np.float32)
-            loop = DeviceBatches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
-            objective = SemiSupervisedObjective(batches, pseudo_label_weight=self.pseudo_label_weight,
-                                                threshold=self.pseudo_label_threshold, noise="mask", noise_level=0.25)
+            unlabeled = DeviceBatches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
+        # The programs' fine-tuning, with this estimator's recipe: AdamW, a zero-initialised head, and for
+        # pseudo-labels the masking noise of the modern recipe. No validation split: every epoch runs.
+        recipe = PretrainProgram(finetune_optimizer="adamw", finetune_learning_rate=self.learning_rate,
+                                 finetune_weight_decay=self.weight_decay, finetune_epochs=self.finetune_epochs,
+                                 finetune_mode="frozen" if self.freeze_encoder else "full", head_init="zeros",
+                                 finetune_pseudo_label_weight=self.pseudo_label_weight,
+                                 pseudo_label_threshold=self.pseudo_label_threshold, noise="mask", noise_level=0.25)
+        data = Dataset("fit", train=Split(Xl, y_idx), validation=Split(Xl[:0], y_idx[:0]), test=Split(Xl[:0], y_idx[:0]),
+                       image_shape=(Xs.shape[1],), classes=tuple(str(c) for c in self.classes_))
         with seeded_global_rng(seed, device):  # the masking noise: the same random_state, the same model
-            self.loss_curve_ = fit(clf, objective, opt, loop, self.finetune_epochs, display_step=0,
-                                   progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
+            clf, hist = fine_tune(recipe, ae, data, batches, device, generator(seed), unlabeled=unlabeled,
+                                  progress=bool(self.verbose), log=print if self.verbose else (lambda s: None))
+        self.loss_curve_ = hist.epoch_loss
         self.model_ = clf.eval()
         self._autoencoder = ae
         return self
