@@ -26,15 +26,11 @@ from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
 from aekit.data.arrays import Dataset, Split
 from aekit.data.batches import DeviceBatches, iterate_in_chunks
 from aekit.errors import ConfigError, DataError
-from aekit.experiments.presets import PretrainProgram
+from aekit.experiments.presets import PretrainProgram, StackedProgram
 from aekit.experiments.programs import fine_tune
-from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+from aekit.models.stacked import StackedAutoencoder
 from aekit.runtime import generator, seeded_global_rng, select_device
-from aekit.training.loop import fit
-from aekit.training.objectives import (
-    reconstruction_loss,
-)
-from aekit.training.optim import build_optimizer
 
 DTYPES = [np.float64, np.float32, np.uint8]
 
@@ -93,17 +89,19 @@ class _AutoencoderBase(BaseEstimator):
         return select_device(self.device)
 
     def _train_autoencoder(self, Xs: np.ndarray, hs: tuple, epochs: int, seed: int, device) -> tuple:
+        """The programs' autoencoder training, with this estimator's recipe: a plain MLP autoencoder, AdamW."""
         act = self.activation
-        config = AutoencoderConfig(input_size=Xs.shape[1], hidden_sizes=hs, activation=act,
-                                   init="kaiming" if act in ("relu", "gelu") else "xavier")
-        model = StackedAutoencoder(config, generator(seed)).to(device)
+        recipe = StackedProgram(hidden_sizes=hs, activation=act, init="kaiming" if act in ("relu", "gelu") else "xavier",
+                                optimizer="adamw", learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                                batch_size=min(self.batch_size, len(Xs)), training_epochs=max(1, epochs))
+        Xs = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32, copy=False)
+        data = _as_dataset(Xs)
+        model = build_autoencoder(recipe, data, generator(seed), device)
         curve = []
         if epochs > 0:
-            Xs = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32, copy=False)
-            batches = DeviceBatches(Xs, batch_size=min(self.batch_size, len(Xs)), device=device, seed=seed)
-            opt = build_optimizer("adamw", model.parameters(), self.learning_rate, self.weight_decay)
-            curve = fit(model, reconstruction_loss, opt, batches, epochs, display_step=0,
-                        progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
+            batches = DeviceBatches(Xs, batch_size=recipe.batch_size, device=device, seed=seed)
+            curve = train_autoencoder(model, recipe, data, batches, epochs, recipe.optimizer, recipe.learning_rate,
+                                      progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
         return model.eval(), curve
 
     @staticmethod
@@ -313,8 +311,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
                                  finetune_mode="frozen" if self.freeze_encoder else "full", head_init="zeros",
                                  finetune_pseudo_label_weight=self.pseudo_label_weight,
                                  pseudo_label_threshold=self.pseudo_label_threshold, noise="mask", noise_level=0.25)
-        data = Dataset("fit", train=Split(Xl, y_idx), validation=Split(Xl[:0], y_idx[:0]), test=Split(Xl[:0], y_idx[:0]),
-                       image_shape=(Xs.shape[1],), classes=tuple(str(c) for c in self.classes_))
+        data = _as_dataset(Xl, y_idx, classes=tuple(str(c) for c in self.classes_))
         with seeded_global_rng(seed, device):  # the masking noise: the same random_state, the same model
             clf, hist = fine_tune(recipe, ae, data, batches, device, generator(seed), unlabeled=unlabeled,
                                   progress=bool(self.verbose), log=print if self.verbose else (lambda s: None))
@@ -342,6 +339,13 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         check_is_fitted(self)
         Xs = self._scale(self._validate(X, reset=False))
         return self._predict_chunks("encode", Xs)
+
+
+def _as_dataset(X: np.ndarray, y: np.ndarray | None = None, classes: tuple[str, ...] = ()) -> Dataset:
+    """``X`` (already scaled) as the training split of a Dataset, for the programs' training functions; the
+    estimators keep no validation or test split (scikit-learn's model selection does that)."""
+    empty = Split(X[:0], None if y is None else y[:0])
+    return Dataset("fit", train=Split(X, y), validation=empty, test=empty, image_shape=(X.shape[1],), classes=classes)
 
 
 def _jsonable(v):
