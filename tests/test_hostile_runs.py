@@ -1,6 +1,7 @@
 """Issue 10, parts A and B: nothing silently wrong, no run folder damaged or mixed, one line and an exit code."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -230,19 +231,60 @@ def test_a_crash_while_writing_leaves_the_previous_run_loadable(tiny_npz, tmp_pa
 
 def test_a_second_run_into_a_locked_folder_fails_at_once(tiny_npz, tmp_path, capsys):
     out = tmp_path / "run"
-    out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from aekit.rundir import claim\n"
+                               "with claim(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(out)],
+                              stdout=subprocess.PIPE, text=True)
     try:
-        (out / rundir.LOCK).write_text(f"{holder.pid}\n")
+        assert holder.stdout.readline().strip() == "held"
         assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), *QUICK]) == 2
         err = capsys.readouterr().err
         assert f"another aekit run (pid {holder.pid}) is writing into this folder" in err and err.count("\n") == 1
     finally:
-        holder.kill()
+        holder.kill()  # dies holding the lock: the kernel releases it
         holder.wait()
-    # a lock left by a process that died is taken over
+    assert (out / rundir.LOCK).exists()  # left behind by the killed run, and no obstacle
     assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), *QUICK]) == 0
     assert not (out / rundir.LOCK).exists()
+
+
+def test_the_same_process_cannot_claim_a_folder_twice(tmp_path):
+    from aekit.errors import DataError
+
+    with rundir.claim(tmp_path / "o"):
+        with pytest.raises(DataError, match=f"another aekit run \\(pid {os.getpid()}\\)"):
+            with rundir.claim(tmp_path / "o"):
+                pass
+        assert (tmp_path / "o" / rundir.LOCK).exists()  # the outer claim still holds it
+
+
+def test_a_folder_of_the_users_own_is_never_replaced(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "stacked").mkdir(parents=True)
+    (out / "stacked" / "thesis.tex").write_text("years of work")
+    assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), *QUICK]) == 2
+    captured = capsys.readouterr()
+    assert "holds files that are not an aekit run" in captured.err and "Epoch" not in captured.out
+    assert (out / "stacked" / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_failed_swap_puts_the_previous_run_back(tmp_path, monkeypatch):
+    target = tmp_path / "stacked"
+    target.mkdir()
+    (target / "metrics.json").write_text("{}")
+    real = os.replace
+    calls = []
+
+    def failing_second_replace(a, b):
+        calls.append((a, b))
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        return real(a, b)
+    monkeypatch.setattr(rundir.os, "replace", failing_second_replace)
+    with pytest.raises(OSError):
+        with rundir.staged(target) as folder:
+            (folder / "metrics.json").write_text('{"new": 1}')
+    assert (target / "metrics.json").read_text() == "{}"
+    assert [p.name for p in tmp_path.iterdir()] == ["stacked"]
 
 
 def test_out_that_is_a_file_fails_before_training(tiny_npz, tmp_path, capsys):
@@ -323,3 +365,52 @@ def test_saving_over_a_checkpoint_never_pairs_old_config_with_new_weights(tmp_pa
         StackedAutoencoder(AutoencoderConfig(input_size=6, hidden_sizes=(5, 3))).save(tmp_path / "m")
     with pytest.raises(DataError, match="not an aekit checkpoint"):
         aekit.load(tmp_path / "m")
+
+
+def test_labels_beyond_the_class_names_are_refused():
+    from aekit.errors import DataError
+
+    xtr, ytr, xte, yte = tiny_arrays(50, 10)
+    ytr = ytr.copy()
+    ytr[0] = 7
+    with pytest.raises(DataError, match="label 7 is beyond the 4 classes"):
+        from_arrays("t", xtr, ytr, xte, yte, classes=("a", "b", "c", "d"))
+
+
+@pytest.mark.parametrize("key, value, match", [("dropout", "1.5", "dropout=1.5 must be in [0, 1)"),
+                                               ("sparsity_target", "2", "sparsity_target=2.0 must be in (0, 1)")])
+def test_model_ranges_are_checked_before_any_work(key, value, match):
+    from aekit.errors import ConfigError
+    from aekit.runner import RunSpec, build_configs
+
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        build_configs(RunSpec(program="all", config={f"pretrain.{key}": value}))
+
+
+@pytest.mark.parametrize("params", [{"batch_size": 10**400}, {"learning_rate": 10**400}, {"random_state": -1},
+                                    {"random_state": 2**40}])
+def test_estimator_extreme_parameters_are_invalid_parameters(params):
+    from aekit.constraints import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=f"The '{next(iter(params))}' parameter"):
+        AutoencoderTransformer(**params).fit(np.zeros((4, 3)))
+
+
+def test_fit_counts_the_steps_of_a_short_last_epoch():
+    import torch
+
+    from aekit.training.loop import fit
+
+    class Steps:  # 5 steps in epochs of 4
+        device = torch.device("cpu")
+
+        def __len__(self):
+            return 4
+
+        def epoch(self, e):
+            return iter([(torch.zeros(1),)] * (4 if e == 0 else 1))
+    model = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    constant = lambda m, x: (m(x) * 0).sum() + 1.0  # noqa: E731 - a loss of 1.0 every step
+    assert fit(model, constant, opt, Steps(), 2, display_step=0).epoch_loss == [1.0, 1.0]  # not [1.0, 0.25]
+    assert fit(model, constant, opt, Steps(), 0).epoch_loss == []

@@ -33,7 +33,10 @@ class Interval:
     def accepts(self, v: Any) -> bool:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral if self.kind is int else numbers.Real):
             return False
-        if not math.isfinite(v):
+        try:
+            if not math.isfinite(v):
+                return False
+        except OverflowError:  # an int too large for a float: outside any range written here
             return False
         low_ok = self.low is None or (v >= self.low if self.closed in ("both", "left") else v > self.low)
         high_ok = self.high is None or (v <= self.high if self.closed in ("both", "right") else v < self.high)

@@ -44,8 +44,8 @@ class _AutoencoderBase(BaseEstimator):
         "batch_size": Interval(int, 1),
         "learning_rate": Interval(float, 0, None, closed="neither"),
         "weight_decay": Interval(float, 0),
-        "random_state": [InstanceOf((type(None), numbers.Integral, np.random.RandomState),
-                                    "None, an int or a numpy RandomState")],
+        "random_state": [InstanceOf((type(None), np.random.RandomState), "None, a numpy RandomState"),
+                         Interval(int, 0, 2**32 - 1)],
         "device": InstanceOf((str,), "a str like 'auto', 'cpu' or 'cuda:0'"),
         "verbose": InstanceOf((bool, numbers.Integral), "a bool"),
     }

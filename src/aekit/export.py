@@ -30,6 +30,17 @@ class _Scaled(nn.Module):
         return self.fn(((x - self.lo) / self.span).clamp(0.0, 1.0))
 
 
+class _Part(nn.Module):
+    """A part taken as it is: the decoder's input is a code, unbounded, so nothing is scaled or clipped."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fn(z)
+
+
 def export_onnx(opened: OpenedModel, path: str | Path, part: str = "encoder") -> tuple[int, int]:
     """Write ``part`` as ONNX with a dynamic batch axis; returns (input width, output width)."""
     if part not in PARTS:
@@ -44,7 +55,7 @@ def export_onnx(opened: OpenedModel, path: str | Path, part: str = "encoder") ->
     est = opened.estimator
     if part == "decoder":
         width = net.config.code_size
-        module = _Scaled(fn, None, None)
+        module = _Part(fn)
     else:
         width = opened.input_size
         module = _Scaled(fn, getattr(est, "data_min_", None), getattr(est, "data_range_", None))

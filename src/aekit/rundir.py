@@ -1,16 +1,18 @@
 """Run folders that are never half-written, never mixed, and never shared by two runs at once.
 
-- :func:`claim` checks that ``--out`` can be written *before* any work, and holds a lock file in it for
-  the whole run: a second run into the same folder fails at once (a lock left by a dead process is
-  taken over).
+- :func:`claim` checks that ``--out`` can be written *before* any work, and holds a lock on a file in
+  it for the whole run (``flock``, which the kernel releases when a process dies): a second run into
+  the same folder fails at once. POSIX only (``fcntl``).
 - :func:`staged` builds one program's folder under a temporary name beside its target and swaps it in
   whole at the end; until then the previous run stays as it was, and on any error it is untouched and
-  the temporary folder is removed. A rerun therefore never leaves stale files of the run it replaces.
+  the temporary folder is removed. A rerun therefore never leaves stale files of the run it replaces,
+  and a folder that is not an earlier run (:func:`check_replaceable`) is never replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -22,43 +24,37 @@ from aekit.fileio import temporary_name
 LOCK = ".aekit.lock"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-def _take_lock(lock: Path) -> None:
-    for _ in range(2):
+def _take_lock(lock: Path) -> int:
+    """An open descriptor holding an exclusive ``flock`` on ``lock`` (the kernel frees it if the process dies,
+    so no lock is ever stale); the file names the holder's pid for the message a second run gets."""
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                raise DataError(f"{lock.parent}: another aekit run (pid {pid}) is writing into this folder; "
-                                "wait for it to finish or choose another --out") from None
-            lock.unlink(missing_ok=True)  # left by a run that died: take it over
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        return
-    raise DataError(f"{lock}: could not take the run lock; remove the file if no aekit run is using {lock.parent}")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataError(f"{lock.parent}: another aekit run (pid {holder}) is writing into this folder; "
+                            "wait for it to finish or choose another --out") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not a file its last holder removed meanwhile
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def claim(out: str | os.PathLike, option: str = "--out") -> Iterator[Path]:
-    """Create ``out`` if needed, check it is a writable folder, and lock it for this process."""
+    """Create ``out`` if needed, check it is a writable folder, and lock it for this run (a second claim of
+    the same folder fails at once, from another process or this one)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _take_lock(out / LOCK)
+        fd = _take_lock(out / LOCK)
     except DataError:
         raise
     except FileExistsError:
@@ -71,7 +67,25 @@ def claim(out: str | os.PathLike, option: str = "--out") -> Iterator[Path]:
         yield out
     finally:
         with contextlib.suppress(OSError):
-            (out / LOCK).unlink()
+            (out / LOCK).unlink()  # while still holding it: no other run holds this file
+        os.close(fd)
+
+
+RUN_FILES = ("metrics.json", "config.json")  # what marks a folder as an aekit run's
+
+
+def check_replaceable(target: str | os.PathLike) -> None:
+    """Refuse, before any work, to replace something that is not an earlier aekit run: a file, or a folder of
+    the user's own that happens to have the program's name."""
+    target = Path(target)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise DataError(f"{target}: is a file; the run would replace it with its results folder; "
+                        "move it or choose another --out")
+    if any(target.iterdir()) and not any((target / name).is_file() for name in RUN_FILES):
+        raise DataError(f"{target}: holds files that are not an aekit run (no {' or '.join(RUN_FILES)}); aekit "
+                        "replaces the whole folder, so move them or choose another --out")
 
 
 @contextlib.contextmanager
@@ -86,11 +100,18 @@ def staged(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+    check_replaceable(target)
     old = None
-    if target.exists():
-        print(f"replacing the previous run in {target}")
-        old = target.with_name(temporary_name(target.name, "old"))
-        os.replace(target, old)
-    os.replace(temp, target)
+    try:
+        if target.exists():
+            print(f"replacing the previous run in {target}")
+            old = target.with_name(temporary_name(target.name, "old"))
+            os.replace(target, old)
+        os.replace(temp, target)
+    except BaseException:  # put the previous run back, drop the new one
+        if old is not None and not target.exists():
+            os.replace(old, target)
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

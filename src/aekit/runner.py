@@ -126,6 +126,7 @@ def execute(spec: RunSpec) -> dict[str, dict]:
     results = {}
     with rundir.claim(out_root):
         for program in configs:
+            rundir.check_replaceable(out_root / program)  # before any work: never a folder of the user's own
             if (out_root / program).exists():
                 print(f"note: {out_root / program} holds a previous run; this run replaces it when it succeeds")
         for program, cfg in configs.items():

@@ -169,6 +169,10 @@ def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", i
     if not classes and ytr is not None:
         n_classes = int(max(ytr.max(), yte.max() if yte is not None else 0)) + 1
         classes = tuple(str(i) for i in range(n_classes))
+    for y, what in ((ytr, "training"), (yte, "test")):
+        if classes and y is not None and len(y) and y.max() >= len(classes):
+            raise DataError(f"{name} {what} labels: label {y.max()} is beyond the {len(classes)} classes "
+                            f"({', '.join(classes[:3])}, ...); the labels file does not belong to these images")
     n_val = validation_size(len(xtr))
     if split == "first":
         tr, va = slice(n_val, None), slice(None, n_val)

@@ -297,6 +297,10 @@ def validate(config):
             raise ConfigError(f"{name}={value} is more than {MAX_EPOCHS:,} epochs; lower it (or --epochs-scale)")
         if "learning_rate" in name and not 0 < value <= MAX_LEARNING_RATE:
             raise ConfigError(f"{name}={value} must be positive and at most {MAX_LEARNING_RATE:g}")
+        if name == "dropout" and not value < 1:
+            raise ConfigError(f"dropout={value} must be in [0, 1): the share of units dropped")
+        if name == "sparsity_target" and not 0 < value < 1:
+            raise ConfigError(f"sparsity_target={value} must be in (0, 1): the target mean activation of a code unit")
         if name == "pseudo_label_threshold" and not 0 < value <= 1:
             raise ConfigError(f"{name}={value} must be in (0, 1]: the probability a prediction needs to count")
         if name == "hidden_sizes" and (not value or min(value) < 1):

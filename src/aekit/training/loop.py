@@ -68,7 +68,9 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     for epoch in bar:
         total = torch.zeros((), device=batches.device)
         parts_total: dict[str, torch.Tensor] = {}
+        steps = 0  # counted: the last epoch of step-counted data (the ladder's) may be shorter than len(batches)
         for step, batch in enumerate(batches.epoch(epoch)):
+            steps += 1
             with autocast():
                 loss = objective(model, *batch)
             if isinstance(loss, tuple):
@@ -89,14 +91,16 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
             total += last  # stays on the device: no sync per step
             guard.update(last, step, epoch)
         guard.check(epoch)
-        sums.append(total / len(batches))
+        sums.append(total / max(1, steps))
         for name, value in parts_total.items():
-            part_sums.setdefault(name, []).append(value / len(batches))
+            part_sums.setdefault(name, []).append(value / max(1, steps))
         lasts.append(last)
         if display_step and epoch % display_step == 0:
             log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
         if on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item()):
             break
+    if not sums:  # epochs=0: nothing trained
+        return History(seconds=time.perf_counter() - t0)
     history = History(
         epoch_loss=torch.stack(sums).tolist(),
         last_batch_loss=torch.stack(lasts).tolist(),
