@@ -183,6 +183,18 @@ def test_tensorboard_logs(tiny_npz, tmp_path):
     acc = EventAccumulator(str(tb / "stacked")).Reload()
     assert [e.step for e in acc.Scalars("loss/train")] == [0, 1]
     assert acc.Tags()["images"]
+    # the projector: codes, labels and a sprite of the test images, not white (floats in [0, 1], not uint8)
+    config = (tb / "stacked" / "projector_config.pbtxt").read_text()
+    assert "stacked test codes" in config and "sprite" in config
+    folder = next((tb / "stacked").rglob("tensors.tsv")).parent
+    codes = np.loadtxt(folder / "tensors.tsv", ndmin=2)
+    labels = (folder / "metadata.tsv").read_text().split()
+    assert codes.shape == (60, 128) and len(labels) == 60 and set(labels) <= {"0", "1", "2", "3"}
+    from PIL import Image
+
+    sprite = np.asarray(Image.open(folder / "sprite.png").convert("L"), dtype=np.float32)
+    x_test = np.load(tiny_npz)["x_test"]
+    assert sprite.shape[0] >= 28 * 8 and abs(sprite[:28, :28].mean() - x_test[0].mean()) < 2.0
 
 
 @pytest.mark.parametrize("setup, match", [

@@ -139,6 +139,7 @@ def execute(spec: RunSpec) -> dict[str, dict]:
                 m = result.metrics
                 if writer is not None:
                     _log_images(writer, result, data.image_shape)
+                    _log_embedding(writer, result, data, program)
                     writer.add_scalar("test/mse", m["test_mse"])
                     if "test_accuracy" in m:
                         writer.add_scalar("test/accuracy", m["test_accuracy"])
@@ -153,6 +154,26 @@ def execute(spec: RunSpec) -> dict[str, dict]:
             print(f"{line}, {m['seconds']['total']:.1f} s  -> {out_root / program}", file=sys.stdout)
             results[program] = m
     return results
+
+
+def _log_embedding(writer, result, data, tag: str) -> None:
+    """The test codes as a TensorBoard projector embedding: labels (class names) as metadata and the images
+    as a sprite. ``label_img`` must be floats in [0, 1] (uint8 sprites come out white); the sprite of 3,000
+    28x28 images is 1,540 pixels wide, far inside the projector's 8192 x 8192."""
+    import numpy as np
+    import torch
+
+    codes = result.test_codes  # (n <= MAP_SAMPLES, code)
+    n = len(codes)
+    metadata = None
+    if result.test_labels is not None:
+        names = data.classes or tuple(str(i) for i in range(int(result.test_labels.max()) + 1))
+        metadata = [names[int(y)] for y in result.test_labels]
+    images = None
+    if len(data.image_shape) == 2:
+        images = torch.from_numpy(data.test.images[:n].astype(np.float32) / 255.0).reshape(n, 1, *data.image_shape)
+    writer.add_embedding(torch.from_numpy(np.asarray(codes, dtype=np.float32)), metadata=metadata, label_img=images,
+                         tag=f"{tag} test codes", global_step=0)
 
 
 def _log_images(writer, result, image_shape) -> None:
