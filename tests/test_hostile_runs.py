@@ -414,3 +414,15 @@ def test_fit_counts_the_steps_of_a_short_last_epoch():
     constant = lambda m, x: (m(x) * 0).sum() + 1.0  # noqa: E731 - a loss of 1.0 every step
     assert fit(model, constant, opt, Steps(), 2, display_step=0).epoch_loss == [1.0, 1.0]  # not [1.0, 0.25]
     assert fit(model, constant, opt, Steps(), 0).epoch_loss == []
+
+
+def test_a_folder_that_became_foreign_during_the_run_is_kept_and_nothing_is_left(tmp_path):
+    from aekit.errors import DataError
+
+    target = tmp_path / "stacked"
+    with pytest.raises(DataError, match="holds files that are not an aekit run"):
+        with rundir.staged(target) as folder:
+            (folder / "metrics.json").write_text("{}")
+            target.mkdir()
+            (target / "notes.txt").write_text("mine")  # appeared while the run was training
+    assert [p.name for p in tmp_path.iterdir()] == ["stacked"] and (target / "notes.txt").read_text() == "mine"

@@ -100,9 +100,9 @@ def staged(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    check_replaceable(target)
     old = None
     try:
+        check_replaceable(target)  # checked before any work by the caller; again, as the folder may have changed
         if target.exists():
             print(f"replacing the previous run in {target}")
             old = target.with_name(temporary_name(target.name, "old"))
