@@ -7,9 +7,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from aekit import rundir
+from aekit.data.arrays import split_warnings
+from aekit.data.catalog import load_dataset
 from aekit.errors import ConfigError, DataError
 from aekit.experiments import presets
+from aekit.experiments.programs import check_fits, run_pretrain, run_stacked
+from aekit.outputs import write_run
+from aekit.runtime import select_device, setup
 
 
 @dataclass
@@ -106,12 +114,6 @@ def execute(spec: RunSpec) -> dict[str, dict]:
 
     The output folder is checked and locked before any work; each program's folder is built aside and
     swapped in whole when it is complete, so a failed run leaves the previous one as it was."""
-    from aekit.data.arrays import split_warnings
-    from aekit.data.catalog import load_dataset
-    from aekit.experiments.programs import check_fits, run_pretrain, run_stacked
-    from aekit.outputs import write_run
-    from aekit.runtime import select_device, setup
-
     configs = build_configs(spec)  # every config is checked before any work is done
     device = select_device(spec.device)
     setup(device)
@@ -160,9 +162,6 @@ def _log_embedding(writer, result, data, tag: str) -> None:
     """The test codes as a TensorBoard projector embedding: labels (class names) as metadata and the images
     as a sprite. ``label_img`` must be floats in [0, 1] (uint8 sprites come out white); the sprite of 3,000
     28x28 images is 1,540 pixels wide, far inside the projector's 8192 x 8192."""
-    import numpy as np
-    import torch
-
     codes = result.test_codes  # (n <= MAP_SAMPLES, code)
     n = len(codes)
     metadata = None
@@ -177,8 +176,6 @@ def _log_embedding(writer, result, data, tag: str) -> None:
 
 
 def _log_images(writer, result, image_shape) -> None:
-    import numpy as np
-
     if len(image_shape) != 2:
         return
     top = result.examples.astype(np.float32) / 255.0
