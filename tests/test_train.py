@@ -33,15 +33,21 @@ def test_batches_per_epoch_and_reshuffle():
 
 def test_shards_are_disjoint_and_cover_the_permutation():
     y = np.arange(100)
-    shards = [DeviceBatches(np.zeros((100, 2), np.uint8), y, batch_size=5, rank=r, world_size=4) for r in range(4)]
-    seen = [set(torch.cat([lab for _, lab in s.epoch(3)]).tolist()) for s in shards]
-    assert all(len(s) == 25 for s in seen)
-    assert set().union(*seen) == set(range(100)) and sum(len(s) for s in seen) == 100
+    one = DeviceBatches(np.zeros((100, 2), np.uint8), y, batch_size=8)
+    shards = [DeviceBatches(np.zeros((100, 2), np.uint8), y, batch_size=8, rank=r, world_size=4) for r in range(4)]
+    for epoch in (3, 4):
+        per_rank = [[lab for _, lab in s.epoch(epoch)] for s in shards]
+        assert all(len(p) == len(one) == 12 and all(len(b) == 2 for b in p) for p in per_rank)  # equal step counts
+        for b, whole in enumerate(lab for _, lab in one.epoch(epoch)):  # each global batch, split over the ranks
+            assert torch.equal(torch.cat([p[b] for p in per_rank]), whole)
+    e3 = torch.cat([lab for _, lab in shards[0].epoch(3)])
+    assert not torch.equal(e3, torch.cat([lab for _, lab in shards[0].epoch(4)]))  # shards change between epochs
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
-    ({"batch_size": 20}, "batch_size=20 is larger than the 10 training images per process"),
+    ({"batch_size": 20}, "batch_size=20 is larger than the 10 training images"),
+    ({"batch_size": 3, "world_size": 2}, "batch_size=3 does not split evenly over 2 processes"),
     ({"batch_size": 2, "rank": 2, "world_size": 2}, r"rank=2 must be in \[0, world_size=2\)"),
 ])
 def test_batch_errors(kwargs, match):

@@ -2,8 +2,10 @@
 
 Each epoch draws one permutation from a generator seeded by ``(seed, epoch)``, so the
 order is a pure function of the epoch: a resumed run and every DDP rank see the same
-permutation, and a rank takes its own contiguous shard of it. Like TF1's ``next_batch``
-loop, an epoch is ``int(n / batch_size)`` full batches; the remainder is dropped.
+permutation. Like TF1's ``next_batch`` loop, an epoch is ``int(n / batch_size)`` full batches;
+the remainder is dropped. Under data parallelism ``batch_size`` stays the *global* batch: rank
+``r`` of ``W`` takes slice ``r`` of every global batch, so all ranks step the same number of
+times and their averaged gradients are the one-process gradient of that batch.
 """
 
 from __future__ import annotations
@@ -43,20 +45,18 @@ class DeviceBatches:
                  device: torch.device | str = "cpu", seed: int = 0, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} must be a positive integer")
-        if not 0 <= rank < world_size:
-            raise ConfigError(f"rank={rank} must be in [0, world_size={world_size})")
-        n_per_rank = len(images) // world_size
-        if n_per_rank < batch_size:
+        check_shard(batch_size, rank, world_size)
+        if len(images) < batch_size:
             raise ConfigError(
-                f"batch_size={batch_size} is larger than the {n_per_rank} training images per process; "
-                f"use a batch_size of at most {n_per_rank}"
+                f"batch_size={batch_size} is larger than the {len(images)} training images; "
+                f"use a batch_size of at most {len(images)}"
             )
         self.device = torch.device(device)
         self.x = as_device_tensor(images, self.device)  # (N, D) uint8 (or float32 for non-image data)
         self.y = None if labels is None else torch.as_tensor(labels, dtype=torch.int64).to(self.device)
         self.batch_size, self.seed = batch_size, seed
         self.rank, self.world_size = rank, world_size
-        self.n_per_rank = n_per_rank
+        self.local_batch = batch_size // world_size
 
     def reseeded(self, seed: int) -> "DeviceBatches":
         """The same data (shared, not copied) with another shuffling stream, e.g. for a second phase."""
@@ -65,18 +65,28 @@ class DeviceBatches:
         return other
 
     def __len__(self) -> int:
-        return self.n_per_rank // self.batch_size
+        return len(self.x) // self.batch_size
 
     def permutation(self, epoch: int) -> torch.Tensor:
-        """This rank's sample order for ``epoch``: (len(self) * batch_size,) indices on the device."""
+        """This rank's sample order for ``epoch``: (len(self), local_batch) indices on the device, row ``b``
+        being this rank's slice of global batch ``b``."""
         perm = torch.randperm(len(self.x), generator=generator(self.seed * 1_000_003 + epoch))
-        shard = perm[self.rank * self.n_per_rank:(self.rank + 1) * self.n_per_rank]
-        return shard[: len(self) * self.batch_size].to(self.device, non_blocking=True)
+        batches = perm[: len(self) * self.batch_size].view(len(self), self.world_size, self.local_batch)
+        return batches[:, self.rank].contiguous().to(self.device, non_blocking=True)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
-        for idx in self.permutation(epoch).view(len(self), self.batch_size):
+        for idx in self.permutation(epoch):
             x = to_float(self.x.index_select(0, idx))  # (B, D) float32
             yield (x,) if self.y is None else (x, self.y.index_select(0, idx))
+
+
+def check_shard(batch_size: int, rank: int, world_size: int) -> None:
+    """A global batch splits evenly over the ranks, and ``rank`` is one of them."""
+    if not 0 <= rank < world_size:
+        raise ConfigError(f"rank={rank} must be in [0, world_size={world_size})")
+    if batch_size % world_size:
+        raise ConfigError(f"batch_size={batch_size} does not split evenly over {world_size} processes; choose a "
+                          f"batch_size that is a multiple of {world_size} (e.g. {batch_size - batch_size % world_size or world_size})")
 
 
 def iterate_in_chunks(images: np.ndarray, device: torch.device, chunk: int = 8192) -> Iterator[torch.Tensor]:
