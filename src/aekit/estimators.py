@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
 from aekit.data.arrays import Dataset, Split
-from aekit.data.batches import DeviceBatches, iterate_in_chunks
+from aekit.data.batches import make_batches, iterate_in_chunks
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.presets import PretrainProgram, StackedProgram
 from aekit.experiments.programs import fine_tune
@@ -99,7 +99,7 @@ class _AutoencoderBase(BaseEstimator):
         model = build_autoencoder(recipe, data, generator(seed), device)
         curve = []
         if epochs > 0:
-            batches = DeviceBatches(Xs, batch_size=recipe.batch_size, device=device, seed=seed)
+            batches = make_batches(Xs, batch_size=recipe.batch_size, device=device, seed=seed)
             curve = train_autoencoder(model, recipe, data, batches, epochs, recipe.optimizer, recipe.learning_rate,
                                       progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
         return model.eval(), curve
@@ -299,11 +299,11 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         ae, self.pretrain_loss_curve_ = self._train_autoencoder(Xs, hs, self.pretrain_epochs, seed, device)
         y_idx = LabelEncoder().fit(self.classes_).transform(y[labeled])
         Xl = Xs[labeled] if Xs.dtype == np.uint8 else Xs[labeled].astype(np.float32)
-        batches = DeviceBatches(Xl, y_idx, batch_size=min(self.batch_size, len(Xl)), device=device, seed=seed + 1)
+        batches = make_batches(Xl, y_idx, batch_size=min(self.batch_size, len(Xl)), device=device, seed=seed + 1)
         unlabeled = None
         if not labeled.all():
             Xu = Xs[~labeled] if Xs.dtype == np.uint8 else Xs[~labeled].astype(np.float32)
-            unlabeled = DeviceBatches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
+            unlabeled = make_batches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
         # The programs' fine-tuning, with this estimator's recipe: AdamW, a zero-initialised head, and for
         # pseudo-labels the masking noise of the modern recipe. No validation split: every epoch runs.
         recipe = PretrainProgram(finetune_optimizer="adamw", finetune_learning_rate=self.learning_rate,

@@ -80,6 +80,13 @@ class DeviceBatches:
             yield (x,) if self.y is None else (x, self.y.index_select(0, idx))
 
 
+def make_batches(images, labels=None, *, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
+                 rank: int = 0, world_size: int = 1):
+    """The training batches for a split: every program and estimator gets its batches here."""
+    return DeviceBatches(images, labels, batch_size=batch_size, device=device, seed=seed, rank=rank,
+                         world_size=world_size)
+
+
 def check_shard(batch_size: int, rank: int, world_size: int) -> None:
     """A global batch splits evenly over the ranks, and ``rank`` is one of them."""
     if not 0 <= rank < world_size:

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from aekit.data.arrays import Dataset, Split
-from aekit.data.batches import DeviceBatches
+from aekit.data.batches import DeviceBatches, make_batches
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.presets import PretrainProgram, get_preset
 from aekit.experiments.programs import fine_tune, semi_supervised
@@ -97,7 +97,7 @@ def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device,
     run_cfg = dataclasses.replace(cfg, finetune_learning_rate=lr, finetune_epochs=epochs, finetune_early_stopping=patience,
                                   display_step=0)
     sub = dataclasses.replace(data, train=Split(data.train.images[idx], data.train.labels[idx]))
-    batches = DeviceBatches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
+    batches = make_batches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
     with seeded_global_rng(seed, device):  # dropout and noise: each run repeatable whatever ran before it
         clf, hist = fine_tune(run_cfg, copy.deepcopy(ae), sub, batches, device, generator(seed + 11), log=lambda s: None,
                               progress=False, unlabeled=unlabeled)
@@ -110,7 +110,7 @@ def unlabeled_pool(cfg: PretrainProgram, data: Dataset, idx: np.ndarray, device,
     rest = np.setdiff1d(np.arange(len(data.train)), idx)
     if len(rest) < cfg.batch_size:
         return None
-    return DeviceBatches(data.train.images[rest], batch_size=cfg.batch_size, device=device, seed=seed + 13)
+    return make_batches(data.train.images[rest], batch_size=cfg.batch_size, device=device, seed=seed + 13)
 
 
 def compare_arms(trial: Callable[..., Trial], pretrained, scratch, rates, recipe_rate: float, semi: bool) -> dict:
@@ -165,7 +165,7 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
     for seed in range(seeds):
         ae = build_autoencoder(cfg, data, generator(seed), device)
         scratch = copy.deepcopy(ae)  # the same network, untrained
-        batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
+        batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
         with seeded_global_rng(seed, device):  # masking noise: repeatable whatever ran before in the process
             train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, cfg.pretrain_epochs,
                               cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False)

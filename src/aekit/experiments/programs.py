@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from aekit.data.arrays import Dataset, class_counts
-from aekit.data.batches import DeviceBatches
+from aekit.data.batches import DeviceBatches, make_batches
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.presets import FINETUNE_MODES, PretrainProgram, StackedProgram
 from aekit.experiments.recipes import (
@@ -129,7 +129,7 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
     check_fits(cfg, data)
     t0 = time.perf_counter()
     model = build_autoencoder(cfg, data, generator(seed), device)
-    batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
+    batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
     hist = train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
                              log=log, progress=progress, label="loss", on_epoch_end=_hook(on_epoch, "train"),
                              train_module=_trainable(model, compile))
@@ -195,7 +195,7 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     t0 = time.perf_counter()
     gen = generator(seed)
     ae = build_autoencoder(cfg, data, gen, device)
-    batches = DeviceBatches(data.train.images, data.train.labels, batch_size=cfg.batch_size, device=device, seed=seed)
+    batches = make_batches(data.train.images, data.train.labels, batch_size=cfg.batch_size, device=device, seed=seed)
     if cfg.finetune_mode == "scratch":  # the baseline: the same network, no pretraining
         pre = History()
     else:
