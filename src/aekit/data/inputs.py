@@ -104,6 +104,19 @@ def read_npz(path: Path, choose: Callable[[list[str]], list[str]] | None = None)
 
 def _read_array(f: IO[bytes], size: int, what: str) -> np.ndarray:
     """One .npy stream of ``size`` bytes; its header is checked against ``size`` before any array is allocated."""
+    read_npy_header(f, size, what)
+    try:
+        with warnings.catch_warnings():  # read_array parses the header again: no warnings about it either
+            warnings.simplefilter("ignore")
+            f.seek(0)
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except (ValueError, TypeError, EOFError, OverflowError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{what}: damaged .npy array ({e}); re-create or re-copy the file") from None
+
+
+def read_npy_header(f: IO[bytes], size: int, what: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran_order, dtype, data offset) of the .npy stream ``f`` of ``size`` bytes, reading only its
+    header; a damaged or truncated one is a DataError naming ``what``. ``f`` is left at the data."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(f)
@@ -117,18 +130,16 @@ def _read_array(f: IO[bytes], size: int, what: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():  # numpy evaluates the header as a Python literal: no warnings about it
             warnings.simplefilter("ignore")
-            shape, _, dtype = read_header(f)
-            needed = f.tell() + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
-            if needed > size:
-                raise DataError(f"{what}: truncated .npy array: its header says {dtype} {shape}, {needed} bytes, but "
-                                f"there are {size}; re-create or re-copy the file (a partial download?)")
-            f.seek(0)
-            return fmt.read_array(f, allow_pickle=False)
-    except DataError:
-        raise
+            shape, fortran, dtype = read_header(f)
     except (ValueError, TypeError, EOFError, OverflowError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
             zlib.error) as e:  # numpy parses the header with tokenize and ast: a damaged one can raise their errors
         raise DataError(f"{what}: damaged .npy array ({e}); re-create or re-copy the file") from None
+    offset = f.tell()
+    needed = offset + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if needed > size:
+        raise DataError(f"{what}: truncated .npy array: its header says {dtype} {shape}, {needed} bytes, but "
+                        f"there are {size}; re-create or re-copy the file (a partial download?)")
+    return shape, fortran, dtype, offset
 
 
 def _load_pngs(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
