@@ -26,6 +26,8 @@ def _add_run_options(p) -> None:
                    help="train through torch.compile (not faster on the 2-core CPU measured; see docs/performance.md)")
     p.add_argument("--tensorboard", default=None, metavar="DIR", help="write TensorBoard loss scalars and reconstruction images")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run saved in the output folder from its last epoch")
 
 
 def _add_reproduce(sub) -> None:
@@ -37,7 +39,8 @@ def _add_reproduce(sub) -> None:
     )
     p.add_argument("program", choices=("stacked", "pretrain", "all"), help="which program to run")
     p.add_argument("--dataset", default="mnist",
-                   help="mnist, fashion-mnist, kmnist, mnist-5k, an .npz file, or a folder of IDX files")
+                   help="mnist, fashion-mnist, kmnist, mnist-5k, an .npz file, a folder of IDX files, "
+                   "or a folder of .npy files (see aekit data convert)")
     p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/ (then $AEKIT_DATA, the cache, /usr/share/datasets)")
     p.add_argument("--preset", default="tutorial", choices=("tutorial", "modern", "seed"),
                    help="hyperparameters: 'tutorial' is the TF1 tutorial's, 'modern' the best recipe found "
@@ -56,6 +59,8 @@ def _add_train(sub) -> None:
                        "data_dir, seed, device, out, epochs_scale, code_size, compile, tensorboard, progress; the [config] table "
                        "overrides preset fields (as --set does). Unknown keys are rejected.")
     p.add_argument("--config", required=True, metavar="RUN.toml", help="the run description")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run saved in the output folder from its last epoch")
 
 
 def _add_model_io(sub, name: str, help: str, description: str):
@@ -116,6 +121,21 @@ def _add_datasets(sub) -> None:
     p.add_argument("--data-dir", default=None, help="also search DATA_DIR/<name>/ first")
 
 
+def _add_data(sub) -> None:
+    p = sub.add_parser("data", help="convert a dataset into a folder of .npy files for datasets bigger than memory",
+                       description="Dataset tools.")
+    data = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    c = data.add_parser("convert", formatter_class=Formatter, help="write SRC as a dataset folder of .npy files",
+                        description="Write SRC as a folder of x_train.npy, x_test.npy (uint8) and the labels y_*.npy, "
+                        "chunk by chunk; training opens it memory-mapped and streams it, so it may be bigger than "
+                        "memory. SRC: a dataset name (mnist, fashion-mnist, kmnist, mnist-5k; keeps its validation "
+                        "split as x_val.npy), a folder of IDX files, an .npz with x_train and x_test, or a folder of "
+                        "PNGs with train/ and test/ subfolders (one subfolder per class for labels).")
+    c.add_argument("src", metavar="SRC", help="dataset name, IDX folder, .npz file or PNG folder")
+    c.add_argument("dir", metavar="DIR", help="the folder to write (empty, new, or an earlier dataset folder it replaces)")
+    c.add_argument("--data-dir", default=None, help="folder searched first for a named SRC")
+
+
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="run a benchmark; writes JSON and a markdown table",
                        description="Benchmarks that write JSON and a markdown table.")
@@ -133,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Each command has its own --help.")
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_inference, _add_export, _add_bench):
+    for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_data, _add_inference, _add_export,
+                _add_bench):
         add(sub)
     return parser
 

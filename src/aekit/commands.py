@@ -18,14 +18,17 @@ def cmd_reproduce(args) -> int:
     execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
                     seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
                     compile=args.compile, tensorboard=args.tensorboard, progress=False if args.no_progress else None,
-                    config=parse_overrides(args.overrides)))
+                    config=parse_overrides(args.overrides), resume=args.resume))
     return 0
 
 
 def cmd_train(args) -> int:
+    import dataclasses
+
     from aekit.runner import execute, read_toml
 
-    execute(read_toml(args.config))
+    spec = read_toml(args.config)
+    execute(dataclasses.replace(spec, resume=True) if args.resume else spec)
     return 0
 
 
@@ -64,6 +67,13 @@ def cmd_datasets(args) -> int:
     width = max(len(n) for n, _ in rows)
     for name, where in rows:
         print(f"{name:<{width}}  {where}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from aekit.data.convert import convert
+
+    print(convert(args.src, args.dir, data_dir=args.data_dir))
     return 0
 
 
@@ -145,6 +155,6 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {
-    "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "encode": cmd_encode,
+    "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "data": cmd_data, "encode": cmd_encode,
     "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "bench": cmd_bench,
 }

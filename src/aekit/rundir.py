@@ -7,6 +7,8 @@
   whole at the end; until then the previous run stays as it was, and on any error it is untouched and
   the temporary folder is removed. A rerun therefore never leaves stale files of the run it replaces,
   and a folder that is not an earlier run (:func:`check_replaceable`) is never replaced.
+- :func:`partial` is the same idea for a run that can be resumed: its folder keeps the training state
+  through a crash and is swapped in (:func:`swap_in`) when the run completes.
 """
 
 from __future__ import annotations
@@ -100,6 +102,18 @@ def staged(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+    swap_in(temp, target)
+
+
+def partial(out: str | os.PathLike, program: str) -> Path:
+    """Where a program's run is built, and its resumable state kept, until it completes: ``OUT/.PROGRAM.partial``.
+    Unlike :func:`staged`'s folder it outlives a crash, so ``--resume`` finds it."""
+    return Path(out) / f".{program}.partial"
+
+
+def swap_in(folder: Path, target: Path) -> None:
+    """Make the complete ``folder`` become ``target``, replacing an earlier run there; on failure the earlier
+    run is put back and ``folder`` removed."""
     old = None
     try:
         check_replaceable(target)  # checked before any work by the caller; again, as the folder may have changed
@@ -107,11 +121,11 @@ def staged(target: str | os.PathLike) -> Iterator[Path]:
             print(f"replacing the previous run in {target}")
             old = target.with_name(temporary_name(target.name, "old"))
             os.replace(target, old)
-        os.replace(temp, target)
+        os.replace(folder, target)
     except BaseException:  # put the previous run back, drop the new one
         if old is not None and not target.exists():
             os.replace(old, target)
-        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +20,8 @@ from aekit.errors import ConfigError, DataError
 from aekit.experiments import presets
 from aekit.experiments.programs import check_fits, run_pretrain, run_stacked
 from aekit.outputs import write_run
-from aekit.runtime import select_device, setup
+from aekit.runtime import World, distributed, setup
+from aekit.training.resume import ResumeStore, check_fingerprint, read_state
 
 
 @dataclass
@@ -34,6 +38,7 @@ class RunSpec:
     compile: bool = False  # train through torch.compile
     tensorboard: str | None = None  # write TensorBoard scalars and images under this folder
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
+    resume: bool = False  # continue the interrupted run saved in ``out``
     config: dict = field(default_factory=dict)  # preset field -> value (text or typed)
     config_source: str = "--set"  # where ``config`` came from, for messages: --set, or "<file> [config]"
 
@@ -65,7 +70,8 @@ def read_toml(path: str | Path) -> RunSpec:
     if "config" in table and not isinstance(table["config"], dict):
         raise ConfigError(f"{path}: 'config' must be a table ([config]) of preset fields")
     hints = {"program": str, "preset": str, "dataset": str, "data_dir": str, "seed": int, "device": str, "out": str,
-             "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int}
+             "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int,
+             "resume": bool}
     try:
         values = {k: presets._coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
     except ConfigError as e:
@@ -112,50 +118,90 @@ def _tensorboard(folder: Path):
 def execute(spec: RunSpec) -> dict[str, dict]:
     """Validate everything, then run each program and write its run directory; returns metrics per program.
 
-    The output folder is checked and locked before any work; each program's folder is built aside and
-    swapped in whole when it is complete, so a failed run leaves the previous one as it was."""
+    The output folder is checked and locked before any work. Each program is built in its partial folder
+    (``OUT/.PROGRAM.partial``: the resumable state, then the results) and swapped in whole when complete, so
+    a failed run leaves the previous one as it was, and ``resume`` continues from the last saved epoch.
+    Under torchrun every rank trains; rank 0 alone writes."""
     configs = build_configs(spec)  # every config is checked before any work is done
-    device = select_device(spec.device)
-    setup(device)
-    data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
-    for cfg in configs.values():
-        check_fits(cfg, data, device)
-    out_root = Path(spec.out) if spec.out else Path("runs") / data.name
-    print(data.summary())
-    for line in split_warnings(data):
-        print(line, file=sys.stderr)
-    runners = {"stacked": run_stacked, "pretrain": run_pretrain}
-    results = {}
-    with rundir.claim(out_root):
-        for program in configs:
-            rundir.check_replaceable(out_root / program)  # before any work: never a folder of the user's own
-            if (out_root / program).exists():
-                print(f"note: {out_root / program} holds a previous run; this run replaces it when it succeeds")
-        for program, cfg in configs.items():
-            print(f"== {program} ({presets.PRESET_ALIASES.get(spec.preset, spec.preset)} preset) on {device} ==")
-            writer = _tensorboard(Path(spec.tensorboard) / program) if spec.tensorboard else None
-            hook = (lambda phase, epoch, loss: writer.add_scalar(f"loss/{phase}", loss, epoch)) if writer else None
-            try:
-                result = runners[program](cfg, data, device, seed=spec.seed, compile=spec.compile, on_epoch=hook,
-                                           progress=spec.progress)
-                m = result.metrics
-                if writer is not None:
-                    _log_images(writer, result, data.image_shape)
-                    _log_embedding(writer, result, data, program)
-                    writer.add_scalar("test/mse", m["test_mse"])
-                    if "test_accuracy" in m:
-                        writer.add_scalar("test/accuracy", m["test_accuracy"])
-            finally:
-                if writer is not None:
-                    writer.close()
-            with rundir.staged(out_root / program) as folder:
-                write_run(result, folder, data)
-            line = f"{program}: test MSE {m['test_mse']:.4f}"
+    with distributed(spec.device) as (device, w):
+        setup(device)
+        data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
+        for cfg in configs.values():
+            check_fits(cfg, data, device)
+        out_root = Path(spec.out) if spec.out else Path("runs") / data.name
+        print(data.summary())
+        for line in split_warnings(data) if w.is_main else ():
+            print(line, file=sys.stderr)
+        with rundir.claim(out_root) if w.is_main else contextlib.nullcontext():
+            for program in configs:
+                rundir.check_replaceable(out_root / program)  # before any work: never a folder of the user's own
+                if (out_root / program).exists() and not spec.resume:
+                    print(f"note: {out_root / program} holds a previous run; this run replaces it when it succeeds")
+            w.barrier()
+            return {program: _run_program(spec, program, cfg, data, device, w, out_root)
+                    for program, cfg in configs.items()}
+
+
+def fingerprint(program: str, cfg, data, spec: RunSpec, w: World) -> dict:
+    """What makes two runs the same run, for --resume: recipe, dataset, seed and number of processes."""
+    return {"program": program, "config": dataclasses.asdict(cfg), "dataset": data_fingerprint(data),
+            "seed": spec.seed, "world_size": w.size}
+
+
+def data_fingerprint(data) -> dict:
+    """The dataset's name, sizes and a hash of a sample of its rows (reading every row of a memory-mapped
+    dataset would cost a pass over the disk)."""
+    h = hashlib.blake2b(digest_size=8)
+    for split in (data.train, data.validation, data.test):
+        rows = np.linspace(0, len(split) - 1, num=min(len(split), 256)).astype(np.int64) if len(split) else []
+        h.update(np.ascontiguousarray(split.images[rows]).tobytes())
+        if split.labels is not None:
+            h.update(np.ascontiguousarray(split.labels).tobytes())
+    return {"name": data.name, "sizes": [len(data.train), len(data.validation), len(data.test)],
+            "sample_hash": h.hexdigest()}
+
+
+def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_root: Path) -> dict:
+    target, partial = out_root / program, rundir.partial(out_root, program)
+    fp = fingerprint(program, cfg, data, spec, w)
+    if spec.resume and not (partial / "resume").exists():
+        done = read_state(target / "resume")
+        if done is not None and done.get("complete"):
+            check_fingerprint(target / "resume", done.get("fingerprint", {}), json.loads(json.dumps(fp)))
+            print(f"{program}: already complete in {target}; nothing to resume")
+            return json.loads((target / "metrics.json").read_text())
+        print(f"note: {out_root} holds no saved state of the {program} program; it starts from the beginning")
+    print(f"== {program} ({presets.PRESET_ALIASES.get(spec.preset, spec.preset)} preset) on {device}"
+          f"{f', {w.size} processes' if w.size > 1 else ''} ==")
+    store = ResumeStore(partial / "resume", fp, resume=spec.resume)
+    if store.resumed:
+        print(f"resuming from {partial / 'resume'}")
+    writer = _tensorboard(Path(spec.tensorboard) / program) if spec.tensorboard and w.is_main else None
+    hook = (lambda phase, epoch, loss: writer.add_scalar(f"loss/{phase}", loss, epoch)) if writer else None
+    try:
+        runner = run_stacked if program == "stacked" else run_pretrain
+        result = runner(cfg, data, device, seed=spec.seed, compile=spec.compile, on_epoch=hook,
+                        progress=spec.progress, store=store)
+        m = result.metrics
+        if writer is not None:
+            _log_images(writer, result, data.image_shape)
+            _log_embedding(writer, result, data, program)
+            writer.add_scalar("test/mse", m["test_mse"])
             if "test_accuracy" in m:
-                line += f", test accuracy {100 * m['test_accuracy']:.2f}%"
-            print(f"{line}, {m['seconds']['total']:.1f} s  -> {out_root / program}", file=sys.stdout)
-            results[program] = m
-    return results
+                writer.add_scalar("test/accuracy", m["test_accuracy"])
+    finally:
+        if writer is not None:
+            writer.close()
+    if w.is_main:
+        write_run(result, partial, data)
+        store.finish()
+        rundir.swap_in(partial, target)
+    w.barrier()
+    line = f"{program}: test MSE {m['test_mse']:.4f}"
+    if "test_accuracy" in m:
+        line += f", test accuracy {100 * m['test_accuracy']:.2f}%"
+    print(f"{line}, {m['seconds']['total']:.1f} s  -> {target}", file=sys.stdout)
+    return m
 
 
 def _log_embedding(writer, result, data, tag: str) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import torch
 
@@ -29,6 +32,96 @@ def select_device(name: str | None = "auto") -> torch.device:
     if kind == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"--device {name!r}: MPS is not available on this machine; use --device cpu or auto")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes ``torchrun`` started (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            import torch.distributed as dist
+            dist.barrier()
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
+        if self.size == 1:
+            return obj
+        import torch.distributed as dist
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj: Any) -> list:
+        """``obj`` from every rank, in rank order (a picklable object; one collective)."""
+        if self.size == 1:
+            return [obj]
+        import torch.distributed as dist
+        out = [None] * self.size
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def world() -> World:
+    """The running process group's World, or a single process's."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return World()
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                 int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+
+
+def launched_world() -> World:
+    """What ``torchrun`` asked for in the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ...)."""
+    try:
+        return World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                     int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    except ValueError:
+        raise ConfigError("RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE must be integers; "
+                          "start data-parallel runs with torchrun") from None
+
+
+@contextlib.contextmanager
+def distributed(device_name: str | None = "auto") -> Iterator[tuple[torch.device, World]]:
+    """The device for this process, inside torchrun's process group when torchrun started several processes.
+
+    One process: just :func:`select_device`. Under ``torchrun --nproc-per-node N``: rank ``r`` takes
+    ``cuda:LOCAL_RANK`` (NCCL) when CUDA is there, else the CPU (gloo); the group is destroyed at the end.
+    Ranks other than 0 print nothing on stdout (errors still reach stderr)."""
+    w = launched_world()
+    if w.size == 1:
+        yield select_device(device_name), w
+        return
+    import torch.distributed as dist
+    name = (device_name or "auto").lower()
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        device = torch.device("cuda", w.local_rank)
+        torch.cuda.set_device(device)
+    elif name in ("auto", "cpu"):
+        device = torch.device("cpu")
+    else:
+        raise ConfigError(f"--device {name!r} under torchrun: use auto, cpu or cuda (each process takes "
+                          "cuda:LOCAL_RANK)")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    stdout = sys.stdout
+    if not w.is_main:
+        sys.stdout = open(os.devnull, "w")
+    try:
+        yield device, world()
+    finally:
+        if not w.is_main:
+            sys.stdout.close()
+            sys.stdout = stdout
+        dist.destroy_process_group()
 
 
 def available_cpus() -> int:
@@ -55,7 +148,7 @@ def setup(device: torch.device, threads: int | None = None) -> None:
     """
     torch.set_flush_denormal(True)
     if device.type == "cpu":
-        n = threads or available_cpus()
+        n = threads or max(1, available_cpus() // launched_world().local_size)  # torchrun's ranks share the CPUs
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
 

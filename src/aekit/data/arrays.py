@@ -146,6 +146,19 @@ def split_warnings(data: Dataset) -> list[str]:
     return lines
 
 
+def infer_classes(name: str, labels: dict[str, np.ndarray | None], classes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The class names: ``classes`` when given, else "0".."K-1" up to the largest label (when the training
+    labels, the first of ``labels``, exist); every split's labels must lie within them."""
+    present = {what: y for what, y in labels.items() if y is not None and len(y)}
+    if not classes and next(iter(labels.values())) is not None:
+        classes = tuple(str(i) for i in range(int(max((y.max() for y in present.values()), default=0)) + 1))
+    for what, y in present.items():
+        if classes and y.max() >= len(classes):
+            raise DataError(f"{name} {what} labels: label {y.max()} is beyond the {len(classes)} classes "
+                            f"({', '.join(classes[:3])}, ...); the labels file does not belong to these images")
+    return tuple(classes)
+
+
 def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", image_shape=None,
                 split: str = "stratified", seed: int = 0) -> Dataset:
     """Validate raw arrays and split off the validation set.
@@ -166,13 +179,7 @@ def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", i
         shape = (side, side) if side * side == xtr.shape[1] else (xtr.shape[1],)
     ytr = as_labels(y_train, len(xtr), f"{name} training labels")
     yte = as_labels(y_test, len(xte), f"{name} test labels")
-    if not classes and ytr is not None:
-        n_classes = int(max(ytr.max(), yte.max() if yte is not None else 0)) + 1
-        classes = tuple(str(i) for i in range(n_classes))
-    for y, what in ((ytr, "training"), (yte, "test")):
-        if classes and y is not None and len(y) and y.max() >= len(classes):
-            raise DataError(f"{name} {what} labels: label {y.max()} is beyond the {len(classes)} classes "
-                            f"({', '.join(classes[:3])}, ...); the labels file does not belong to these images")
+    classes = infer_classes(name, {"training": ytr, "test": yte}, classes)
     n_val = validation_size(len(xtr))
     if split == "first":
         tr, va = slice(n_val, None), slice(None, n_val)

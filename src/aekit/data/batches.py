@@ -16,23 +16,14 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from aekit.data.rows import RowView
+from aekit.data.stream import StreamBatches
+from aekit.data.tensors import as_device_tensor, check_shard, to_float
 from aekit.errors import ConfigError
 from aekit.runtime import generator
 
-SCALE = 1.0 / 255.0  # input_data multiplies by 1/255 in float32
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float32 in [0, 1] in one fused cast-and-scale op; float data passes through."""
-    return torch.mul(x, SCALE) if x.dtype == torch.uint8 else x  # uint8 * python float promotes to float32
-
-
-def as_device_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 and float64 stay as they are, anything else becomes float32; shares memory on the CPU when it safely can."""
-    a = np.ascontiguousarray(a if a.dtype in (np.uint8, np.float64) else a.astype(np.float32, copy=False))
-    if not a.flags.writeable:  # e.g. a read-only memmap: torch must not alias it
-        a = a.copy()
-    return torch.from_numpy(a).to(device)
+__all__ = ["DeviceBatches", "StreamBatches", "as_device_tensor", "check_shard", "iterate_in_chunks", "make_batches",
+           "to_float"]
 
 
 class DeviceBatches:
@@ -82,18 +73,14 @@ class DeviceBatches:
 
 def make_batches(images, labels=None, *, batch_size: int, device: torch.device | str = "cpu", seed: int = 0,
                  rank: int = 0, world_size: int = 1):
-    """The training batches for a split: every program and estimator gets its batches here."""
+    """The training batches for a split: every program and estimator gets its batches here. A split that is
+    a view of a memory-mapped file (a dataset bigger than memory) is streamed from it; any other is copied
+    to the device whole."""
+    if isinstance(images, RowView):
+        return StreamBatches(images, labels, batch_size=batch_size, device=device, seed=seed, rank=rank,
+                             world_size=world_size)
     return DeviceBatches(images, labels, batch_size=batch_size, device=device, seed=seed, rank=rank,
                          world_size=world_size)
-
-
-def check_shard(batch_size: int, rank: int, world_size: int) -> None:
-    """A global batch splits evenly over the ranks, and ``rank`` is one of them."""
-    if not 0 <= rank < world_size:
-        raise ConfigError(f"rank={rank} must be in [0, world_size={world_size})")
-    if batch_size % world_size:
-        raise ConfigError(f"batch_size={batch_size} does not split evenly over {world_size} processes; choose a "
-                          f"batch_size that is a multiple of {world_size} (e.g. {batch_size - batch_size % world_size or world_size})")
 
 
 def iterate_in_chunks(images: np.ndarray, device: torch.device, chunk: int = 8192) -> Iterator[torch.Tensor]:

@@ -26,6 +26,7 @@ from aekit.data.arrays import Dataset, from_arrays
 from aekit.data.download import fetch_from_mirrors, md5_of
 from aekit.data.idx import parse_idx, read_bytes
 from aekit.data.inputs import read_npz
+from aekit.data.npyfolder import is_npy_folder, load_npy_folder
 from aekit.errors import DataError
 
 SYSTEM_ROOT = Path("/usr/share/datasets")
@@ -208,21 +209,14 @@ def load_mnist_5k(n_test_per_class: int = 100, seed: int = 0) -> Dataset:
 
 
 def load_custom(path: Path, seed: int = 0) -> Dataset:
-    """An ``.npz`` with ``x_train``, ``x_test`` (and optional ``y_train``, ``y_test``), or a folder of four IDX files."""
+    """An ``.npz`` with ``x_train``, ``x_test`` (and optional ``y_train``, ``y_test``), a folder of four IDX files,
+    or a folder of ``.npy`` files (opened memory-mapped, see :mod:`aekit.data.npyfolder`)."""
+    if is_npy_folder(path):
+        return load_npy_folder(path, seed=seed)
     if path.is_dir():
-        found = {}
-        for kind, prefixes in zip(KINDS, (("train-images",), ("train-labels",), ("t10k-images", "test-images"), ("t10k-labels", "test-labels"))):
-            hits = sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith(prefixes) and not p.name.endswith(".part"))
-            found[kind] = hits[0] if hits else None
-        missing = [k for k in ("train-images", "test-images") if found[k] is None]
-        if missing:
-            raise DataError(
-                f"{path}: folder has no {' or '.join(missing)} IDX file; expected train-images-*, t10k-images-* "
-                "(and optionally train-labels-*, t10k-labels-*)"
-            )
         from aekit.data.idx import read_idx
 
-        arrays = {k: (read_idx(p) if p is not None else None) for k, p in found.items()}
+        arrays = {k: (read_idx(p) if p is not None else None) for k, p in find_idx_files(path).items()}
         return _from_file_arrays(path, path.name, arrays["train-images"], arrays["train-labels"], arrays["test-images"], arrays["test-labels"], seed=seed)
     if path.suffix == ".npz":
         arrays = read_npz(path)  # a damaged or truncated archive is a DataError naming the file
@@ -230,7 +224,23 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
         if missing:
             raise DataError(f"{path}: .npz lacks {', '.join(missing)}; it has {sorted(arrays)}; expected x_train, x_test and optionally y_train, y_test")
         return _from_file_arrays(path, path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"), seed=seed)
-    raise DataError(f"{path}: not a dataset: expected a known name ({', '.join(NAMES)}), an .npz file or a folder of IDX files")
+    raise DataError(f"{path}: not a dataset: expected a known name ({', '.join(NAMES)}), an .npz file, a folder of IDX files "
+                    "or a folder with x_train.npy and x_test.npy")
+
+
+def find_idx_files(path: Path) -> dict[str, Path | None]:
+    """The IDX files of a user's folder by kind (:data:`KINDS`); the labels may be missing (None), the images not."""
+    found = {}
+    for kind, prefixes in zip(KINDS, (("train-images",), ("train-labels",), ("t10k-images", "test-images"), ("t10k-labels", "test-labels"))):
+        hits = sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith(prefixes) and not p.name.endswith(".part"))
+        found[kind] = hits[0] if hits else None
+    missing = [k for k in ("train-images", "test-images") if found[k] is None]
+    if missing:
+        raise DataError(
+            f"{path}: folder has no {' or '.join(missing)} IDX file; expected train-images-*, t10k-images-* "
+            "(and optionally train-labels-*, t10k-labels-*)"
+        )
+    return found
 
 
 def _from_file_arrays(path: Path, name: str, *arrays, seed: int) -> Dataset:
@@ -253,7 +263,8 @@ def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None,
     path = Path(name_or_path)
     if path.exists():
         return load_custom(path, seed=seed)
-    raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; or give an .npz file or a folder of IDX files")
+    raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; or give an .npz file, a folder of IDX files "
+                    "or a folder with x_train.npy and x_test.npy")
 
 
 def availability(data_dir=None) -> list[tuple[str, str]]:

@@ -143,27 +143,30 @@ def read_npy_header(f: IO[bytes], size: int, what: str) -> tuple[tuple[int, ...]
 
 
 def _load_pngs(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
-    from PIL import Image, UnidentifiedImageError
-
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
     if not files:
         raise DataError(f"{folder}: folder holds no .png images")
-    images = []
-    for f in files:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too large is refused below
-                with Image.open(f) as im:  # the header only: the size is known before any pixel is decoded
-                    if im.width * im.height > MAX_PIXELS:
-                        raise DataError(f"{f}: a {im.width}x{im.height} image is larger than aekit reads "
-                                        f"({MAX_PIXELS:,} pixels); the model's inputs are small images like 28x28")
-                    images.append(np.asarray(im.convert("L"), dtype=np.uint8))
-        except DataError:
-            raise
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
-                zlib.error) as e:  # PIL reports some damaged PNG chunks as SyntaxError
-            raise DataError(f"{f}: not a readable PNG image ({e})") from None
+    images = [read_png(f) for f in files]
     sizes = {im.shape for im in images}
     if len(sizes) > 1:
         raise DataError(f"{folder}: images differ in size {sorted(sizes)}; all must have the model's size")
     return _flat(np.stack(images), str(folder))
+
+
+def read_png(f: Path) -> np.ndarray:
+    """One PNG as (H, W) uint8 gray levels; a damaged or huge one is a DataError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too large is refused below
+            with Image.open(f) as im:  # the header only: the size is known before any pixel is decoded
+                if im.width * im.height > MAX_PIXELS:
+                    raise DataError(f"{f}: a {im.width}x{im.height} image is larger than aekit reads "
+                                    f"({MAX_PIXELS:,} pixels); the model's inputs are small images like 28x28")
+                return np.asarray(im.convert("L"), dtype=np.uint8)
+    except DataError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
+            zlib.error) as e:  # PIL reports some damaged PNG chunks as SyntaxError
+        raise DataError(f"{f}: not a readable PNG image ({e})") from None

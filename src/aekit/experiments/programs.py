@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from aekit.data.arrays import Dataset, class_counts
-from aekit.data.batches import DeviceBatches, make_batches
+from aekit.data.batches import DeviceBatches, check_shard, make_batches
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.presets import FINETUNE_MODES, PretrainProgram, StackedProgram
 from aekit.experiments.recipes import (
@@ -28,7 +28,7 @@ from aekit.experiments.recipes import (
     training_bytes,
 )
 from aekit.models.classifier import EncoderClassifier
-from aekit.runtime import generator, seeded_global_rng
+from aekit.runtime import generator, seeded_global_rng, world
 from aekit.training.evaluate import (
     accuracy,
     encode,
@@ -39,6 +39,7 @@ from aekit.training.evaluate import (
 from aekit.training.loop import EarlyStopping, History, fit
 from aekit.training.objectives import SemiSupervisedObjective, classification_loss
 from aekit.training.optim import build_optimizer, build_schedule
+from aekit.training.resume import ResumeStore
 
 EpochHook = Callable[[str, int, float], None]  # (phase, epoch, mean loss)
 MAP_SAMPLES = 3000  # test codes kept for the 2-D map
@@ -64,6 +65,7 @@ def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: 
     return {
         "program": program, "dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation),
         "n_test": len(data.test), "seed": seed, "device": str(device), "torch": torch.__version__,
+        "world_size": world().size,
         "validation_split": data.split,
         "class_counts": {name: class_counts(getattr(data, name), data.classes)
                          for name in ("train", "validation", "test")},
@@ -79,6 +81,7 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     if cfg.batch_size > len(data.train):
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
                           f"use a batch_size of at most {len(data.train)}")
+    check_shard(cfg.batch_size, 0, world().size)
     if device is not None:
         need, have = training_bytes(cfg, data.n_features, data.n_classes), available_bytes(device)
         if need > 0.8 * have:
@@ -113,26 +116,35 @@ def _evaluate(ae: torch.nn.Module, data: Dataset, k: int, device) -> dict:
 
 
 def seeded_run(run):
-    """A program run with torch's global RNG (dropout, noise) seeded from its ``seed`` and given back after."""
+    """A program run with torch's global RNG (dropout, noise) seeded from its ``seed`` and given back after.
+    Each data-parallel rank draws its own noise: rank ``r`` seeds with ``seed + r``."""
     @functools.wraps(run)
     def wrapper(cfg, data: Dataset, device: torch.device, seed: int = 0, **kw) -> RunResult:
-        with seeded_global_rng(seed, device):
+        with seeded_global_rng(seed + world().rank, device):
             return run(cfg, data, device, seed, **kw)
     return wrapper
+
+
+def _batches(data: Dataset, cfg, device, seed: int, labels: bool = False):
+    w = world()
+    return make_batches(data.train.images, data.train.labels if labels else None, batch_size=cfg.batch_size,
+                        device=device, seed=seed, rank=w.rank, world_size=w.size)
 
 
 @seeded_run
 def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
                 log: Callable[[str], None] | None = None, compile: bool = False,
-                on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
-    """Program 1: train an autoencoder and measure test MSE."""
+                on_epoch: EpochHook | None = None, progress: bool | None = None,
+                store: ResumeStore | None = None) -> RunResult:
+    """Program 1: train an autoencoder and measure test MSE. With a ``store``, training saves its state every
+    epoch and continues the state saved there (see :mod:`aekit.training.resume`)."""
     check_fits(cfg, data)
     t0 = time.perf_counter()
     model = build_autoencoder(cfg, data, generator(seed), device)
-    batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
+    batches = _batches(data, cfg, device, seed)
     hist = train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
                              log=log, progress=progress, label="loss", on_epoch_end=_hook(on_epoch, "train"),
-                             train_module=_trainable(model, compile))
+                             train_module=_trainable(model, compile), store=store, phase="train")
     ev = _evaluate(model, data, cfg.examples_to_show, device)
     metrics = _base_metrics("stacked", cfg, data, device, seed)
     metrics.update(test_mse=float(ev["test_errors"].mean()),
@@ -142,7 +154,8 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 
 
 def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
-              log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None):
+              log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None,
+              store: ResumeStore | None = None):
     """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy.
 
     With ``unlabeled`` images (whose labels are not used) and ``cfg.finetune_reconstruction_weight`` or
@@ -168,9 +181,11 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
                               patience=cfg.finetune_early_stopping)
     if cfg.finetune_mode == "frozen":
         clf.encoder.requires_grad_(False)
+    state = None if store is None else store.phase("finetune", autoencoder=ae).track(early=early, objective=(
+        objective if hasattr(objective, "state_dict") else None))
     hist = fit(_trainable(clf, compile), objective, opt, loop, cfg.finetune_epochs,
                display_step=cfg.display_step, log=log, label="fine-tuning loss", progress=progress,
-               precision=cfg.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early))
+               precision=cfg.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early), state=state)
     clf.encoder.requires_grad_(True)
     if early is not None:
         early.restore()
@@ -187,25 +202,28 @@ def semi_supervised(cfg: PretrainProgram, unlabeled: DeviceBatches | None) -> bo
 @seeded_run
 def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
                  log: Callable[[str], None] | None = None, compile: bool = False,
-                 on_epoch: EpochHook | None = None, progress: bool | None = None) -> RunResult:
-    """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head."""
+                 on_epoch: EpochHook | None = None, progress: bool | None = None,
+                 store: ResumeStore | None = None) -> RunResult:
+    """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head (phases ``pretrain``
+    and ``finetune`` of a ``store``, as in :func:`run_stacked`)."""
     check_fits(cfg, data)
     if cfg.finetune_mode not in FINETUNE_MODES:
         raise ConfigError(f"finetune_mode={cfg.finetune_mode!r} is not allowed; choose one of: {', '.join(FINETUNE_MODES)}")
     t0 = time.perf_counter()
     gen = generator(seed)
     ae = build_autoencoder(cfg, data, gen, device)
-    batches = make_batches(data.train.images, data.train.labels, batch_size=cfg.batch_size, device=device, seed=seed)
+    batches = _batches(data, cfg, device, seed, labels=True)
     if cfg.finetune_mode == "scratch":  # the baseline: the same network, no pretraining
         pre = History()
     else:
         pre = train_autoencoder(ae, cfg, data, batches, cfg.pretrain_epochs, cfg.pretrain_optimizer,
                                 cfg.pretrain_learning_rate, log=log, progress=progress, label="pretraining loss",
-                                on_epoch_end=_hook(on_epoch, "pretrain"), train_module=_trainable(ae, compile))
+                                on_epoch_end=_hook(on_epoch, "pretrain"), train_module=_trainable(ae, compile),
+                                store=store, phase="pretrain")
     ev = _evaluate(ae, data, cfg.examples_to_show, device)  # before fine-tuning changes the shared encoder
     pretrained = copy.deepcopy(ae)  # the classifier shares the encoder: keep the pretrained autoencoder intact
     clf, fine = fine_tune(cfg, ae, data, batches.reseeded(seed + 1), device, gen, log=log, progress=progress,
-                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile)  # every image is labeled here
+                          on_epoch_end=_hook(on_epoch, "finetune"), compile=compile, store=store)  # all labeled
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed)
     metrics.update(

