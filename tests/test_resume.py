@@ -86,8 +86,6 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path, reference, recipe, k
     out = finish(aekit(tmp_path, recipe, "--resume"))
     assert "resuming from" in out
     assert weights(tmp_path, program) == weights(reference(recipe), program)
-    again = finish(aekit(tmp_path, recipe, "--resume"))  # complete: nothing to do
-    assert "already complete" in again
 
 
 def test_killed_at_a_random_moment(tmp_path, reference):
@@ -103,6 +101,8 @@ def test_killed_at_a_random_moment(tmp_path, reference):
     proc.communicate()
     finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))
     assert weights(tmp_path, "pretrain") == weights(reference("tutorial-pretrain"), "pretrain")
+    again = finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))  # complete: nothing to do
+    assert "already complete" in again and "Epoch" not in again
 
 
 def test_resume_refuses_a_different_run(tmp_path):
