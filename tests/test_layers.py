@@ -15,7 +15,7 @@ LAYERS = [
     ("models", ["models"]),
     ("training", ["training"]),
     ("experiments", ["experiments"]),
-    ("uses of models", ["estimators", "loading", "inference", "export", "figures", "outputs", "runner"]),
+    ("uses of models", ["estimators", "loading", "inference", "export", "figures", "outputs", "runner", "explore"]),
     ("benchmarks", ["bench"]),
     ("commands", ["commands"]),
     ("entry points", ["cli", "__main__", "__init__"]),

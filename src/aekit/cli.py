@@ -94,6 +94,22 @@ def _add_export(sub) -> None:
     p.add_argument("--part", default="encoder", choices=("encoder", "decoder", "autoencoder"), help="what to export")
 
 
+def _add_explore(sub) -> None:
+    p = sub.add_parser("explore", formatter_class=Formatter, help="write an interactive HTML page of a model's codes",
+                       description="Write one self-contained HTML page (no network; opens from file://): a zoomable 2-D map "
+                       "of the test set's codes coloured by label or reconstruction error, each image beside its "
+                       "reconstruction, the worst reconstructed first, and interpolations decoded in the page.")
+    p.add_argument("model", metavar="RUN", help="a run directory or any checkpoint folder with a decoder")
+    p.add_argument("-o", "--output", default="explore.html", help="output .html file")
+    p.add_argument("--dataset", default=None, help="dataset whose test split to map (default: the one the run was trained on)")
+    p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/")
+    p.add_argument("--input", default=None, metavar="FILE", help="map these images instead: .npy, .npz, an IDX file or a folder of .png")
+    p.add_argument("--key", default=None, help="array name inside an .npz INPUT")
+    p.add_argument("--map", default="pca", choices=("pca", "tsne"), help="how codes become 2-D: PCA, or t-SNE (slower)")
+    p.add_argument("--max-points", type=int, default=None, help="at most this many images, drawn at random (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random subset and of t-SNE")
+
+
 def _add_fewlabels(sub) -> None:
     p = sub.add_parser("fewlabels", formatter_class=Formatter, help="pretrained vs from-scratch accuracy with few labels",
                        description="Pretrain on all training images, fine-tune on N class-balanced labels, and compare "
@@ -154,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_data, _add_inference, _add_export,
-                _add_bench):
+                _add_explore, _add_bench):
         add(sub)
     return parser
 

@@ -148,6 +148,20 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    from aekit.explore.page import page_data, render
+    from aekit.explore.source import open_source
+
+    check_destination(args.output)  # an unwritable -o fails before any work
+    src = open_source(args.model, dataset=args.dataset, data_dir=args.data_dir, input=args.input, key=args.key)
+    data = page_data(src, max_points=args.max_points, method=args.map, seed=args.seed)
+    with atomic_open(args.output, "wb") as f:
+        f.write(render(data).encode("utf-8"))
+    size = Path(args.output).stat().st_size
+    print(f"wrote {args.output} ({size / 1e6:.1f} MB): {data['n']} points of {src.title}; open it in a browser")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from aekit.bench import benchmarks
 
@@ -156,5 +170,5 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {
     "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "data": cmd_data, "encode": cmd_encode,
-    "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "bench": cmd_bench,
+    "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "explore": cmd_explore, "bench": cmd_bench,
 }

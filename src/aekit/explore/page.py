@@ -1,0 +1,73 @@
+"""Build the page: codes, errors and a 2-D map of a :class:`Source`, its images as a sprite, its decoder
+as ops, all inlined into ``template.html`` with ``page.css``, ``decoder.js`` and ``page.js``."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from importlib import resources
+
+import numpy as np
+import torch
+
+from aekit.errors import ConfigError
+from aekit.explore.decoder import decoder_program
+from aekit.explore.maps import project
+from aekit.explore.pack import Packer
+from aekit.explore.source import Source
+from aekit.explore.sprite import as_pixels, sprite, tile_shape
+from aekit.training.evaluate import encode, reconstruction_error
+
+FLOAT32_CODES_MAX_BYTES = 2_000_000  # above this, codes are stored as float16 (half the size; rel. error 5e-4)
+
+
+def choose_points(n: int, max_points: int | None, seed: int) -> np.ndarray:
+    """All indices, or ``max_points`` of them drawn at random (sorted), reproducibly from ``seed``."""
+    if max_points is not None and max_points < 1:
+        raise ConfigError(f"--max-points {max_points} must be at least 1 (or left out for every image)")
+    if max_points is None or max_points >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def page_data(src: Source, max_points: int | None = None, method: str = "pca", seed: int = 0) -> dict:
+    """Everything ``page.js`` reads, as one JSON-ready dict."""
+    if len(src.images) == 0:
+        raise ConfigError(f"{src.title}: there are no images to show")
+    idx = choose_points(len(src.images), max_points, seed)
+    x = src.images[idx]
+    cpu = torch.device("cpu")
+    codes = encode(src.autoencoder, x, cpu)  # (N, code)
+    errors = reconstruction_error(src.autoencoder, x, cpu)  # (N,) per-image MSE, as `aekit score`
+    program = decoder_program(src.autoencoder, codes.shape[1])
+    packer = Packer()
+    for a in program.arrays:  # decoder weights first: the ops index them from 0
+        packer.add(a)
+    small = codes.size * 4 <= FLOAT32_CODES_MAX_BYTES
+    arrays = {"xy": packer.add(project(codes, method, seed)), "errors": packer.add(errors.astype(np.float32)),
+              "codes": packer.add(codes.astype(np.float32 if small else np.float16)), "index": packer.add(idx.astype(np.int32))}
+    labels = None if src.labels is None else np.asarray(src.labels)[idx]
+    if labels is not None:
+        arrays["labels"] = packer.add(labels.astype(np.int32))
+    tile = tile_shape(src.image_shape, x.shape[1])
+    uri, cols = sprite(as_pixels(x), tile)
+    blob, table = packer.encode()
+    n_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
+    classes = list(src.classes) if len(src.classes) >= n_classes else [str(c) for c in range(n_classes)]
+    return {"title": src.title, "architecture": type(src.autoencoder).__name__, "n": len(idx), "n_total": len(src.images),
+            "map": method, "code_size": int(codes.shape[1]), "codes_dtype": "float32" if small else "float16",
+            "mean_error": float(errors.mean()), "classes": classes, "tile": list(tile), "cols": cols, "sprite": uri,
+            "blob": blob, "table": table, "arrays": arrays, "decoder": {"ops": program.ops, "out": program.out.id}}
+
+
+def render(data: dict) -> str:
+    """The self-contained HTML page: one pass over the template, so nothing inserted is read as a placeholder."""
+    files = resources.files("aekit.explore")
+    parts = {
+        "title": html.escape(f"aekit explore: {data['title']}"),
+        "css": files.joinpath("page.css").read_text(),
+        "js": files.joinpath("decoder.js").read_text() + "\n" + files.joinpath("page.js").read_text(),
+        "data": json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/"),
+    }
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], files.joinpath("template.html").read_text())

@@ -1,0 +1,48 @@
+"""What the page shows: a saved autoencoder and the images to map, from its run's dataset or a user's file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from aekit.data.catalog import load_dataset
+from aekit.data.inputs import load_input
+from aekit.errors import ConfigError, DataError
+from aekit.inference import open_model
+
+
+@dataclass
+class Source:
+    autoencoder: nn.Module  # eval mode, on the CPU
+    images: np.ndarray  # (N, D) in the network's space: uint8 pixels or floats in [0, 1]
+    labels: np.ndarray | None  # (N,) class indices, or None
+    classes: tuple[str, ...]  # class names, where known
+    image_shape: tuple[int, ...]
+    title: str  # "<model> on <data>"
+
+
+def open_source(model: str, dataset: str | None = None, data_dir: str | None = None,
+                input: str | None = None, key: str | None = None) -> Source:
+    """The model at ``model`` (a run directory or any checkpoint folder) and the images to show: ``input``
+    (any array ``aekit encode`` reads), else the test split of ``dataset``, else of the dataset the run names."""
+    opened = open_model(model)  # a bad model fails before any data is read
+    autoencoder = opened.autoencoder()
+    if input is not None:
+        x, shape = load_input(input, key=key)
+        return Source(autoencoder, opened.prepare(x, what=input), None, (), shape, f"{model} on {input}")
+    name = dataset or getattr(opened.network, "extra", {}).get("dataset")
+    if not name:
+        raise ConfigError(f"the model at {model} does not say which dataset it was trained on; "
+                          "pass --dataset NAME_OR_PATH or --input FILE")
+    try:
+        data = load_dataset(name, data_dir=data_dir)
+    except DataError as e:
+        if dataset:
+            raise
+        raise DataError(f"{e} (the dataset the model at {model} was trained on); "
+                        "pass --dataset NAME_OR_PATH (or --data-dir DIR) or --input FILE") from None
+    x = opened.prepare(data.test.images, what=f"the test split of {name}")
+    return Source(autoencoder, x, data.test.labels, tuple(data.classes), tuple(data.image_shape),
+                  f"{model} on {name} (test split)")
