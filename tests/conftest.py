@@ -70,3 +70,29 @@ def pytest_configure(config):
     from aekit.runtime import setup
 
     setup(torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def explore_runs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny one-epoch runs of every architecture (and an estimator) on 40 test images, for aekit explore."""
+    from aekit.cli import main
+    from aekit.estimators import AutoencoderTransformer
+
+    root = tmp_path_factory.mktemp("explore")
+    xtr, ytr, xte, yte = tiny_arrays(200, 40)
+    data = root / "tiny.npz"
+    np.savez(data, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    runs = {
+        "mlp": [], "tied": ["--set", "tied=true"], "batchnorm-gelu": ["--set", "batch_norm=true", "--set", "activation=gelu"],
+        "pca-residual": ["--preset", "modern", "--set", "hidden_sizes=64,16", "--set", "early_stopping=0"],
+        "conv": ["--set", "architecture=conv", "--set", "hidden_sizes=4,8,16", "--set", "activation=relu"],
+        "vae": ["--set", "architecture=vae", "--set", "hidden_sizes=32,8", "--set", "activation=gelu"],
+    }
+    paths = {"data": data}
+    for name, extra in runs.items():
+        assert main(["reproduce", "stacked", "--dataset", str(data), "--out", str(root / name), "--no-progress",
+                     "--set", "training_epochs=1", "--set", "batch_size=32", *extra]) == 0, name
+        paths[name] = root / name / "stacked"
+    AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=1, random_state=0).fit(xtr.reshape(len(xtr), -1)).save(root / "est")
+    paths["estimator"] = root / "est"
+    return paths

@@ -285,6 +285,7 @@
   draw();
   legend();
   worstList();
+  show(order[0]);
   window.aekitExplore = { n, decode, codeOf, choose, show, screenOf: toScreen, index, errors };
   document.body.dataset.points = String(drawn);
   document.body.dataset.drawMs = performance.now().toFixed(0);

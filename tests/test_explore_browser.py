@@ -1,0 +1,100 @@
+"""The explorer page in headless Chromium, from file://: no console errors, every point drawn, hover shows
+the image, two clicks give an interpolation whose ends are the two reconstructions, and the page's
+JavaScript decoder matches torch's within 1e-4 for every architecture. Skips where Chromium,
+chromedriver or Selenium is missing."""
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.cli import main
+from aekit.explore.source import open_source
+from test_explore import ARCHITECTURES
+
+pytest.importorskip("selenium", reason="the browser tests need Selenium: pip install 'aekit[explore]'")
+from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from aekit.explore.browser import BrowserMissing, headless, open_page  # noqa: E402
+
+PIXELS = "const c = document.getElementById(arguments[0]); return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0));"
+STRIP = "const c = document.querySelectorAll('#strip canvas')[arguments[0]]; return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0));"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        driver = headless()
+    except BrowserMissing as e:
+        pytest.skip(str(e))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def pages(explore_runs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pages")
+    for name in ARCHITECTURES:
+        assert main(["explore", str(explore_runs[name]), "--dataset", str(explore_runs["data"]), "-o", str(root / f"{name}.html")]) == 0
+    return root
+
+
+def severe(driver) -> list:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def pointer_to(driver, i: int, click: bool = False) -> None:
+    """Move the mouse onto point i of the map (viewport coordinates), and click there if asked."""
+    x, y = driver.execute_script("const r = document.getElementById('map').getBoundingClientRect(); "
+                                 "const [x, y] = window.aekitExplore.screenOf(arguments[0]); return [r.left + x, r.top + y];", i)
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(round(x), round(y))
+    if click:
+        actions.pointer_action.click()
+    actions.perform()
+
+
+def test_loads_from_file_and_draws_every_point(browser, pages):
+    open_page(browser, pages / "mlp.html")
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-points") == "40"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#worst li")) == 40
+    assert severe(browser) == []
+
+
+def test_hover_shows_the_image(browser, pages, explore_runs):
+    open_page(browser, pages / "mlp.html")
+    pointer_to(browser, 5)
+    shown = int(browser.find_element(By.ID, "detail-name").text.lstrip("#"))
+    x_test = np.load(explore_runs["data"])["x_test"]
+    assert browser.execute_script(PIXELS, "image") == x_test[shown].ravel().tolist()
+    assert not browser.find_element(By.ID, "tip").get_attribute("hidden")
+    assert severe(browser) == []
+
+
+def test_two_points_give_an_interpolation_between_their_reconstructions(browser, pages):
+    open_page(browser, pages / "conv.html")
+    errors = browser.execute_script("return Array.from(window.aekitExplore.errors)")
+    a, b = int(np.argmax(errors)), int(np.argmin(errors))
+    ends = []
+    for i in (a, b):
+        pointer_to(browser, i, click=True)
+        ends.append(browser.execute_script(PIXELS, "reconstruction"))
+    strip = browser.find_elements(By.CSS_SELECTOR, "#strip canvas")
+    assert len(strip) == 10
+    assert browser.execute_script(STRIP, 0) == ends[0] and browser.execute_script(STRIP, 9) == ends[1]
+    assert ends[0] != ends[1] and severe(browser) == []
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_page_decoder_matches_torch(browser, pages, explore_runs, name):
+    open_page(browser, pages / f"{name}.html")
+    model = open_source(str(explore_runs[name]), dataset=str(explore_runs["data"])).autoencoder
+    codes = browser.execute_script("const e = window.aekitExplore; return [0, 7, 39].map((i) => Array.from(e.codeOf(i)));")
+    rng = np.random.default_rng(0)
+    codes = np.array(codes + (rng.normal(0, 2, size=(2, len(codes[0])))).tolist(), dtype=np.float32)  # unbounded too
+    page = np.array(browser.execute_script("return arguments[0].map((c) => Array.from(window.aekitExplore.decode(c)))",
+                                           codes.tolist()))
+    with torch.no_grad():
+        expected = model.decode(torch.from_numpy(codes)).numpy()
+    assert np.abs(page - expected).max() < 1e-4
+    assert severe(browser) == []
