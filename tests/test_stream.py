@@ -245,3 +245,15 @@ def test_convert_refuses_a_truncated_idx_file(tmp_path, capsys):
     assert main(["data", "convert", str(tmp_path / "idx"), str(tmp_path / "out")]) == 2
     assert "train-images-idx3-ubyte: IDX header says shape (100, 28, 28)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_streaming_benchmark_writes_json_and_table(tiny_npz, tmp_path):
+    out = tmp_path / "streaming.json"
+    assert main(["bench", "streaming", "--images", "1000", "--source", str(tiny_npz), "--repeats", "1",
+                 "--tmp", str(tmp_path), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["data"]["n_images"] == 1000 and r["memory"]["batches"] == "DeviceBatches"
+    assert r["stream"]["batches"] == "StreamBatches" and r["stream"]["n_images"] == 900 // 256 * 256
+    assert all(r[m]["samples_per_s"] > 0 and r[m]["peak_rss_mb"] > 50 for m in ("memory", "stream", "stream-serial"))
+    assert "| streamed (read-ahead thread) |" in out.with_suffix(".md").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("aekit-streaming-")]  # the temporary data is gone
