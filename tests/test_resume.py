@@ -4,6 +4,7 @@ itself with SIGKILL at an exact step (AEKIT_KILL_AT), or the test kills it at a 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -151,3 +152,65 @@ def test_fingerprint_names_what_differs(tmp_path):
     with pytest.raises(ConfigError, match=r"config.lr: saved 1, now 2; world_size: saved 1, now 2"):
         ResumeStore(tmp_path, {"config": {"lr": 2, "epochs": 2}, "world_size": 2}, resume=True)
     ResumeStore(tmp_path, {"config": {"lr": 2}}, resume=False)  # without resume: starts over, no error
+
+
+LADDER = ["fewlabels", "--method", "ladder", "--dataset", "mnist-5k", "--labels", "100", "--seeds", "1", "--set",
+          "hidden_sizes=16,8", "--set", "denoising_costs=1000,10,0.1,0.1", "--set", "pretrain_steps=12", "--set",
+          "finetune_steps=12", "--set", "supervised_steps=12", "--set", "eval_every=4", "--set", "batch_size=50"]
+
+
+def _phase_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of every finished phase (weights, optimizer, best weights), by file and key."""
+    out = {}
+    for f in sorted(folder.glob("*.pt")):
+        saved = torch.load(f, weights_only=False)
+        assert saved["done"], f
+        for key in ("modules", "optimizer", "tracked.best"):
+            flat = list(_leaves(saved.get(key), f"{f.stem}.{key}"))
+            out.update(flat)
+    return out
+
+
+def _leaves(obj, prefix):
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, f"{prefix}.{k}")
+
+
+def test_ladder_killed_then_resumed_equals_uninterrupted(tmp_path):
+    """The ladder network's few-label run: its noise, Adam, and per-trial best weights all continue exactly."""
+    def fewlabels(out: Path, *extra: str, kill: str = ""):
+        return subprocess.Popen([sys.executable, "-m", "aekit", *LADDER, "--out", str(out), *extra],
+                                env={**os.environ, "AEKIT_KILL_AT": kill}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finish(fewlabels(tmp_path / "whole"))
+    finish(fewlabels(tmp_path / "cut", kill="ladder loss:1:2"), expect=-signal.SIGKILL)
+    assert "resuming from" in finish(fewlabels(tmp_path / "cut", "--resume"))
+    whole, cut = _phase_tensors(tmp_path / "whole" / "resume"), _phase_tensors(tmp_path / "cut" / "resume")
+    assert len(whole) > 20 and whole.keys() == cut.keys()
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
+    rows = [json.loads((tmp_path / run / "fewlabels.json").read_text())["rows"] for run in ("whole", "cut")]
+    assert rows[0] == rows[1]
+
+
+def test_semi_supervised_objective_continues_its_labeled_stream():
+    import numpy as np
+
+    from aekit.data.batches import make_batches
+    from aekit.training.objectives import SemiSupervisedObjective
+
+    x = np.random.default_rng(0).integers(0, 256, (50, 4), dtype=np.uint8)
+    labeled = make_batches(x, np.arange(50) % 3, batch_size=8, seed=1)
+
+    clf = torch.nn.Linear(4, 3)
+    a = SemiSupervisedObjective(labeled, pseudo_label_weight=1.0, threshold=0.5)
+    for _ in range(9):  # past an epoch of 6 labeled batches
+        a(clf, torch.rand(8, 4))
+    b = SemiSupervisedObjective(labeled, pseudo_label_weight=1.0, threshold=0.5)
+    b.load_state_dict(a.state_dict())
+    assert b.steps == 9 and torch.equal(b.mean_prediction, a.mean_prediction)
+    for _ in range(4):
+        (xa, ya), (xb, yb) = next(a.stream), next(b.stream)
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)

@@ -129,6 +129,7 @@ def _add_fewlabels(sub) -> None:
                    help="override a field of the method's recipe (modern-pretrain, or aekit.models.ladder.LadderRecipe); "
                    "repeatable")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run saved in OUT/resume")
 
 
 def _add_datasets(sub) -> None:

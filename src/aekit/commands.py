@@ -33,11 +33,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_fewlabels(args) -> int:
+    import dataclasses
+
+    from aekit.data.arrays import data_fingerprint
     from aekit.data.catalog import load_dataset
     from aekit.experiments import fewlabels, presets
     from aekit.models.ladder import LadderRecipe
     from aekit.outputs import write_fewlabels
     from aekit.runtime import select_device, setup
+    from aekit.training.resume import ResumeStore
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be at least 1")
@@ -52,9 +56,15 @@ def cmd_fewlabels(args) -> int:
     labels = fewlabels.parse_labels(args.labels, len(data.train))
     print(data.summary())
     run = fewlabels.run_ladder if args.method == "ladder" else fewlabels.run
+    fp = {"command": "fewlabels", "method": args.method, "config": dataclasses.asdict(cfg), "labels": labels,
+          "seeds": args.seeds, "dataset": data_fingerprint(data)}
     with claim(args.out):  # checked and locked before any work
-        result = run(data, labels, args.seeds, device, cfg)
+        store = ResumeStore(Path(args.out) / "resume", fp, resume=args.resume)
+        if store.resumed:
+            print(f"resuming from {Path(args.out) / 'resume'}")
+        result = run(data, labels, args.seeds, device, cfg, store=store)
         write_fewlabels(result, Path(args.out))
+        store.finish()
     print(fewlabels.to_markdown(result))
     print(f"wrote {Path(args.out) / 'fewlabels.json'}, fewlabels.md and fewlabels.png")
     return 0

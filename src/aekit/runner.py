@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 
 from aekit import rundir
-from aekit.data.arrays import split_warnings
+from aekit.data.arrays import data_fingerprint, split_warnings
 from aekit.data.catalog import load_dataset
 from aekit.errors import ConfigError, DataError
 from aekit.experiments import presets
@@ -146,19 +145,6 @@ def fingerprint(program: str, cfg, data, spec: RunSpec, w: World) -> dict:
     """What makes two runs the same run, for --resume: recipe, dataset, seed and number of processes."""
     return {"program": program, "config": dataclasses.asdict(cfg), "dataset": data_fingerprint(data),
             "seed": spec.seed, "world_size": w.size}
-
-
-def data_fingerprint(data) -> dict:
-    """The dataset's name, sizes and a hash of a sample of its rows (reading every row of a memory-mapped
-    dataset would cost a pass over the disk)."""
-    h = hashlib.blake2b(digest_size=8)
-    for split in (data.train, data.validation, data.test):
-        rows = np.linspace(0, len(split) - 1, num=min(len(split), 256)).astype(np.int64) if len(split) else []
-        h.update(np.ascontiguousarray(split.images[rows]).tobytes())
-        if split.labels is not None:
-            h.update(np.ascontiguousarray(split.labels).tobytes())
-    return {"name": data.name, "sizes": [len(data.train), len(data.validation), len(data.test)],
-            "sample_hash": h.hexdigest()}
 
 
 def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_root: Path) -> dict:

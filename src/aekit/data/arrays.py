@@ -6,6 +6,7 @@ one batch at a time on the training device (see :mod:`aekit.data.batches`).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -196,3 +197,16 @@ def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", i
         source=source,
         split="first" if split == "first" else f"stratified (seed {seed})",
     )
+
+
+def data_fingerprint(data: Dataset) -> dict:
+    """The dataset's name, sizes and a hash of a sample of its rows (reading every row of a memory-mapped
+    dataset would cost a pass over the disk)."""
+    h = hashlib.blake2b(digest_size=8)
+    for split in (data.train, data.validation, data.test):
+        rows = np.linspace(0, len(split) - 1, num=min(len(split), 256)).astype(np.int64) if len(split) else []
+        h.update(np.ascontiguousarray(split.images[rows]).tobytes())
+        if split.labels is not None:
+            h.update(np.ascontiguousarray(split.labels).tobytes())
+    return {"name": data.name, "sizes": [len(data.train), len(data.validation), len(data.test)],
+            "sample_hash": h.hexdigest()}

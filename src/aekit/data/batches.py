@@ -10,7 +10,6 @@ times and their averaged gradients are the one-process gradient of that batch.
 
 from __future__ import annotations
 
-import copy
 from typing import Iterator
 
 import numpy as np
@@ -18,15 +17,14 @@ import torch
 
 from aekit.data.rows import RowView
 from aekit.data.stream import StreamBatches
-from aekit.data.tensors import as_device_tensor, check_shard, to_float
-from aekit.errors import ConfigError
+from aekit.data.tensors import ShardedBatches, as_device_tensor, check_shard, to_float
 from aekit.runtime import generator
 
 __all__ = ["DeviceBatches", "StreamBatches", "as_device_tensor", "check_shard", "iterate_in_chunks", "make_batches",
            "to_float"]
 
 
-class DeviceBatches:
+class DeviceBatches(ShardedBatches):
     """Shuffled mini-batches of ``(x,)`` or ``(x, y)`` gathered on ``device``.
 
     ``images`` is (N, D) uint8 (scaled to [0, 1] per batch) or float (used as is, as float32).
@@ -34,26 +32,9 @@ class DeviceBatches:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, *, batch_size: int,
                  device: torch.device | str = "cpu", seed: int = 0, rank: int = 0, world_size: int = 1):
-        if batch_size < 1:
-            raise ConfigError(f"batch_size={batch_size} must be a positive integer")
-        check_shard(batch_size, rank, world_size)
-        if len(images) < batch_size:
-            raise ConfigError(
-                f"batch_size={batch_size} is larger than the {len(images)} training images; "
-                f"use a batch_size of at most {len(images)}"
-            )
-        self.device = torch.device(device)
+        super().__init__(len(images), labels, batch_size=batch_size, device=device, seed=seed, rank=rank,
+                         world_size=world_size)
         self.x = as_device_tensor(images, self.device)  # (N, D) uint8 (or float32 for non-image data)
-        self.y = None if labels is None else torch.as_tensor(labels, dtype=torch.int64).to(self.device)
-        self.batch_size, self.seed = batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.local_batch = batch_size // world_size
-
-    def reseeded(self, seed: int) -> "DeviceBatches":
-        """The same data (shared, not copied) with another shuffling stream, e.g. for a second phase."""
-        other = copy.copy(self)
-        other.seed = seed
-        return other
 
     def __len__(self) -> int:
         return len(self.x) // self.batch_size

@@ -16,7 +16,6 @@ while the device trains): about 2 x 4 x 16,384 x 784 bytes = 103 MB at the defau
 
 from __future__ import annotations
 
-import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from aekit.data.rows import RowView, read_rows
-from aekit.data.tensors import check_shard, to_float
+from aekit.data.tensors import ShardedBatches, to_float
 from aekit.errors import ConfigError
 from aekit.runtime import generator
 
@@ -32,35 +31,18 @@ CHUNK_ROWS = 16_384  # rows read in one piece: 12.8 MB of 784-byte images
 BUFFER_CHUNKS = 4  # chunks shuffled together
 
 
-class StreamBatches:
+class StreamBatches(ShardedBatches):
     """Shuffled mini-batches of ``(x,)`` or ``(x, y)`` read from a :class:`RowView`, float32 on ``device``."""
 
     def __init__(self, images: RowView, labels: np.ndarray | None = None, *, batch_size: int,
                  device: torch.device | str = "cpu", seed: int = 0, rank: int = 0, world_size: int = 1,
                  chunk_rows: int = CHUNK_ROWS, buffer_chunks: int = BUFFER_CHUNKS, prefetch: bool = True):
-        if batch_size < 1:
-            raise ConfigError(f"batch_size={batch_size} must be a positive integer")
-        check_shard(batch_size, rank, world_size)
-        if len(images) < batch_size:
-            raise ConfigError(f"batch_size={batch_size} is larger than the {len(images)} training images; "
-                              f"use a batch_size of at most {len(images)}")
+        super().__init__(len(images), labels, batch_size=batch_size, device=device, seed=seed, rank=rank,
+                         world_size=world_size)
         if chunk_rows < 1 or buffer_chunks < 1:
             raise ConfigError(f"chunk_rows={chunk_rows} and buffer_chunks={buffer_chunks} must be positive integers")
-        if labels is not None and len(labels) != len(images):
-            raise ConfigError(f"{len(labels)} labels for {len(images)} images; they must be as many")
         self.images = images  # (N, D) uint8, read a window at a time
-        self.device = torch.device(device)
-        self.y = None if labels is None else torch.as_tensor(labels, dtype=torch.int64).to(self.device)
-        self.batch_size, self.seed = batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.local_batch = batch_size // world_size
         self.chunk_rows, self.buffer_chunks, self.prefetch = chunk_rows, buffer_chunks, prefetch
-
-    def reseeded(self, seed: int) -> "StreamBatches":
-        """The same data (shared, not copied) with another shuffling stream, e.g. for a second phase."""
-        other = copy.copy(self)
-        other.seed = seed
-        return other
 
     def __len__(self) -> int:
         return len(self.images) // self.batch_size

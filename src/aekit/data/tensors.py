@@ -1,7 +1,9 @@
-"""uint8 pixels as float tensors on the device, and how a global batch splits over data-parallel ranks:
-what the in-memory and the streaming batches share."""
+"""What the in-memory and the streaming batches share: uint8 pixels as float tensors on the device, and
+how a global batch splits over data-parallel ranks."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import torch
@@ -31,3 +33,30 @@ def check_shard(batch_size: int, rank: int, world_size: int) -> None:
     if batch_size % world_size:
         raise ConfigError(f"batch_size={batch_size} does not split evenly over {world_size} processes; choose a "
                           f"batch_size that is a multiple of {world_size} (e.g. {batch_size - batch_size % world_size or world_size})")
+
+
+class ShardedBatches:
+    """The common part of a batches class: ``batch_size`` is the global batch, of which rank ``rank`` of
+    ``world_size`` takes slice ``local_batch``; ``seed`` drives the shuffling; ``y`` the labels, on ``device``."""
+
+    def __init__(self, n: int, labels: np.ndarray | None, *, batch_size: int, device: torch.device | str, seed: int,
+                 rank: int, world_size: int):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size} must be a positive integer")
+        check_shard(batch_size, rank, world_size)
+        if n < batch_size:
+            raise ConfigError(f"batch_size={batch_size} is larger than the {n} training images; "
+                              f"use a batch_size of at most {n}")
+        if labels is not None and len(labels) != n:
+            raise ConfigError(f"{len(labels)} labels for {n} images; they must be as many")
+        self.device = torch.device(device)
+        self.y = None if labels is None else torch.as_tensor(labels, dtype=torch.int64).to(self.device)
+        self.batch_size, self.seed = batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.local_batch = batch_size // world_size
+
+    def reseeded(self, seed: int):
+        """The same data (shared, not copied) with another shuffling stream, e.g. for a second phase."""
+        other = copy.copy(self)
+        other.seed = seed
+        return other

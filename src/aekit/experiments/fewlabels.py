@@ -35,6 +35,7 @@ from aekit.models.ladder import LadderNetwork, LadderRecipe
 from aekit.runtime import generator, seeded_global_rng
 from aekit.training.evaluate import accuracy
 from aekit.training.ladder import train_ladder
+from aekit.training.resume import ResumeStore
 
 MIN_UPDATES = 500  # small labeled sets get more epochs, so every N sees at least this many updates
 SEMI_UPDATES = 2000  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many updates
@@ -84,7 +85,7 @@ class Trial:
 
 
 def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float,
-               unlabeled: DeviceBatches | None = None) -> Trial:
+               unlabeled: DeviceBatches | None = None, store: ResumeStore | None = None, phase: str = "finetune") -> Trial:
     """Fine-tune a copy of ``ae``'s encoder on the labeled rows ``idx``, semi-supervised when ``unlabeled``
     images are given; early-stopped on validation accuracy."""
     n = len(idx)
@@ -100,7 +101,7 @@ def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device,
     batches = make_batches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
     with seeded_global_rng(seed, device):  # dropout and noise: each run repeatable whatever ran before it
         clf, hist = fine_tune(run_cfg, copy.deepcopy(ae), sub, batches, device, generator(seed + 11), log=lambda s: None,
-                              progress=False, unlabeled=unlabeled)
+                              progress=False, unlabeled=unlabeled, store=store, phase=phase)
     val = accuracy(clf, data.validation.images, data.validation.labels, device)
     return Trial(lr, val, accuracy(clf, data.test.images, data.test.labels, device), len(hist.epoch_loss))
 
@@ -155,8 +156,15 @@ def _result(data: Dataset, method: str, seeds: int, learning_rates, config, rows
             "summary": summarize(rows), "seconds": time.perf_counter() - t0}
 
 
+def _phase(seed: int, n, start_name: str, lr: float, semi: bool) -> str:
+    """The resumable phase of one trial: unique within a few-label run."""
+    return f"seed{seed}-labels{n}-{start_name}-lr{lr:g}{'-semi' if semi else ''}"
+
+
 def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | None = None,
-        learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print) -> dict:
+        learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print, store: ResumeStore | None = None) -> dict:
+    """Every arm for every label count and seed; with a ``store`` each training saves its state and a resumed
+    run continues where it stopped (see :mod:`aekit.training.resume`)."""
     _require_labels(data)
     cfg = cfg or get_preset("pretrain", "modern")
     labels_only = dataclasses.replace(cfg, finetune_reconstruction_weight=0.0, finetune_pseudo_label_weight=0.0)
@@ -168,13 +176,15 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
         batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
         with seeded_global_rng(seed, device):  # masking noise: repeatable whatever ran before in the process
             train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, cfg.pretrain_epochs,
-                              cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False)
+                              cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False,
+                              store=store, phase=f"seed{seed}-pretrain")
         for n in labels:
             idx = _labeled_rows(data, n, seed)
             pool = unlabeled_pool(cfg, data, idx, device, seed)
 
-            def trial(start, lr, semi, idx=idx, pool=pool):
-                return _fine_tune(cfg if semi else labels_only, start, data, idx, device, seed, lr, pool if semi else None)
+            def trial(start, lr, semi, idx=idx, pool=pool, n=n):
+                return _fine_tune(cfg if semi else labels_only, start, data, idx, device, seed, lr, pool if semi else None,
+                                  store, _phase(seed, n, "pretrained" if start is ae else "scratch", lr, semi))
 
             # with every label, the recipe's own rate: tuning there costs the most and matters least
             rates = (cfg.finetune_learning_rate,) if n == "all" else learning_rates
@@ -184,7 +194,7 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
 
 
 def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: LadderRecipe | None = None,
-               learning_rates=(1e-3, 3e-3), log: Callable[[str], None] = print) -> dict:
+               learning_rates=(1e-3, 3e-3), log: Callable[[str], None] = print, store: ResumeStore | None = None) -> dict:
     """The same four arms with a ladder network: pretrained on every training image with its denoising cost,
     then fine-tuned on the labels plus the denoising cost on the other images (kept if it beats fine-tuning on the
     labels alone on validation); from scratch, the same network on the labels alone; the ablations fine-tune the
@@ -198,19 +208,22 @@ def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: LadderRe
         pretrained = copy.deepcopy(scratch)
         if recipe.pretrain_steps:
             with seeded_global_rng(seed, device):
-                train_ladder(pretrained, recipe.pretrain_steps, device, generator(seed), unlabeled=data.train.images)
+                train_ladder(pretrained, recipe.pretrain_steps, device, generator(seed), unlabeled=data.train.images,
+                             state=None if store is None else store.phase(f"seed{seed}-pretrain"))
         for n in labels:
             idx = _labeled_rows(data, n, seed)
             rest = np.setdiff1d(np.arange(len(data.train)), idx)
             pool = data.train.images[rest] if len(rest) >= recipe.batch_size else None
 
-            def trial(start, lr, semi, idx=idx, pool=pool):
+            def trial(start, lr, semi, idx=idx, pool=pool, n=n):
                 net = copy.deepcopy(start)
+                name = _phase(seed, n, "pretrained" if start is pretrained else "scratch", lr, semi)
                 net.recipe = dataclasses.replace(recipe, learning_rate=lr)
                 steps = recipe.finetune_steps if semi else recipe.supervised_steps
                 with seeded_global_rng(seed, device):  # the ladder's noise
                     result = train_ladder(net, steps, device, generator(seed + 11), unlabeled=pool if semi else None,
-                                          labeled=(data.train.images[idx], data.train.labels[idx]), validation=validation)
+                                          labeled=(data.train.images[idx], data.train.labels[idx]), validation=validation,
+                                          state=None if store is None else store.phase(name))
                 return Trial(lr, result.validation_accuracy, accuracy(net, data.test.images, data.test.labels, device), steps)
 
             rates = (recipe.learning_rate,) if n == "all" else learning_rates

@@ -155,7 +155,7 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
 
 def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
               log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None,
-              store: ResumeStore | None = None):
+              store: ResumeStore | None = None, phase: str = "finetune"):
     """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy.
 
     With ``unlabeled`` images (whose labels are not used) and ``cfg.finetune_reconstruction_weight`` or
@@ -181,7 +181,7 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
                               patience=cfg.finetune_early_stopping)
     if cfg.finetune_mode == "frozen":
         clf.encoder.requires_grad_(False)
-    state = None if store is None else store.phase("finetune", autoencoder=ae).track(early=early, objective=(
+    state = None if store is None else store.phase(phase, autoencoder=ae).track(early=early, objective=(
         objective if hasattr(objective, "state_dict") else None))
     hist = fit(_trainable(clf, compile), objective, opt, loop, cfg.finetune_epochs,
                display_step=cfg.display_step, log=log, label="fine-tuning loss", progress=progress,

@@ -286,7 +286,7 @@
   legend();
   worstList();
   show(order[0]);
-  window.aekitExplore = { n, decode, codeOf, choose, show, screenOf: toScreen, index, errors };
+  window.aekitExplore = { n, decode, codeOf, choose, show, draw, pick, screenOf: toScreen, index, errors };  // for tests and benchmarks
   document.body.dataset.points = String(drawn);
   document.body.dataset.drawMs = performance.now().toFixed(0);
   document.body.dataset.ready = "true";

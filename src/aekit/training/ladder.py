@@ -15,6 +15,7 @@ from aekit.errors import ConfigError
 from aekit.models.ladder import LadderNetwork
 from aekit.training.evaluate import accuracy
 from aekit.training.loop import EarlyStopping, fit
+from aekit.training.resume import Phase
 
 
 @dataclass
@@ -59,7 +60,8 @@ def ladder_objective(net: LadderNetwork, x_l: torch.Tensor, y_l: torch.Tensor, x
 
 def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torch.Generator, *,
                  labeled: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: np.ndarray | None = None,
-                 validation: tuple[np.ndarray, np.ndarray] | None = None, progress: bool | None = None) -> LadderResult:
+                 validation: tuple[np.ndarray, np.ndarray] | None = None, progress: bool | None = None,
+                 state: Phase | None = None) -> LadderResult:
     """``steps`` Adam steps on batches drawn with ``gen`` from the labeled and/or unlabeled images, through
     the one training loop. With ``validation``, the weights with the best validation accuracy (checked every
     ``eval_every`` steps and at the end) are restored at the end."""
@@ -79,7 +81,7 @@ def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torc
     if validation is not None:  # 1 - accuracy, so that lower is better; patience never runs out
         best = EarlyStopping(net, lambda: 1.0 - accuracy(net, validation[0], validation[1], device), patience=steps + 1)
     fit(net, ladder_objective, opt, batches, batches.epochs, display_step=0, label="ladder loss", progress=progress,
-        scheduler=schedule, on_epoch_end=best)
+        scheduler=schedule, on_epoch_end=best, state=None if state is None else state.track(best=best))
     net.eval()
     if best is None:
         return LadderResult(-1.0)

@@ -132,10 +132,28 @@ class SemiSupervisedObjective:
             raise ConfigError("reconstruction_weight needs the autoencoder and its reconstruction objective")
         self.autoencoder, self.reconstruction, self.reconstruction_weight = autoencoder, reconstruction, reconstruction_weight
         self.pseudo_label_weight, self.threshold, self.noise, self.noise_level = pseudo_label_weight, threshold, noise, noise_level
-        self.stream = itertools.chain.from_iterable(labeled.epoch(e) for e in itertools.count())
+        self.labeled, self.steps = labeled, 0
+        self.stream = self._stream(0)
         self.labels = labeled.y  # (N,) the class frequencies pseudo-labels are aligned to
         self.prior: torch.Tensor | None = None  # (K,) those frequencies, once K is known
         self.mean_prediction: torch.Tensor | None = None  # (K,) running mean of the unlabeled predictions
+
+    def _stream(self, start: int):
+        """The labeled batches from step ``start`` on: epoch after epoch of the labeled images."""
+        per_epoch = len(self.labeled)
+        batches = itertools.chain.from_iterable(self.labeled.epoch(e) for e in itertools.count(start // per_epoch))
+        return itertools.islice(batches, start % per_epoch, None)
+
+    def state_dict(self) -> dict:
+        """Where the labeled stream stands and the running mean prediction: what a resumed run needs."""
+        return {"steps": self.steps, "prior": self.prior, "mean_prediction": self.mean_prediction}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps, self.prior, self.mean_prediction = state["steps"], state["prior"], state["mean_prediction"]
+        device = self.labels.device
+        self.prior = None if self.prior is None else self.prior.to(device)
+        self.mean_prediction = None if self.mean_prediction is None else self.mean_prediction.to(device)
+        self.stream = self._stream(self.steps)
 
     def aligned(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Distribution alignment of (B, K) probabilities; updates the running mean."""
@@ -151,6 +169,7 @@ class SemiSupervisedObjective:
 
     def __call__(self, classifier: nn.Module, x_unlabeled: torch.Tensor, *_):
         x, y = next(self.stream)  # (B, D), (B,)
+        self.steps += 1
         ce = F.cross_entropy(classifier(x), y)
         loss, parts = ce, {"cross_entropy": ce.detach()}
         if self.reconstruction_weight:
