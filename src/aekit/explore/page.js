@@ -160,7 +160,7 @@
   const rank = new Int32Array(n);
   order.forEach((i, r) => { rank[i] = r; });
   function describe(i) {
-    const what = labels ? `${className(i)}, ` : "";
+    const what = labels ? `label ${className(i)}, ` : "";
     return `${what}error ${errors[i].toPrecision(4)} (${rank[i] + 1} of ${n} from the worst)`;
   }
   function show(i) {
