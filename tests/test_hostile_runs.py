@@ -153,7 +153,9 @@ def test_divergence_exits_3_and_keeps_the_previous_run(tiny_npz, tmp_path, capsy
     assert "of epoch 0" in captured.err and "warning" not in captured.out
     after = {p.name: p.read_bytes() for p in (out / "stacked").iterdir() if p.is_file()}
     assert after == before  # no figure, checkpoint or metrics from the diverged run
-    assert sorted(p.name for p in out.iterdir()) == ["stacked"]  # no temporary folder or lock left
+    # no lock left; the partial folder keeps the last good resumable state (here: none yet) and no results
+    assert sorted(p.name for p in out.iterdir()) == [".stacked.partial", "stacked"]
+    assert [p.name for p in (out / ".stacked.partial").iterdir()] == ["resume"]
 
 
 def test_json_is_always_strict(tmp_path):
@@ -226,7 +228,11 @@ def test_a_crash_while_writing_leaves_the_previous_run_loadable(tiny_npz, tmp_pa
     after = {p.name: p.read_bytes() for p in (out / "stacked").iterdir() if p.is_file()}
     assert after == before
     aekit.load(out / "stacked")
+    assert sorted(p.name for p in out.iterdir()) == [".stacked.partial", "stacked"]  # the finished training kept
+    assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), "--seed", "5", "--resume",
+                 *QUICK]) == 0  # writes the results without training again
     assert sorted(p.name for p in out.iterdir()) == ["stacked"]
+    assert json.loads((out / "stacked" / "metrics.json").read_text())["seed"] == 5
 
 
 def test_a_second_run_into_a_locked_folder_fails_at_once(tiny_npz, tmp_path, capsys):

@@ -214,3 +214,17 @@ def test_semi_supervised_objective_continues_its_labeled_stream():
     for _ in range(4):
         (xa, ya), (xb, yb) = next(a.stream), next(b.stream)
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_tensorboard_of_a_resumed_run_has_each_step_once(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = tmp_path / "tb"
+    finish(aekit(tmp_path / "run", "tutorial-pretrain", "--tensorboard", str(board), kill="fine-tuning loss:2:end"),
+           expect=-signal.SIGKILL)
+    finish(aekit(tmp_path / "run", "tutorial-pretrain", "--tensorboard", str(board), "--resume"))
+    events = EventAccumulator(str(board / "pretrain"))
+    events.Reload()
+    for tag, steps in (("loss/pretrain", [0, 1]), ("loss/finetune", [2, 3, 4, 5])):
+        assert [e.step for e in events.Scalars(tag)] == steps

@@ -106,12 +106,12 @@ def build_configs(spec: RunSpec) -> dict[str, object]:
     return configs
 
 
-def _tensorboard(folder: Path):
+def _tensorboard(folder: Path, purge_step: int | None = None):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise DataError("--tensorboard needs the tensorboard package: pip install 'aekit[tensorboard]'") from None
-    return SummaryWriter(str(folder))
+    return SummaryWriter(str(folder), purge_step=purge_step)
 
 
 def execute(spec: RunSpec) -> dict[str, dict]:
@@ -162,8 +162,14 @@ def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_r
     store = ResumeStore(partial / "resume", fp, resume=spec.resume)
     if store.resumed:
         print(f"resuming from {partial / 'resume'}")
-    writer = _tensorboard(Path(spec.tensorboard) / program) if spec.tensorboard and w.is_main else None
-    hook = (lambda phase, epoch, loss: writer.add_scalar(f"loss/{phase}", loss, epoch)) if writer else None
+    # TensorBoard steps count epochs across the program's phases; a resumed run purges what the killed one
+    # logged after its last saved epoch, so that no step appears twice
+    offsets = {"train": 0} if program == "stacked" else {"pretrain": 0, "finetune": cfg.pretrain_epochs}
+    writer = hook = None
+    if spec.tensorboard and w.is_main:
+        point = store.resume_point(list(offsets)) if store.resumed else None
+        writer = _tensorboard(Path(spec.tensorboard) / program, None if point is None else offsets[point[0]] + point[1])
+        hook = lambda phase, epoch, loss: writer.add_scalar(f"loss/{phase}", loss, offsets[phase] + epoch)  # noqa: E731
     try:
         runner = run_stacked if program == "stacked" else run_pretrain
         result = runner(cfg, data, device, seed=spec.seed, compile=spec.compile, on_epoch=hook,

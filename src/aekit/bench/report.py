@@ -2,7 +2,8 @@
 
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
 The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
-quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, streaming, anomaly.
+quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, streaming, scaling,
+anomaly.
 Under each table a "Source:" line links the JSON files it came from, with the machine (and
 commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
 (benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when
@@ -179,6 +180,12 @@ def streaming(ctx: Context, key=None) -> str:
     return to_markdown(ctx("streaming"))
 
 
+def scaling(ctx: Context, key=None) -> str:
+    from aekit.bench.scaling import to_markdown
+
+    return to_markdown(ctx("scaling"))
+
+
 def anomaly(ctx: Context, key=None) -> str:
     from aekit.bench.anomaly import to_markdown
 
@@ -195,6 +202,7 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "quality.ladder": _fewlabels_view("ladder"),  # :DATASET
     "throughput": throughput,
     "streaming": streaming,
+    "scaling": scaling,
     "anomaly": anomaly,
 }
 
@@ -232,7 +240,7 @@ def render_page(text: str, ctx: Context) -> str:
 
 def _bench_markdown(name: str, result: dict) -> str | None:
     """What the benchmark that wrote a results file writes beside it, or None for a file no benchmark writes."""
-    if name in ("quality", "throughput", "streaming", "anomaly"):
+    if name in ("quality", "throughput", "streaming", "scaling", "anomaly"):
         import importlib
 
         return importlib.import_module(f"{__package__}.{name}").to_markdown(result)

@@ -141,6 +141,18 @@ class ResumeStore:
         autoencoder whose encoder a classifier shares)."""
         return Phase(self, name, modules)
 
+    def resume_point(self, phases: list[str]) -> tuple[str, int] | None:
+        """Where the run continues: the first of ``phases`` (in run order) not finished and its next epoch, or
+        None when every one has finished."""
+        for name in phases:
+            path = self.folder / f"{name}.pt"
+            if not self.resumed or not path.exists():
+                return name, 0
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            if not saved["done"]:
+                return name, int(saved["next_epoch"])
+        return None
+
     def finish(self) -> None:
         """Mark the run complete (after its results are written); waits for every pending write."""
         self.flush()
