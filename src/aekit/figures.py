@@ -164,3 +164,29 @@ def fewlabels_curves(result: dict, path) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def frontier_figure(rows: list[dict], path) -> None:
+    """Validation MSE against training seconds, one panel per dataset and code size (``aekit bench frontier``):
+    each curve's points, a star at its end for its test MSE, PCA's test MSE as a dashed line, and a dotted line at
+    half the peer's time (the target is to be below the peer's best before it)."""
+    fig = _figure((4.0 * len(rows), 3.4))
+    axes = fig.subplots(1, max(1, len(rows)), squeeze=False)[0]
+    for ax, row in zip(axes, rows):
+        curves = [(name, row[name]) for name in ("peer", "aekit") if "points" in row.get(name, {})]
+        for (name, curve), color in zip(curves, ("tab:gray", "tab:blue")):
+            xs = [p["seconds"] for p in curve["points"]]
+            ys = [p["validation_mse"] for p in curve["points"]]
+            ax.plot(xs, ys, marker=".", lw=1.5, color=color, label=curve.get("label", name))
+            ax.plot([curve["seconds"]], [curve["test_mse"]], marker="*", ms=10, color=color, linestyle="none")
+            if name == "peer":
+                ax.axvline(0.5 * curve["seconds"], color=color, lw=0.8, linestyle=":")
+                ax.axhline(min(ys), color=color, lw=0.8, linestyle=":")
+        ax.axhline(row["pca"], color="tab:red", lw=1, linestyle="--", label="PCA (test)")
+        ax.set_yscale("log")
+        ax.set_xlabel("seconds of training")
+        ax.set_ylabel("validation MSE (stars: test)")
+        ax.set_title(f"{row['dataset']}, code {row['code_size']}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    _save(fig, path)

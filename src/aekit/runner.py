@@ -89,7 +89,7 @@ def build_configs(spec: RunSpec) -> dict[str, object]:
         spec = dataclasses.replace(spec, preset=new)
     configs = {}
     for program in programs:
-        cfg = presets.get_preset(program, spec.preset)
+        cfg = presets.get_preset(program, spec.preset, spec.code_size)
         mine = presets.program_overrides(program, cfg, spec.config, where=spec.config_source)
         try:
             cfg = presets.apply_overrides(cfg, mine)

@@ -3,7 +3,7 @@
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
 The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
 quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, streaming, scaling,
-anomaly.
+anomaly, frontier.
 Under each table a "Source:" line links the JSON files it came from, with the machine (and
 commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
 (benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when
@@ -192,6 +192,12 @@ def anomaly(ctx: Context, key=None) -> str:
     return to_markdown(ctx("anomaly"))
 
 
+def frontier(ctx: Context, key=None) -> str:
+    from aekit.bench.frontier import to_markdown
+
+    return to_markdown(ctx("frontier"))
+
+
 VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "headline": headline,
     "fidelity": fidelity,  # :fashion-mnist or :mnist-5k
@@ -204,6 +210,7 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "streaming": streaming,
     "scaling": scaling,
     "anomaly": anomaly,
+    "frontier": frontier,
 }
 
 
@@ -240,7 +247,7 @@ def render_page(text: str, ctx: Context) -> str:
 
 def _bench_markdown(name: str, result: dict) -> str | None:
     """What the benchmark that wrote a results file writes beside it, or None for a file no benchmark writes."""
-    if name in ("quality", "throughput", "streaming", "scaling", "anomaly"):
+    if name in ("quality", "throughput", "streaming", "scaling", "anomaly", "frontier"):
         import importlib
 
         return importlib.import_module(f"{__package__}.{name}").to_markdown(result)

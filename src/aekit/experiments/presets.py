@@ -115,6 +115,11 @@ PRESETS: dict[str, object] = {
 # The plain MLP member of the family (the base of the quality benchmark's variants).
 MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning_rate=2e-3, training_epochs=30,
                             optimizer="adamw")
+# Presets whose recipe depends on the code size: (largest code size, recipe) in increasing order, the last entry
+# for any larger code. modern-stacked is chosen by quality per second (aekit bench frontier, docs/recipes.md).
+BY_CODE_SIZE: dict[str, tuple[tuple[int, object], ...]] = {
+    "modern-stacked": ((64, PRESETS["modern-stacked"]), (1 << 30, PRESETS["modern-stacked"])),
+}
 
 
 PROGRAMS = ("stacked", "pretrain")
@@ -123,12 +128,18 @@ PROGRAMS = ("stacked", "pretrain")
 PRESET_ALIASES = {"seed": "tutorial"}  # old name -> name (deprecated: "seed" also names the RNG seed)
 
 
-def get_preset(program: str, preset: str = "tutorial"):
+def get_preset(program: str, preset: str = "tutorial", code_size: int | None = None):
+    """The named preset's recipe; a preset with a table in :data:`BY_CODE_SIZE` gives the entry for
+    ``code_size`` (the largest code's entry when no size is given). The code layer itself is set by
+    :func:`with_code_size`."""
     key = f"{PRESET_ALIASES.get(preset, preset)}-{program}"
     if key not in PRESETS:
         names = sorted({k.split("-", 1)[0] for k in PRESETS})
         raise ConfigError(f"--preset {preset!r} has no {program!r} program; available presets: {', '.join(names)}")
-    return PRESETS[key]
+    table = BY_CODE_SIZE.get(key)
+    if table is None or code_size is None:
+        return PRESETS[key]
+    return next((cfg for most, cfg in table if code_size <= most), table[-1][1])
 
 
 def _kind(annotation) -> str:
