@@ -3,6 +3,7 @@ tables and plot. Each file is written atomically; ``aekit.rundir`` makes the fol
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from aekit import figures
@@ -14,8 +15,10 @@ from aekit.fileio import atomic_open, write_json
 
 
 def write_run(result: RunResult, out: Path, data: Dataset) -> None:
-    """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last."""
+    """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last;
+    the seconds each took join ``metrics["seconds"]`` (``aekit bench throughput`` reads the command's parts there)."""
     m = result.metrics
+    t0 = time.perf_counter()
     image_shape, classes = data.image_shape, data.classes
     name = f"{m['program']} on {m['dataset']}"
     figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
@@ -30,11 +33,13 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
                                 out / "anomalies.png", title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
                                 labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])
+    t1 = time.perf_counter()
     extra = {"dataset": m["dataset"], "program": m["program"], "test_mse": m["test_mse"]}
     arrays = {"train_error_quantiles": result.train_error_quantiles}
     result.autoencoder.save(out, extra=extra, arrays=arrays)
     if result.classifier is not None:
         result.classifier.save(out / "classifier", extra={**extra, "test_accuracy": m["test_accuracy"], "classes": list(classes)})
+    m["seconds"] = {**m["seconds"], "figures": t1 - t0, "checkpoint": time.perf_counter() - t1}
     write_json(out / "metrics.json", m)
 
 

@@ -2,9 +2,13 @@
 
 In one run it measures (a) fp32 matmul GFLOP/s, large square and at the model's shapes;
 (b) aekit's training samples/s and achieved GFLOP/s on the seed stacked autoencoder and the
-seed pretraining network; (c) a tutorial-style reference loop on the same trained weights;
-(d) encode throughput; (e) peak RSS of a training process on the whole training set.
-Training FLOPs are counted as 6 x weights x samples (forward 2, backward 4).
+seed pretraining network, and the cost of the per-epoch resume-state snapshot; (c) a tutorial-style
+reference loop on the same trained weights, and the peers (the tutorial's TF1 code and a Keras 3
+``model.fit``, each in its own process, see :mod:`aekit.bench.peers`); (d) encode throughput; (e) peak RSS
+of a training process on the whole training set; (f) the command itself, ``aekit reproduce stacked``, end
+to end (:mod:`aekit.bench.command`); (g) the modern recipes and the conv autoencoder, and the seconds the
+modern preset needs to beat PCA (:mod:`aekit.bench.recipe_speed`). Every speed is reported beside a ratio to
+something measured in the same run. Training FLOPs are counted as 6 x weights x samples (forward 2, backward 4).
 """
 
 from __future__ import annotations
@@ -58,11 +62,33 @@ def _subprocess_json(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def snapshot_cost(model, opt, batches, epochs: int, folder: Path) -> dict:
+    """Training with the resume state saved every epoch (as ``aekit reproduce`` does) against without, in turn:
+    ``cost`` is the fraction of an epoch the snapshot adds, and ``copy_seconds`` what the training thread waits
+    for (the CPU copy; the file is written by a background thread)."""
+    from aekit.training.objectives import reconstruction_loss
+    from aekit.training.resume import ResumeStore
+
+    plain = with_store = 0.0
+    for i in range(2):
+        plain += _train_rate(model, reconstruction_loss, opt, batches, epochs)
+        phase = ResumeStore(folder / str(i), {"benchmark": "throughput"}).phase("train")
+        with_store += _train_rate(model, reconstruction_loss, opt, batches, epochs, state=phase)
+    phase = ResumeStore(folder / "copy", {"benchmark": "throughput"}).phase("train")
+    copy = _timed(lambda: phase.save(model, opt, None, None, next_epoch=1, done=False, history={}), 0.1)
+    phase.store.flush()
+    return {"cost": plain / with_store - 1, "copy_seconds": copy, "epochs": epochs}
+
+
 def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, compile: bool = False,
-        log=print) -> dict:
+        log=print, peer_python: str | None = None, command_epochs_scale: float = 0.1, recipe_images: int = 16384,
+        quality_epochs: int = 3, peers: bool = True) -> dict:
     import numpy as np
     import torch
 
+    from aekit.bench.command import reproduce
+    from aekit.bench.peers import run_peers, write_arrays
+    from aekit.bench.recipe_speed import measure, recipes, time_to_quality
     from aekit.data.batches import DeviceBatches
     from aekit.data.catalog import load_dataset
     from aekit.models.classifier import EncoderClassifier
@@ -103,10 +129,18 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
         # (c) the reference loop, same weights, one epoch, fresh interpreter
         ref = _subprocess_json(["aekit.bench.reference", str(Path(tmp) / "state.pt"), str(Path(tmp) / "x.npy"),
                                 "256,128", str(len(batches))])
+        write_arrays(Path(tmp) / "peers.npz", x, model.state_dict())
+        res["peers"] = run_peers(Path(tmp) / "peers.npz", len(batches), peer_python, log, skip=not peers)
+        res["resume_snapshot"] = snapshot_cost(model, opt, batches, epochs, Path(tmp) / "resume")
     res["reference_samples_per_s"] = ref["samples_per_s"]
     res["speedup_vs_reference"] = rate / ref["samples_per_s"]
     res["gflops_fraction_of_matmul"] = res["aekit_gflops"] / big
     log(f"(c) reference loop: {ref['samples_per_s']:,.0f} samples/s -> aekit is {res['speedup_vs_reference']:.2f}x")
+    for name, peer in res["peers"].items():
+        if isinstance(peer, dict) and "samples_per_s" in peer:
+            res[f"speedup_vs_{name}"] = rate / peer["samples_per_s"]
+            log(f"    {name}: {peer['samples_per_s']:,.0f} samples/s -> aekit is {res[f'speedup_vs_{name}']:.2f}x")
+    log(f"    resume snapshot every epoch: {res['resume_snapshot']['cost']:+.1%} of an epoch")
 
     if compile:
         compiled = torch.compile(model)
@@ -139,6 +173,28 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     res["peak_rss_images"] = rss["n_images"]
     res["reference_peak_rss_mb"] = ref["peak_rss_mb"]
     log(f"(e) peak RSS training on {rss['n_images']} x {rss['features']}: {rss['peak_rss_mb']:.0f} MB")
+
+    # (f) the command users run, end to end
+    cmd = reproduce(dataset, command_epochs_scale)
+    cmd["samples_per_s"] = len(batches) * batches.batch_size / cmd["seconds_per_epoch"]
+    cmd["fraction_of_matmul"] = cmd["samples_per_s"] * flops / 1e9 / big
+    cmd["vs_benchmark_loop"] = cmd["samples_per_s"] / rate
+    if "samples_per_s" in res["peers"]["tf1"]:
+        cmd["speedup_vs_tf1"] = cmd["samples_per_s"] / res["peers"]["tf1"]["samples_per_s"]
+    res["command"] = cmd
+    log(f"(f) {cmd['command']}: {cmd['seconds_per_epoch']:.3f} s per training epoch ({cmd['fraction_of_matmul']:.2f} "
+        f"of the matmul limit, {cmd['vs_benchmark_loop']:.2f}x the benchmark's loop); start-up and exit "
+        f"{cmd['startup_and_exit_seconds']:.1f} s, build and evaluation {cmd['build_and_evaluate_seconds']:.1f} s, "
+        f"figures {cmd['figures_seconds']:.1f} s")
+
+    # (g) the modern recipes and the conv autoencoder
+    res["recipes"] = {}
+    for name, (cfg, which) in recipes().items():
+        r = res["recipes"][name] = measure(cfg, which, data, recipe_images, big)
+        log(f"(g) {name}: {r['samples_per_s']:,.0f} samples/s, {r['gflops']:.1f} GFLOP/s, "
+            f"{r['fraction_of_matmul']:.2f} of the matmul limit")
+    res["modern_fraction_of_matmul"] = res["recipes"]["modern-stacked"]["fraction_of_matmul"]
+    res["time_to_quality"] = time_to_quality(data, 32, quality_epochs, log=log)
     return res
 
 
@@ -152,6 +208,18 @@ def to_markdown(r: dict) -> str:
         ["aekit, seed stacked", "seconds per 55k-image epoch", r["seconds_per_epoch"]],
         ["reference loop (DataLoader + torch RMSprop)", "samples/s", r["reference_samples_per_s"]],
         ["aekit / reference", "speedup", r["speedup_vs_reference"]],
+    ]
+    for name, what in (("tf1", "the tutorial's TF1 code (tf.compat.v1, feed_dict)"), ("keras", "Keras 3 model.fit")):
+        peer = r.get("peers", {}).get(name)
+        if peer is None:
+            continue
+        if "skipped" in peer:
+            rows.append([what, "skipped", peer["skipped"]])
+        else:
+            rows += [[what, "samples/s", peer["samples_per_s"]], [f"aekit / {name}", "speedup", r[f"speedup_vs_{name}"]]]
+    if "resume_snapshot" in r:
+        rows.append(["resume-state snapshot every epoch", "fraction of an epoch", r["resume_snapshot"]["cost"]])
+    rows += [
         ["aekit, seed pretrain network, pretraining", "samples/s", r["pretrain"]["pretrain_samples_per_s"]],
         ["aekit, seed pretrain network, fine-tuning", "samples/s", r["pretrain"]["finetune_samples_per_s"]],
         ["aekit encode (inference_mode, 8192 per batch)", "images/s", r["encode_images_per_s"]],
@@ -160,6 +228,28 @@ def to_markdown(r: dict) -> str:
     ]
     if "compiled_samples_per_s" in r:
         rows.append(["aekit + torch.compile, seed stacked", "samples/s", r["compiled_samples_per_s"]])
+    if "command" in r:
+        c = r["command"]
+        rows += [
+            [f"`{c['command']}`", "seconds per training epoch", c["seconds_per_epoch"]],
+            ["the command's training epoch", "fraction of matmul limit", c["fraction_of_matmul"]],
+            ["the command's training epoch / the benchmark's loop", "ratio", c["vs_benchmark_loop"]],
+            *([["the command's training epoch / TF1 code", "speedup", c["speedup_vs_tf1"]]] if "speedup_vs_tf1" in c else []),
+            ["the command: start-up (imports, data) and exit", "seconds", c["startup_and_exit_seconds"]],
+            ["the command: build and evaluation", "seconds", c["build_and_evaluate_seconds"]],
+            ["the command: figures / checkpoint", "seconds", f"{c['figures_seconds']:.2f} / {c['checkpoint_seconds']:.2f}"],
+        ]
+    for name, m in r.get("recipes", {}).items():
+        rows += [[f"{name} {m['architecture']} {tuple(m['hidden_sizes'])}, batch {m['batch_size']}", "samples/s",
+                  m["samples_per_s"]],
+                 [f"{name} ({m['training_flops_per_sample'] / 1e6:.1f} MFLOP per sample)", "fraction of matmul limit",
+                  m["fraction_of_matmul"]]]
+    if "time_to_quality" in r:
+        q = r["time_to_quality"]
+        beat = "not within the epochs run" if q["seconds_to_beat_pca"] is None else (
+            f"{q['seconds_to_beat_pca']:.1f} s ({q['epochs_to_beat_pca']} epochs)")
+        rows.append([f"modern-stacked, code {q['code_size']}: time to beat PCA's test MSE {q['pca_test_mse']:.4f}",
+                     "seconds", beat])
     head = f"Throughput on {r['dataset']} ({r['n_train']} training images), {r['threads']} threads, torch {r['machine']['torch']}\n\n"
     return head + markdown_table(["what", "unit", "value"], rows)
 
@@ -175,6 +265,12 @@ def add_arguments(p) -> None:
     p.add_argument("--warm-epochs", type=int, default=5, help="epochs of seed training before measuring")
     p.add_argument("--epochs", type=int, default=2, help="epochs measured")
     p.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    p.add_argument("--peer-python", default=None, help="interpreter with tensorflow for the peers (default: this one "
+                   "if it has tensorflow, else .venv-peers/bin/python; without one the peers are skipped)")
+    p.add_argument("--no-peers", action="store_true", help="do not run the TF1 and Keras peers")
+    p.add_argument("--command-epochs-scale", type=float, default=0.1, help="--epochs-scale of the aekit reproduce measured")
+    p.add_argument("--recipe-images", type=int, default=16384, help="training images per timed epoch of each recipe")
+    p.add_argument("--quality-epochs", type=int, default=3, help="most epochs of modern-stacked while timing it to PCA")
     p.add_argument("--json", default="benchmarks/results/throughput.json", help="JSON output; the .md table goes beside it")
 
 
@@ -187,5 +283,10 @@ def run_cli(args) -> int:
     setup(torch.device("cpu"))
     if args.warm_epochs < 0 or args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs} must be >= 1 and --warm-epochs {args.warm_epochs} >= 0")
-    result = run(args.dataset, args.warm_epochs, args.epochs, args.compile)
+    if args.recipe_images < 256 or args.command_epochs_scale <= 0 or args.quality_epochs < 1:
+        raise ConfigError(f"--recipe-images {args.recipe_images} must be >= 256, --command-epochs-scale "
+                          f"{args.command_epochs_scale} > 0 and --quality-epochs {args.quality_epochs} >= 1")
+    result = run(args.dataset, args.warm_epochs, args.epochs, args.compile, peer_python=args.peer_python,
+                 command_epochs_scale=args.command_epochs_scale, recipe_images=args.recipe_images,
+                 quality_epochs=args.quality_epochs, peers=not args.no_peers)
     return finish(result, to_markdown(result), args.json)

@@ -70,16 +70,28 @@ OPTIMIZERS = ("rmsprop-tf1", "sgd", "adam", "adamw")
 
 
 def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> Optimizer:
-    """One of :data:`OPTIMIZERS`; ``sgd`` is TF1's plain ``GradientDescentOptimizer``."""
+    """One of :data:`OPTIMIZERS`; ``sgd`` is TF1's plain ``GradientDescentOptimizer``.
+
+    Adam and AdamW run fused (one kernel per parameter for the whole update) where torch has the kernel (CPU, CUDA):
+    measured on the modern recipe's 3 M weights on a 2-core CPU, the ``foreach`` update took 7x as long
+    (220 ms against 30 ms a step), more than the step's matmuls."""
+    params = list(params)
     if name == "rmsprop-tf1":
         return TF1RMSprop(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **_fused_or_foreach(params))
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **_fused_or_foreach(params))
     raise ConfigError(f"optimizer={name!r} is not allowed; choose one of: {', '.join(OPTIMIZERS)}")
+
+
+def _fused_or_foreach(params) -> dict:
+    """``fused=True`` when every parameter lives where torch has the fused kernel, else ``foreach=True``."""
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    fused = bool(tensors) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in tensors)
+    return {"fused": True} if fused else {"foreach": True}
 
 
 SCHEDULES = ("constant", "cosine", "onecycle")

@@ -1,0 +1,146 @@
+"""Training speed of the modern recipes and the conv autoencoder, counted in FLOPs against the matmul limit.
+
+A recipe trains here exactly as ``aekit reproduce`` trains it (``recipes.train_autoencoder``: its model, objective
+with its noise, optimizer and schedule), minus the validation early stopping runs between epochs, on the first
+``n_images`` training images: one epoch warms up, the next is timed. FLOPs count every multiply-add of the
+linear and convolution layers in one forward pass (2 per multiply-add) and triple it for training (the
+backward pass costs twice the forward): 6 x weights per sample for an MLP, as for the seed network.
+Elementwise work (activations, noise, the optimizer) is not counted: it is what keeps a recipe below the limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+CONV = {"architecture": "conv", "hidden_sizes": (32, 64, 128), "activation": "gelu", "code_activation": "identity",
+            "init": "kaiming", "weight_decay": 1e-4, "schedule": "onecycle", "batch_size": 128, "optimizer": "adamw",
+            "learning_rate": 2e-3}  # the conv autoencoder with the modern training recipe
+
+
+def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """FLOPs (2 per multiply-add) of the linear and convolution layers in ``model(x)``, summed over the batch."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += 2 * output.numel() * module.in_features
+        elif isinstance(module, nn.Conv2d):  # each output element: in_channels/groups x kernel multiply-adds
+            total += 2 * output.numel() * module.weight[0].numel()
+        elif isinstance(module, nn.ConvTranspose2d):  # each input element scatters over out_channels x kernel
+            total += 2 * inputs[0].numel() * module.weight[0].numel()
+
+    handles = [m.register_forward_hook(count) for m in model.modules()
+               if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def training_flops_per_sample(model: torch.nn.Module, n_features: int) -> float:
+    """3 x the forward FLOPs of one sample (forward 2, backward 4 per multiply-add)."""
+    import torch
+
+    was = model.training
+    model.eval()
+    flops = forward_flops(model, torch.zeros(8, n_features)) / 8
+    model.train(was)
+    return 3 * flops
+
+
+def recipes() -> dict[str, tuple[object, str]]:
+    """The recipes measured: name -> (config, which of its optimizers and rates trains the autoencoder)."""
+    from aekit.experiments.presets import PRESETS, StackedProgram
+
+    return {"modern-stacked": (PRESETS["modern-stacked"], "training"),
+            "modern-pretrain (pretraining)": (PRESETS["modern-pretrain"], "pretrain"),
+            "conv (modern training)": (StackedProgram(**CONV), "training")}
+
+
+def measure(cfg, which: str, data, n_images: int, matmul_gflops: float, seed: int = 0) -> dict:
+    """Samples/s, GFLOP/s and the fraction of ``matmul_gflops`` of one timed epoch of ``cfg`` on ``n_images``."""
+    import torch
+
+    from aekit.data.batches import DeviceBatches
+    from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+    from aekit.runtime import generator, seeded_global_rng
+
+    cfg = dataclasses.replace(cfg, early_stopping=0)
+    optimizer, lr = ((cfg.optimizer, cfg.learning_rate) if which == "training"
+                     else (cfg.pretrain_optimizer, cfg.pretrain_learning_rate))
+    x = data.train.images[:n_images]
+    device = torch.device("cpu")
+    with seeded_global_rng(seed, device):
+        model = build_autoencoder(cfg, data, generator(seed), device)
+        batches = DeviceBatches(x, batch_size=cfg.batch_size, seed=seed)
+        train = lambda: train_autoencoder(model, cfg, data, batches, 1, optimizer, lr,
+                                          log=lambda s: None, progress=False)
+        train()
+        seconds = train().seconds
+    samples = len(batches) * cfg.batch_size
+    flops = training_flops_per_sample(model, data.n_features)
+    gflops = samples / seconds * flops / 1e9
+    return {"samples_per_s": samples / seconds, "training_flops_per_sample": flops, "gflops": gflops,
+            "fraction_of_matmul": gflops / matmul_gflops, "batch_size": cfg.batch_size, "images": samples,
+            "hidden_sizes": list(cfg.hidden_sizes), "architecture": cfg.architecture}
+
+
+def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 0, log=print) -> dict:
+    """Seconds of ``aekit reproduce stacked --preset modern --code-size CODE`` training (its model's build, PCA
+    fit included, then its epochs) until its test MSE is below PCA's at the same code size. The test MSE is
+    read before training and after every epoch, off the clock."""
+    import torch
+
+    from aekit.bench.quality import pca_mse
+    from aekit.data.batches import DeviceBatches
+    from aekit.experiments.presets import PRESETS
+    from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+    from aekit.runtime import generator, seeded_global_rng
+    from aekit.training.evaluate import reconstruction_error
+
+    cfg = PRESETS["modern-stacked"]
+    cfg = dataclasses.replace(cfg, hidden_sizes=(*cfg.hidden_sizes[:-1], code_size), early_stopping=0)
+    pca = pca_mse(data, code_size, seed)
+    device = torch.device("cpu")
+    points: list[dict] = []
+    with seeded_global_rng(seed, device):
+        t0 = time.perf_counter()
+        model = build_autoencoder(cfg, data, generator(seed), device)
+        batches = DeviceBatches(data.train.images, batch_size=cfg.batch_size, seed=seed)
+        build, off_clock = time.perf_counter() - t0, 0.0
+
+        def point(epoch: int, seconds: float) -> bool:
+            mse = float(reconstruction_error(model, data.test.images, device).mean())
+            model.train()
+            points.append({"epochs": epoch, "seconds": seconds, "test_mse": mse})
+            return mse < pca
+
+        def on_epoch_end(epoch: int, loss: float) -> bool:  # the recipe's whole schedule, stopped once PCA is beaten
+            nonlocal off_clock
+            t = time.perf_counter()
+            beaten = point(epoch + 1, build + t - t_train - off_clock)
+            off_clock += time.perf_counter() - t
+            return beaten or epoch + 1 >= max_epochs
+
+        if not point(0, build):
+            t_train = time.perf_counter()
+            train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
+                              log=lambda s: None, progress=False, on_epoch_end=on_epoch_end)
+    first = next((p for p in points if p["test_mse"] < pca), None)
+    log(f"    time to quality: PCA {pca:.5f}; " + ", ".join(f"{p['epochs']} ep {p['test_mse']:.5f} at {p['seconds']:.1f} s"
+                                                           for p in points))
+    return {"code_size": code_size, "pca_test_mse": pca, "points": points,
+            "seconds_to_beat_pca": None if first is None else first["seconds"],
+            "epochs_to_beat_pca": None if first is None else first["epochs"]}

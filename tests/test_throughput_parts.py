@@ -1,0 +1,86 @@
+"""The throughput benchmark's parts: FLOP counts, peers skipped with a note, the command's timings, the JSON fields."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from aekit.bench import peers
+from aekit.bench.recipe_speed import forward_flops, training_flops_per_sample
+from aekit.bench.throughput import to_markdown
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+
+
+def test_mlp_training_flops_are_six_times_the_weights():
+    model = StackedAutoencoder(AutoencoderConfig(input_size=784, hidden_sizes=(256, 128)), torch.Generator().manual_seed(0))
+    weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
+    assert weights == 466_944  # the issue's 468,368 parameters less the 1,424 biases
+    assert training_flops_per_sample(model, 784) == 6 * weights
+
+
+def test_conv_flops_count_every_output_position():
+    conv = nn.Conv2d(1, 4, 3, stride=2, padding=1)  # 28x28 -> 14x14
+    assert forward_flops(conv, torch.zeros(2, 1, 28, 28)) == 2 * 2 * 4 * 14 * 14 * 9
+    up = nn.ConvTranspose2d(4, 1, 3, stride=2, padding=1, output_padding=1)  # 14x14 -> 28x28
+    assert forward_flops(up, torch.zeros(2, 4, 14, 14)) == 2 * 2 * 4 * 14 * 14 * 9
+
+
+def test_peers_are_skipped_with_a_note_without_tensorflow(tmp_path, monkeypatch):
+    monkeypatch.setattr(peers, "has_tensorflow", lambda python: False)
+    out = peers.run_peers(tmp_path / "none.npz", 1, log=lambda s: None)
+    assert set(out) == {"tf1", "keras"}
+    assert all("pip install" in p["skipped"] and "aekit[peers]" in p["skipped"] for p in out.values())
+    python, note = peers.peer_python(str(tmp_path / "nope"))
+    assert python is None and "--peer-python" in note and "no such interpreter" in note
+    assert peers.run_peers(tmp_path / "none.npz", 1, log=lambda s: None, skip=True)["tf1"]["skipped"].endswith("(--no-peers)")
+
+
+def test_peer_arrays_hold_the_weights_as_in_by_out(tmp_path):
+    model = StackedAutoencoder(AutoencoderConfig(input_size=20, hidden_sizes=(8, 4)), torch.Generator().manual_seed(0))
+    x = np.zeros((3, 20), np.uint8)
+    peers.write_arrays(tmp_path / "a.npz", x, model.state_dict())
+    a = np.load(tmp_path / "a.npz")
+    assert [a[f"W{i}"].shape for i in range(1, 5)] == [(20, 8), (8, 4), (4, 8), (8, 20)]
+    assert [a[f"b{i}"].shape for i in range(1, 5)] == [(8,), (4,), (8,), (20,)]
+    first = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    np.testing.assert_array_equal(a["W1"], first.weight.detach().numpy().T)
+
+
+def test_tf1_peer_hands_out_batches_like_next_batch():
+    from aekit.bench.tf1_peer import NextBatch
+
+    nb = NextBatch(np.arange(10)[:, None], seed=0)
+    epoch = np.concatenate([nb(3) for _ in range(3)])[:, 0]
+    assert len(set(epoch)) == 9  # one permutation, no repeats within an epoch
+    assert len(nb(3)) == 3  # the next epoch starts a new permutation
+
+
+def test_run_metrics_hold_figure_and_checkpoint_seconds(tiny_npz, tmp_path):
+    from aekit.cli import main
+
+    assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--epochs-scale", "0.02", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    seconds = json.loads((tmp_path / "stacked" / "metrics.json").read_text())["seconds"]
+    assert {"train", "total", "figures", "checkpoint"} <= set(seconds)
+    assert all(v >= 0 for v in seconds.values())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="runs aekit in a subprocess; linux is where CI runs it")
+def test_the_command_is_measured_end_to_end(tiny_npz):
+    from aekit.bench.command import reproduce
+
+    c = reproduce(str(tiny_npz), 0.02)
+    assert c["epochs"] == 1 and c["train_seconds"] > 0
+    assert c["wall_seconds"] > c["train_seconds"] and c["startup_and_exit_seconds"] > 0
+    assert c["command"].startswith("aekit reproduce stacked --dataset")
+
+
+def test_markdown_reports_ratios_and_skipped_peers():
+    r = json.loads(open("benchmarks/results/throughput.json").read())
+    r["peers"] = {"tf1": {"skipped": "tensorflow is not installed"}, "keras": {"samples_per_s": 1.0}}
+    r["speedup_vs_keras"] = 2.0
+    table = to_markdown(r)
+    assert "tensorflow is not installed" in table and "aekit / keras" in table
