@@ -79,3 +79,16 @@ def test_an_operation_the_page_cannot_run_is_named():
 
     with pytest.raises(DataError, match="softmax"):
         decoder_program(Odd(), 4)
+
+
+def test_float16_weights_halve_the_decoder_and_say_what_it_costs(explore_runs):
+    src = open_source(str(explore_runs["pca-residual"]), dataset=str(explore_runs["data"]))
+    auto, half = page_data(src), page_data(src, weights="float16")
+    assert auto["weights_dtype"] == "float32" and auto["weights_error"] == 0.0  # a small page stays exact
+    n_weights = len(decoder_program(src.autoencoder, half["code_size"]).arrays)  # packed first
+    weights = half["table"][:n_weights]
+    assert all(dtype == "float16" for dtype, _, _ in weights)
+    assert auto["table"][0][0] == "float32"
+    assert 0 < half["weights_error"] < 1e-2  # measured: rounding the weights moves decoded pixels this little
+    with pytest.raises(Exception, match="--weights 'bf16' is not allowed"):
+        page_data(src, weights="bf16")

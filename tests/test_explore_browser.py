@@ -98,3 +98,27 @@ def test_page_decoder_matches_torch(browser, pages, explore_runs, name):
         expected = model.decode(torch.from_numpy(codes)).numpy()
     assert np.abs(page - expected).max() < 1e-4
     assert severe(browser) == []
+
+
+def test_float16_weights_decode_as_torch_with_rounded_weights(browser, explore_runs, tmp_path):
+    """--weights float16: the page runs the weights rounded to float16, in float32 arithmetic, and nothing else."""
+    import copy
+
+    page_file = tmp_path / "half.html"
+    assert main(["explore", str(explore_runs["pca-residual"]), "--dataset", str(explore_runs["data"]), "-o",
+                 str(page_file), "--weights", "float16"]) == 0
+    open_page(browser, page_file)
+    codes = np.array(browser.execute_script("const e = window.aekitExplore; return [0, 9].map((i) => Array.from(e.codeOf(i)));"),
+                     dtype=np.float32)
+    page = np.array(browser.execute_script("return arguments[0].map((c) => Array.from(window.aekitExplore.decode(c)))",
+                                           codes.tolist()))
+    model = open_source(str(explore_runs["pca-residual"]), dataset=str(explore_runs["data"])).autoencoder
+    rounded = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for t in [*rounded.parameters(), *rounded.buffers()]:
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+        expected, exact = rounded.decode(torch.from_numpy(codes)).numpy(), model.decode(torch.from_numpy(codes)).numpy()
+    assert np.abs(page - expected).max() < 1e-4
+    assert np.abs(page - exact).max() > 1e-6  # the rounding is really there
+    assert severe(browser) == []

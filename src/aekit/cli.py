@@ -108,6 +108,8 @@ def _add_explore(sub) -> None:
     p.add_argument("--map", default="pca", choices=("pca", "tsne"), help="how codes become 2-D: PCA, or t-SNE (slower)")
     p.add_argument("--max-points", type=int, default=None, help="at most this many images, drawn at random (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random subset and of t-SNE")
+    p.add_argument("--weights", default="auto", choices=("auto", "float32", "float16"),
+                   help="the in-page decoder's weights; auto: float16 only where float32 would take the page over 10 MB")
 
 
 def _add_fewlabels(sub) -> None:

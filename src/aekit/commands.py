@@ -164,11 +164,14 @@ def cmd_explore(args) -> int:
 
     check_destination(args.output)  # an unwritable -o fails before any work
     src = open_source(args.model, dataset=args.dataset, data_dir=args.data_dir, input=args.input, key=args.key)
-    data = page_data(src, max_points=args.max_points, method=args.map, seed=args.seed)
+    data = page_data(src, max_points=args.max_points, method=args.map, seed=args.seed, weights=args.weights)
     with atomic_open(args.output, "wb") as f:
         f.write(render(data).encode("utf-8"))
     size = Path(args.output).stat().st_size
     print(f"wrote {args.output} ({size / 1e6:.1f} MB): {data['n']} points of {src.title}; open it in a browser")
+    if data["weights_dtype"] == "float16":
+        print(f"note: the in-page decoder uses float16 weights (half the size); decoded pixels differ from torch's "
+              f"by up to {data['weights_error']:.1e}; --weights float32 keeps them exact")
     return 0
 
 

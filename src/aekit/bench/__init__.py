@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-NAMES = ("throughput", "streaming", "scaling", "anomaly", "quality", "frontier", "report")  # the order `aekit bench --help` lists them in
+NAMES = ("throughput", "streaming", "scaling", "explore", "anomaly", "quality", "frontier", "report")  # the order `aekit bench --help` lists them in
 
 
 def benchmarks() -> list[ModuleType]:
