@@ -12,7 +12,8 @@ def test_throughput_benchmark_writes_json_and_table(tiny_npz, tmp_path, capsys):
         assert r[key] > 0, key
     assert r["peak_rss_images"] == 300  # train + validation
     assert 0 < r["modern_fraction_of_matmul"] == r["recipes"]["modern-stacked"]["fraction_of_matmul"]
-    assert set(r["recipes"]) == {"modern-stacked", "modern-pretrain (pretraining)", "conv (modern training)"}
+    assert set(r["recipes"]) == {"modern-stacked", "modern-stacked at batch 512 (diagnostic)",
+                              "modern-pretrain (pretraining)", "conv (modern training)"}
     assert all(m["training_flops_per_sample"] > 0 for m in r["recipes"].values())
     assert r["command"]["seconds_per_epoch"] > 0 and r["command"]["fraction_of_matmul"] > 0
     assert all("skipped" in p for p in r["peers"].values()) and "cost" in r["resume_snapshot"]

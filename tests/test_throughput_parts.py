@@ -84,3 +84,11 @@ def test_markdown_reports_ratios_and_skipped_peers():
     r["speedup_vs_keras"] = 2.0
     table = to_markdown(r)
     assert "tensorflow is not installed" in table and "aekit / keras" in table
+
+
+def test_the_step_ceiling_times_every_matmul_of_a_training_step():
+    from aekit.bench.ceiling import step_matmul_gflops, step_shapes
+
+    shapes = step_shapes([784, 256, 128], 32)
+    assert shapes == [(32, 784, 256), (784, 32, 256), (32, 256, 128), (256, 32, 128), (32, 128, 256)]
+    assert step_matmul_gflops([20, 8, 20], 16, min_seconds=0.01) > 0

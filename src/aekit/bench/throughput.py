@@ -86,6 +86,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     import numpy as np
     import torch
 
+    from aekit.bench.ceiling import step_matmul_gflops
     from aekit.bench.command import reproduce
     from aekit.bench.peers import run_peers, write_arrays
     from aekit.bench.recipe_speed import measure, recipes, time_to_quality
@@ -113,6 +114,9 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     res["matmul_gflops"] = big
     res["matmul_gflops_model_shapes"] = {f"{m}x{k}x{n}": matmul_gflops(m, k, n) for m, k, n in shapes}
     log(f"(a) matmul 2048^3: {big:.1f} GFLOP/s")
+    ceiling = step_matmul_gflops([x.shape[1], 256, 128, 256, x.shape[1]], 256)
+    res["seed_step_matmuls_fraction_of_matmul"] = ceiling / big
+    log(f"    the seed step's matmuls alone: {ceiling:.1f} GFLOP/s ({ceiling / big:.2f} of the limit: the ceiling)")
 
     # (b) aekit, seed stacked autoencoder: train a while (saturating the sigmoids), then measure
     model = StackedAutoencoder(AutoencoderConfig(input_size=x.shape[1], hidden_sizes=(256, 128)), generator(0))
@@ -202,6 +206,8 @@ def to_markdown(r: dict) -> str:
     rows = [
         ["matmul 2048x2048x2048 (machine limit)", "GFLOP/s", r["matmul_gflops"]],
         *[[f"matmul {k} (model shape)", "GFLOP/s", v] for k, v in r["matmul_gflops_model_shapes"].items()],
+        *([["the seed step's matmuls alone (the ceiling of any loop)", "fraction of matmul limit",
+            r["seed_step_matmuls_fraction_of_matmul"]]] if "seed_step_matmuls_fraction_of_matmul" in r else []),
         ["aekit, seed stacked 784-256-128-256-784", "samples/s", r["aekit_samples_per_s"]],
         ["aekit, seed stacked", "GFLOP/s", r["aekit_gflops"]],
         ["aekit, seed stacked", "fraction of matmul limit", r["gflops_fraction_of_matmul"]],
