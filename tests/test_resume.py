@@ -228,3 +228,20 @@ def test_tensorboard_of_a_resumed_run_has_each_step_once(tmp_path):
     events.Reload()
     for tag, steps in (("loss/pretrain", [0, 1]), ("loss/finetune", [2, 3, 4, 5])):
         assert [e.step for e in events.Scalars(tag)] == steps
+
+
+def test_streamed_dataset_resumes_exactly(tmp_path):
+    """A dataset folder of .npy files is streamed from disk; its order is a pure function of (seed, epoch) too."""
+    subprocess.run([sys.executable, "-m", "aekit", "data", "convert", "mnist-5k", str(tmp_path / "data")], check=True,
+                   capture_output=True, timeout=300)
+    args = ["stacked", "--dataset", str(tmp_path / "data"), "--epochs-scale", "0.06", "--no-progress", "--preset",
+            "modern", "--set", "hidden_sizes=64,16"]
+
+    def run(out, *extra, kill=""):
+        return subprocess.Popen([sys.executable, "-m", "aekit", "reproduce", *args, "--out", str(tmp_path / out), *extra],
+                                env={**os.environ, "AEKIT_KILL_AT": kill}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finish(run("whole"))
+    finish(run("cut", kill="loss:1:3"), expect=-signal.SIGKILL)
+    assert "resuming from" in finish(run("cut", "--resume"))
+    assert weights(tmp_path / "whole", "stacked") == weights(tmp_path / "cut", "stacked")
