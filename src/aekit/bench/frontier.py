@@ -175,6 +175,13 @@ def to_markdown(r: dict) -> str:
             + "".join(f"\nPeer skipped: {n}\n" for n in notes))
 
 
+def search_table(r: dict) -> str:
+    """The screening trials of benchmarks/frontier_search.py: each recipe's time, and its test MSE against PCA."""
+    rows = [[t["dataset"], t["code_size"], t["name"], "; ".join(f"{k}={v}" for k, v in t["changes"].items()),
+             f"{t['seconds']:.0f} s", f"{t['test_mse']:.5f}", f"{t['test_mse'] / t['pca']:.3f}"] for t in r["trials"]]
+    return markdown_table(["data", "code", "trial", "changes to the modern base", "time", "test MSE", "× PCA"], rows)
+
+
 def figure(r: dict, path) -> None:
     """Validation MSE against seconds, one panel per dataset and code size: pythae's curve and aekit's."""
     from aekit.figures import frontier_figure

@@ -19,8 +19,9 @@ import time
 
 def train(arrays: dict, code_size: int, epochs: int, learning_rate: float, batch_size: int, seed: int) -> dict:
     """pythae's ``AE`` with its default MLP (input-512-code-512-input, ReLU, sigmoid output), Adam."""
+    from importlib.metadata import version
+
     import numpy as np
-    import pythae
     import torch
     from pythae.models import AE, AEConfig
     from pythae.pipelines import TrainingPipeline
@@ -62,8 +63,7 @@ def train(arrays: dict, code_size: int, epochs: int, learning_rate: float, batch
             sse += float(((recon.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2).sum())
     return {"label": f"pythae AE (default MLP, Adam {learning_rate:g}, batch {batch_size}, {epochs} epochs)",
             "points": points, "seconds": seconds, "test_mse": sse / (len(x_test) * pixels), "epochs": epochs,
-            "threads": torch.get_num_threads(), "versions": {"pythae": getattr(pythae, "__version__", "?"),
-                                                              "torch": torch.__version__}}
+            "threads": torch.get_num_threads(), "versions": {"pythae": version("pythae"), "torch": torch.__version__}}
 
 
 def main(argv=None) -> int:
