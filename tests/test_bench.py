@@ -17,6 +17,8 @@ def test_throughput_benchmark_writes_json_and_table(tiny_npz, tmp_path, capsys):
     assert all(m["training_flops_per_sample"] > 0 for m in r["recipes"].values())
     assert r["command"]["seconds_per_epoch"] > 0 and r["command"]["fraction_of_matmul"] > 0
     assert all("skipped" in p for p in r["peers"].values()) and "cost" in r["resume_snapshot"]
+    assert 0 < r["seed_step"]["optimizer_seconds"] < r["seed_step"]["step_seconds"]
+    assert len(r["command"]["command"]) and r["command"]["first_epoch_seconds"] > 0
     assert r["time_to_quality"]["pca_test_mse"] > 0 and r["time_to_quality"]["points"]
     table = out.with_suffix(".md").read_text()
     assert table.count("\n|") >= 12 and "aekit / reference" in table

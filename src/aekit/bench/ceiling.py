@@ -40,3 +40,29 @@ def step_matmul_gflops(sizes: list[int], batch: int, min_seconds: float = 0.5) -
         step()
         n += 1
     return 6 * weights * batch / (elapsed / n) / 1e9
+
+
+def step_parts(model, objective, optimizer, x, min_seconds: float = 0.5) -> dict:
+    """Seconds of one training step on batch ``x``, and of its parts alone: forward + backward, the optimizer's
+    update. With the matmuls' seconds this says where a step's time goes (the rest is elementwise work:
+    activations, loss, bias gradients). The optimizer's extra updates change the weights a little: measure last."""
+    import time
+
+    def timed(fn) -> float:
+        fn()
+        n, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
+            fn()
+            n += 1
+        return elapsed / n
+
+    def forward_backward():
+        optimizer.zero_grad(set_to_none=True)
+        objective(model, x).backward()
+
+    def step():
+        forward_backward()
+        optimizer.step()
+
+    return {"step_seconds": timed(step), "forward_backward_seconds": timed(forward_backward),
+            "optimizer_seconds": timed(optimizer.step)}

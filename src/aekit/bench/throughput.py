@@ -86,7 +86,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     import numpy as np
     import torch
 
-    from aekit.bench.ceiling import step_matmul_gflops
+    from aekit.bench.ceiling import step_matmul_gflops, step_parts
     from aekit.bench.command import reproduce
     from aekit.bench.peers import run_peers, write_arrays
     from aekit.bench.recipe_speed import measure, recipes, time_to_quality
@@ -139,6 +139,11 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     res["reference_samples_per_s"] = ref["samples_per_s"]
     res["speedup_vs_reference"] = rate / ref["samples_per_s"]
     res["gflops_fraction_of_matmul"] = res["aekit_gflops"] / big
+    parts = step_parts(model, reconstruction_loss, opt, next(iter(batches.epoch(0)))[0])
+    parts["matmul_seconds"] = flops * batches.batch_size / 1e9 / ceiling
+    res["seed_step"] = parts
+    log(f"    a seed step: {parts['step_seconds'] * 1e3:.2f} ms; matmuls alone {parts['matmul_seconds'] * 1e3:.2f} ms, "
+        f"forward + backward {parts['forward_backward_seconds'] * 1e3:.2f} ms, optimizer {parts['optimizer_seconds'] * 1e3:.2f} ms")
     log(f"(c) reference loop: {ref['samples_per_s']:,.0f} samples/s -> aekit is {res['speedup_vs_reference']:.2f}x")
     for name, peer in res["peers"].items():
         if isinstance(peer, dict) and "samples_per_s" in peer:
@@ -183,6 +188,8 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     cmd["samples_per_s"] = len(batches) * batches.batch_size / cmd["seconds_per_epoch"]
     cmd["fraction_of_matmul"] = cmd["samples_per_s"] * flops / 1e9 / big
     cmd["vs_benchmark_loop"] = cmd["samples_per_s"] / rate
+    if cmd["median_later_epoch_seconds"]:  # the epochs after the first, as the benchmark's loop is measured
+        cmd["later_epochs_vs_benchmark_loop"] = res["seconds_per_epoch"] / cmd["median_later_epoch_seconds"]
     if "samples_per_s" in res["peers"]["tf1"]:
         cmd["speedup_vs_tf1"] = cmd["samples_per_s"] / res["peers"]["tf1"]["samples_per_s"]
     res["command"] = cmd
@@ -223,6 +230,11 @@ def to_markdown(r: dict) -> str:
             rows.append([what, "skipped", peer["skipped"]])
         else:
             rows += [[what, "samples/s", peer["samples_per_s"]], [f"aekit / {name}", "speedup", r[f"speedup_vs_{name}"]]]
+    if "seed_step" in r:
+        p = r["seed_step"]
+        rows += [[f"a seed step: {what}", "fraction of the step's seconds", p[key] / p["step_seconds"]] for what, key in
+                 (("matmuls alone", "matmul_seconds"), ("forward + backward", "forward_backward_seconds"),
+                  ("optimizer update (TF1 RMSProp)", "optimizer_seconds"))]
     if "resume_snapshot" in r:
         rows.append(["resume-state snapshot every epoch", "fraction of an epoch", r["resume_snapshot"]["cost"]])
     rows += [
@@ -240,6 +252,10 @@ def to_markdown(r: dict) -> str:
             [f"`{c['command']}`", "seconds per training epoch", c["seconds_per_epoch"]],
             ["the command's training epoch", "fraction of matmul limit", c["fraction_of_matmul"]],
             ["the command's training epoch / the benchmark's loop", "ratio", c["vs_benchmark_loop"]],
+            *([["the command's first epoch / its later epochs (median)", "seconds",
+                f"{c['first_epoch_seconds']:.3f} / {c['median_later_epoch_seconds']:.3f}"],
+               ["the command's later epochs / the benchmark's loop", "ratio", c["later_epochs_vs_benchmark_loop"]]]
+              if c.get("later_epochs_vs_benchmark_loop") else []),
             *([["the command's training epoch / TF1 code", "speedup", c["speedup_vs_tf1"]]] if "speedup_vs_tf1" in c else []),
             ["the command: start-up (imports, data) and exit", "seconds", c["startup_and_exit_seconds"]],
             ["the command: build and evaluation", "seconds", c["build_and_evaluate_seconds"]],

@@ -33,10 +33,12 @@ class History:
     last_batch_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     parts: dict[str, list[float]] = field(default_factory=dict)  # named loss terms, per-epoch means
+    epoch_seconds: list[float] = field(default_factory=list)  # each epoch's wall time (the first one warms up)
 
     def as_dict(self) -> dict:
         return {"epoch_loss": self.epoch_loss, "last_batch_loss": self.last_batch_loss, "seconds": self.seconds,
-                **({"parts": self.parts} if self.parts else {})}
+                **({"parts": self.parts} if self.parts else {}),
+                **({"epoch_seconds": self.epoch_seconds} if self.epoch_seconds else {})}
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -108,18 +110,20 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     step_fn = data_parallel(model, objective, batches.device) if w.size > 1 else objective
     kill = _kill_point(label)
     model.train()
-    sums, lasts, part_sums, seconds, first = [], [], {}, 0.0, 0
+    sums, lasts, part_sums, seconds, first, times = [], [], {}, 0.0, 0, []
     saved = state.restore(model, optimizer, scheduler, scaler) if state is not None else None
     if saved is not None:
         old = saved["history"]
         as_tensors = lambda values: [torch.tensor(v, device=batches.device) for v in values]  # noqa: E731
         sums, lasts, seconds = as_tensors(old["epoch_loss"]), as_tensors(old["last_batch_loss"]), old["seconds"]
         part_sums = {k: as_tensors(v) for k, v in old.get("parts", {}).items()}
+        times = list(old.get("epoch_seconds", []))
         first = epochs if saved["done"] else saved["next_epoch"]
     t0 = time.perf_counter()
     bar = tqdm(range(first, epochs), desc=label, unit="epoch", leave=False,
                disable=(None if progress is None else not progress) if w.is_main else True)
     for epoch in bar:
+        t_epoch = time.perf_counter()
         total = torch.zeros((), device=batches.device)
         parts_total: dict[str, torch.Tensor] = {}
         steps = 0  # counted: the last epoch of step-counted data (the ladder's) may be shorter than len(batches)
@@ -156,22 +160,23 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
         lasts.append(last)
         if display_step and epoch % display_step == 0:
             log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
+        times.append(time.perf_counter() - t_epoch)  # training only: before the callback (validation) runs
         stop = on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item())
         if w.size > 1:  # rank 0 decides, so that no rank stops alone
             stop = bool(w.broadcast(stop))
         if state is not None:
             state.save(model, optimizer, scheduler, scaler, next_epoch=epoch + 1, done=stop or epoch == epochs - 1,
-                       history=_history(sums, lasts, part_sums, seconds + time.perf_counter() - t0).as_dict())
+                       history=_history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times).as_dict())
         if kill is not None and kill == (epoch, "end"):
             if state is not None:
                 state.store.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         if stop:
             break
-    return _history(sums, lasts, part_sums, seconds + time.perf_counter() - t0)
+    return _history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times)
 
 
-def _history(sums, lasts, part_sums, seconds: float) -> History:
+def _history(sums, lasts, part_sums, seconds: float, times: list[float] = ()) -> History:
     if not sums:  # epochs=0: nothing trained
         return History(seconds=seconds)
     return History(
@@ -179,6 +184,7 @@ def _history(sums, lasts, part_sums, seconds: float) -> History:
         last_batch_loss=torch.stack(lasts).tolist(),
         seconds=seconds,
         parts={name: torch.stack(values).tolist() for name, values in part_sums.items()},
+        epoch_seconds=list(times),
     )
 
 
