@@ -273,7 +273,30 @@ def to_markdown(r: dict) -> str:
         rows.append([f"modern-stacked, code {q['code_size']}: time to beat PCA's test MSE {q['pca_test_mse']:.4f}",
                      "seconds", beat])
     head = f"Throughput on {r['dataset']} ({r['n_train']} training images), {r['threads']} threads, torch {r['machine']['torch']}\n\n"
-    return head + markdown_table(["what", "unit", "value"], rows)
+    return head + markdown_table(["what", "unit", "value"], rows) + targets_table(r)
+
+
+TARGETS = (  # (what, the JSON value, at least / at most, the target)
+    ("`aekit reproduce` seed stacked training epoch: fraction of the matmul limit",
+     lambda r: r["command"]["fraction_of_matmul"], ">=", 0.85),
+    ("`aekit reproduce` seed stacked training epoch / the tutorial's TF1 code",
+     lambda r: r["command"]["speedup_vs_tf1"], ">=", 1.8),
+    ("modern-stacked: fraction of the matmul limit", lambda r: r["modern_fraction_of_matmul"], ">=", 0.70),
+    ("peak RSS training on 60,000 images (MB)", lambda r: r["peak_rss_mb"], "<=", 600.0),
+)
+
+
+def targets_table(r: dict) -> str:
+    """The issue's targets against this run's measurements; a target whose inputs the run lacks is left out."""
+    rows = []
+    for what, get, op, target in TARGETS:
+        try:
+            value = get(r)
+        except KeyError:
+            continue
+        held = value >= target if op == ">=" else value <= target
+        rows.append([what, f"{op} {target:g}", float(value), "yes" if held else "no"])
+    return "\nTargets (issue 13):\n\n" + markdown_table(["target", "needs", "measured", "holds"], rows) if rows else ""
 
 
 def main(argv=None) -> int:
