@@ -23,9 +23,9 @@ def step_shapes(sizes: list[int], batch: int) -> list[tuple[int, int, int]]:
 
 def step_matmul_gflops(sizes: list[int], batch: int, min_seconds: float = 0.5) -> float:
     """GFLOP/s of one step's matmuls, counted as 6 x weights x ``batch`` FLOPs per step."""
-    import time
-
     import torch
+
+    from aekit.bench.common import timed
 
     pairs = [(torch.rand(m, k), torch.rand(k, n)) for m, k, n in step_shapes(sizes, batch)]
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -34,27 +34,14 @@ def step_matmul_gflops(sizes: list[int], batch: int, min_seconds: float = 0.5) -
         for a, b in pairs:
             torch.mm(a, b)
 
-    step()
-    n, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
-        step()
-        n += 1
-    return 6 * weights * batch / (elapsed / n) / 1e9
+    return 6 * weights * batch / timed(step, min_seconds) / 1e9
 
 
 def step_parts(model, objective, optimizer, x, min_seconds: float = 0.5) -> dict:
     """Seconds of one training step on batch ``x``, and of its parts alone: forward + backward, the optimizer's
     update. With the matmuls' seconds this says where a step's time goes (the rest is elementwise work:
     activations, loss, bias gradients). The optimizer's extra updates change the weights a little: measure last."""
-    import time
-
-    def timed(fn) -> float:
-        fn()
-        n, t0 = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
-            fn()
-            n += 1
-        return elapsed / n
+    from aekit.bench.common import timed
 
     def forward_backward():
         optimizer.zero_grad(set_to_none=True)
@@ -64,5 +51,5 @@ def step_parts(model, objective, optimizer, x, min_seconds: float = 0.5) -> dict
         forward_backward()
         optimizer.step()
 
-    return {"step_seconds": timed(step), "forward_backward_seconds": timed(forward_backward),
-            "optimizer_seconds": timed(optimizer.step)}
+    return {"step_seconds": timed(step, min_seconds), "forward_backward_seconds": timed(forward_backward, min_seconds),
+            "optimizer_seconds": timed(optimizer.step, min_seconds)}

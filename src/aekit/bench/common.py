@@ -7,6 +7,7 @@ import argparse
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from aekit.errors import AekitError
@@ -35,6 +36,16 @@ def machine() -> dict:
 
     return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
             "processor": platform.processor() or platform.machine(), "commit": commit()}
+
+
+def timed(fn, min_seconds: float = 0.3) -> float:
+    """Seconds per call of ``fn``, after a warm-up call, over at least ``min_seconds`` and 3 calls."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
+        fn()
+        n += 1
+    return elapsed / n
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aekit.bench.common import finish, machine, markdown_table, script_main
+from aekit.bench.common import finish, machine, markdown_table, script_main, timed
 
 if TYPE_CHECKING:  # torch and the training code are imported where a measurement runs, so --help stays fast
     import torch
@@ -29,21 +29,11 @@ if TYPE_CHECKING:  # torch and the training code are imported where a measuremen
 NAME = "throughput"
 
 
-def _timed(fn, min_seconds: float = 0.3) -> float:
-    """Seconds per call of ``fn``, after a warm-up, over at least ``min_seconds``."""
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
-        fn()
-        n += 1
-    return elapsed / n
-
-
 def matmul_gflops(m: int, k: int, n: int) -> float:
     import torch
 
     a, b = torch.randn(m, k), torch.randn(k, n)
-    return 2 * m * k * n / _timed(lambda: torch.mm(a, b)) / 1e9
+    return 2 * m * k * n / timed(lambda: torch.mm(a, b)) / 1e9
 
 
 def n_weights(model: torch.nn.Module) -> int:
@@ -75,7 +65,7 @@ def snapshot_cost(model, opt, batches, epochs: int, folder: Path) -> dict:
         phase = ResumeStore(folder / str(i), {"benchmark": "throughput"}).phase("train")
         with_store += _train_rate(model, reconstruction_loss, opt, batches, epochs, state=phase)
     phase = ResumeStore(folder / "copy", {"benchmark": "throughput"}).phase("train")
-    copy = _timed(lambda: phase.save(model, opt, None, None, next_epoch=1, done=False, history={}), 0.1)
+    copy = timed(lambda: phase.save(model, opt, None, None, next_epoch=1, done=False, history={}), 0.1)
     phase.store.flush()
     return {"cost": plain / with_store - 1, "copy_seconds": copy, "epochs": epochs}
 
@@ -173,7 +163,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
 
     # (d) encoding
     test = data.test.images
-    res["encode_images_per_s"] = len(test) / _timed(lambda: encode(model, test, device))
+    res["encode_images_per_s"] = len(test) / timed(lambda: encode(model, test, device))
     log(f"(d) encode: {res['encode_images_per_s']:,.0f} images/s")
 
     # (e) peak RSS of a fresh process training on the whole training set
