@@ -109,13 +109,13 @@ def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 
 
     from aekit.bench.quality import pca_mse
     from aekit.data.batches import DeviceBatches
-    from aekit.experiments.presets import PRESETS
+    from aekit.experiments.presets import get_preset, with_code_size
     from aekit.experiments.recipes import build_autoencoder, train_autoencoder
     from aekit.runtime import generator, seeded_global_rng
     from aekit.training.evaluate import reconstruction_error
 
-    cfg = PRESETS["modern-stacked"]
-    cfg = dataclasses.replace(cfg, hidden_sizes=(*cfg.hidden_sizes[:-1], code_size), early_stopping=0)
+    cfg = with_code_size(get_preset("stacked", "modern", code_size), code_size)  # as aekit reproduce picks it
+    cfg = dataclasses.replace(cfg, early_stopping=0)
     pca = pca_mse(data, code_size, seed)
     device = torch.device("cpu")
     points: list[dict] = []
