@@ -170,14 +170,20 @@ def frontier_figure(rows: list[dict], path) -> None:
     """Validation MSE against training seconds, one panel per dataset and code size (``aekit bench frontier``):
     each curve's points, a star at its end for its test MSE, PCA's test MSE as a dashed line, and a dotted line at
     half the peer's time (the target is to be below the peer's best before it)."""
-    fig = _figure((4.0 * len(rows), 3.4))
-    axes = fig.subplots(1, max(1, len(rows)), squeeze=False)[0]
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))  # one row of panels per dataset
+    cols = max(1, max(sum(r["dataset"] == d for r in rows) for d in datasets) if rows else 1)
+    fig = _figure((4.4 * cols, 3.3 * max(1, len(datasets))))
+    grid = fig.subplots(max(1, len(datasets)), cols, squeeze=False)
+    axes = [grid[datasets.index(d)][i] for d in datasets for i in range(sum(r["dataset"] == d for r in rows))]
+    for ax in grid.flat:
+        if all(ax is not used for used in axes):  # a dataset with fewer code sizes than another
+            ax.set_axis_off()
     for ax, row in zip(axes, rows):
         curves = [(name, row[name]) for name in ("peer", "aekit") if "points" in row.get(name, {})]
         for (name, curve), color in zip(curves, ("tab:gray", "tab:blue")):
             xs = [p["seconds"] for p in curve["points"]]
             ys = [p["validation_mse"] for p in curve["points"]]
-            ax.plot(xs, ys, marker=".", lw=1.5, color=color, label=curve.get("label", name))
+            ax.plot(xs, ys, marker=".", lw=1.5, color=color, label={"peer": "pythae AE", "aekit": "aekit modern"}[name])
             ax.plot([curve["seconds"]], [curve["test_mse"]], marker="*", ms=10, color=color, linestyle="none")
             if name == "peer":
                 ax.axvline(0.5 * curve["seconds"], color=color, lw=0.8, linestyle=":")
@@ -188,5 +194,5 @@ def frontier_figure(rows: list[dict], path) -> None:
         ax.set_ylabel("validation MSE (stars: test)")
         ax.set_title(f"{row['dataset']}, code {row['code_size']}", fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
     _save(fig, path)
