@@ -92,3 +92,23 @@ def test_the_step_ceiling_times_every_matmul_of_a_training_step():
     shapes = step_shapes([784, 256, 128], 32)
     assert shapes == [(32, 784, 256), (784, 32, 256), (32, 256, 128), (256, 32, 128), (32, 128, 256)]
     assert step_matmul_gflops([20, 8, 20], 16, min_seconds=0.01) > 0
+
+
+def test_targets_table_says_which_targets_hold():
+    from aekit.bench.throughput import targets_table
+
+    r = {"command": {"fraction_of_matmul": 0.9, "speedup_vs_tf1": 1.5}, "modern_fraction_of_matmul": 0.7,
+         "peak_rss_mb": 700.0}
+    rows = [line for line in targets_table(r).splitlines() if line.startswith("| `aekit") or line.startswith("| m")
+            or line.startswith("| peak")]
+    assert [row.rsplit("|", 2)[-2].strip() for row in rows] == ["yes", "no", "yes", "no"]
+    assert "TF1" not in targets_table({"peak_rss_mb": 1.0})  # a run without the peers leaves that target out
+
+
+def test_headline_speed_baseline_is_the_tf1_code_when_measured():
+    from aekit.bench.report import _speed_baseline
+
+    speed = {"reference_samples_per_s": 10.0, "peers": {"tf1": {"skipped": "no tensorflow"}}}
+    assert "DataLoader" in _speed_baseline(speed)
+    speed["peers"]["tf1"] = {"samples_per_s": 20.0}
+    assert "TF1 code, same run" in _speed_baseline(speed)
