@@ -98,7 +98,8 @@ def measure(cfg, which: str, data, n_images: int, matmul_gflops: float, seed: in
     gflops = samples / seconds * flops / 1e9
     return {"samples_per_s": samples / seconds, "training_flops_per_sample": flops, "gflops": gflops,
             "fraction_of_matmul": gflops / matmul_gflops, "batch_size": cfg.batch_size, "images": samples,
-            "hidden_sizes": list(cfg.hidden_sizes), "architecture": cfg.architecture}
+            "hidden_sizes": list(cfg.hidden_sizes), "architecture": cfg.architecture,
+            "precision": cfg.precision}
 
 
 def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 0, log=print) -> dict:

@@ -252,7 +252,8 @@ def to_markdown(r: dict) -> str:
             ["the command: figures / checkpoint", "seconds", f"{c['figures_seconds']:.2f} / {c['checkpoint_seconds']:.2f}"],
         ]
     for name, m in r.get("recipes", {}).items():
-        rows += [[f"{name} {m['architecture']} {tuple(m['hidden_sizes'])}, batch {m['batch_size']}", "samples/s",
+        precision = "" if m.get("precision", "fp32") == "fp32" else f", {m['precision']} autocast"
+        rows += [[f"{name} {m['architecture']} {tuple(m['hidden_sizes'])}, batch {m['batch_size']}{precision}", "samples/s",
                   m["samples_per_s"]],
                  [f"{name} ({m['training_flops_per_sample'] / 1e6:.1f} MFLOP per sample)", "fraction of matmul limit",
                   m["fraction_of_matmul"]]]
