@@ -123,7 +123,8 @@ class Interrupted(Exception):
 def _stacked(store, stop_after: int | None = None):
     """The modern stacked recipe (gaussian noise) in-process; ``stop_after`` raises after that epoch is saved."""
     cfg = presets.apply_overrides(presets.get_preset("stacked", "modern"), {"hidden_sizes": "32,8", "training_epochs": "3",
-                                                                             "early_stopping": "0"})
+                                                                             "early_stopping": "0", "noise": "gaussian",
+                                                                             "noise_level": "0.1"})
 
     def hook(phase, epoch, loss):
         if stop_after is not None and epoch == stop_after + 1:  # called before epoch stop_after + 1 is saved
