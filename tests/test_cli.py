@@ -25,7 +25,7 @@ def test_reproduce_all_end_to_end(tiny_npz, tmp_path, capsys):
         assert 0 < m["test_mse"] < 1 and m["config"]["batch_size"] == 64
         assert (out / program / "reconstruction.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     m = json.loads((out / "pretrain" / "metrics.json").read_text())
-    assert 0 <= m["test_accuracy"] <= 1 and set(m["seconds"]) == {"pretrain", "finetune", "total"}
+    assert 0 <= m["test_accuracy"] <= 1 and set(m["seconds"]) == {"pretrain", "finetune", "total", "figures", "checkpoint"}
     assert len(m["history"]["finetune"]["epoch_loss"]) == 3
 
 
