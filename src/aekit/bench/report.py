@@ -138,7 +138,7 @@ def _speed_baseline(speed: dict) -> str:
     """The tutorial's TF1 code measured in the same run where it was (aekit[peers]), else the DataLoader loop."""
     tf1 = speed.get("peers", {}).get("tf1", {})
     if "samples_per_s" in tf1:
-        return f"{tf1['samples_per_s']:,.0f} samples/s (the tutorial's TF1 code, same run)"
+        return f"{tf1['samples_per_s']:,.0f} samples/s (TF1 code, same run)"
     return f"{speed['reference_samples_per_s']:,.0f} samples/s (a DataLoader loop, same run)"
 
 
