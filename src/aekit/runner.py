@@ -20,7 +20,7 @@ from aekit.experiments import presets
 from aekit.experiments.programs import check_fits, run_pretrain, run_stacked
 from aekit.outputs import write_run
 from aekit.runtime import World, distributed, setup
-from aekit.training.resume import ResumeStore, check_fingerprint, read_state
+from aekit.training.resume import ResumeStore, as_saved, check_fingerprint, read_state
 
 
 @dataclass
@@ -153,7 +153,7 @@ def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_r
     if spec.resume and not (partial / "resume").exists():
         done = read_state(target / "resume")
         if done is not None and done.get("complete"):
-            check_fingerprint(target / "resume", done.get("fingerprint", {}), json.loads(json.dumps(fp)))
+            check_fingerprint(target / "resume", done.get("fingerprint", {}), as_saved(fp))
             print(f"{program}: already complete in {target}; nothing to resume")
             return json.loads((target / "metrics.json").read_text())
         print(f"note: {out_root} holds no saved state of the {program} program; it starts from the beginning")

@@ -50,7 +50,7 @@ def measure(driver, run: str, max_points: int | None, screenshot: str | None = N
     import torch
 
     from aekit.explore.browser import open_page
-    from aekit.explore.page import page_data, render
+    from aekit.explore.page import as_in_page, page_data, render
     from aekit.explore.source import open_source
 
     start = time.perf_counter()
@@ -76,7 +76,7 @@ def measure(driver, run: str, max_points: int | None, screenshot: str | None = N
             driver.execute_script(SHOWCASE)
             driver.save_screenshot(screenshot)
     with torch.no_grad():  # the page's weights may be float16: compare with torch's decoder on the same weights
-        expected = _decoder_as_in_page(src.autoencoder, data["weights_dtype"]).decode(torch.from_numpy(codes)).numpy()
+        expected = as_in_page(src.autoencoder, data["weights_dtype"]).decode(torch.from_numpy(codes)).numpy()
     return {"run": run, "title": src.title, "architecture": data["architecture"], "code_size": data["code_size"],
             "codes_dtype": data["codes_dtype"], "weights_dtype": data["weights_dtype"],
             "weights_error": data["weights_error"], "points": data["n"], "drawn": drawn, "bytes": len(html.encode()),
@@ -94,21 +94,6 @@ def to_markdown(result: dict) -> str:
                      f"| {r['bytes'] / 1e6:.1f} MB | {r['build_s']:.1f} s | {r['open_s']:.2f} s | {r['ready_in_page_s']:.2f} s "
                      f"| {r['frame_ms']:.1f} ms | {r['hover_pick_ms'] * 1000:.1f} µs | {r['decode_ms']:.1f} ms | {r['decoder_max_abs_diff']:.1e} |")
     return "\n".join(lines) + "\n"
-
-
-def _decoder_as_in_page(model, weights_dtype: str):
-    import copy
-
-    import torch
-
-    if weights_dtype != "float16":
-        return model
-    rounded = copy.deepcopy(model).eval()
-    with torch.no_grad():
-        for t in [*rounded.parameters(), *rounded.buffers()]:
-            if t.is_floating_point():
-                t.copy_(t.half().float())
-    return rounded
 
 
 def run_cli(args) -> int:

@@ -187,40 +187,19 @@ def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
     return view
 
 
-def throughput(ctx: Context, key=None) -> str:
-    from aekit.bench.throughput import to_markdown
-
-    return to_markdown(ctx("throughput"))
-
-
-def streaming(ctx: Context, key=None) -> str:
-    from aekit.bench.streaming import to_markdown
-
-    return to_markdown(ctx("streaming"))
+# Benchmarks whose results file is rendered whole by their own module's ``to_markdown``: the table in the
+# docs and the markdown the benchmark writes beside its JSON are the same text.
+WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "frontier")
 
 
-def scaling(ctx: Context, key=None) -> str:
-    from aekit.bench.scaling import to_markdown
+def _whole_view(name: str) -> Callable[[Context, str | None], str]:
+    def view(ctx: Context, key=None) -> str:
+        import importlib
 
-    return to_markdown(ctx("scaling"))
+        return importlib.import_module(f"{__package__}.{name}").to_markdown(ctx(name))
 
-
-def explore(ctx: Context, key=None) -> str:
-    from aekit.bench.explore import to_markdown
-
-    return to_markdown(ctx("explore"))
-
-
-def anomaly(ctx: Context, key=None) -> str:
-    from aekit.bench.anomaly import to_markdown
-
-    return to_markdown(ctx("anomaly"))
-
-
-def frontier(ctx: Context, key=None) -> str:
-    from aekit.bench.frontier import to_markdown
-
-    return to_markdown(ctx("frontier"))
+    view.__doc__ = f"{name}.json rendered by aekit.bench.{name}.to_markdown."
+    return view
 
 
 def frontier_search(ctx: Context, key=None) -> str:
@@ -237,12 +216,7 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "quality.classification": quality_classification,
     "quality.fewlabels": _fewlabels_view("fewlabels"),  # :DATASET
     "quality.ladder": _fewlabels_view("ladder"),  # :DATASET
-    "throughput": throughput,
-    "streaming": streaming,
-    "scaling": scaling,
-    "explore": explore,
-    "anomaly": anomaly,
-    "frontier": frontier,
+    **{name: _whole_view(name) for name in WHOLE_TABLES},
     "frontier-search": frontier_search,
 }
 
@@ -280,7 +254,7 @@ def render_page(text: str, ctx: Context) -> str:
 
 def _bench_markdown(name: str, result: dict) -> str | None:
     """What the benchmark that wrote a results file writes beside it, or None for a file no benchmark writes."""
-    if name in ("quality", "throughput", "streaming", "scaling", "anomaly", "frontier"):
+    if name == "quality" or name in WHOLE_TABLES:
         import importlib
 
         return importlib.import_module(f"{__package__}.{name}").to_markdown(result)

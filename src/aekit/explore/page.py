@@ -25,18 +25,28 @@ PAGE_OVERHEAD_BYTES = 40_000  # template, CSS, JS and the JSON around the data
 WEIGHTS = ("auto", "float32", "float16")
 
 
-def float16_weights_error(model: torch.nn.Module, codes: np.ndarray) -> float:
-    """The largest change in a decoded pixel when the decoder's weights are rounded to float16, on ``codes``
-    (what the page shows is then that far from torch's reconstruction)."""
+def as_in_page(model: torch.nn.Module, weights: str) -> torch.nn.Module:
+    """The model whose decoder the page runs: ``model`` itself, or with float16 weights a copy whose
+    weights and buffers are rounded to float16 (and computed in float32, as the page does)."""
+    if weights != "float16":
+        return model
     import copy
 
-    z = torch.as_tensor(codes[:256], dtype=torch.float32)
     rounded = copy.deepcopy(model).eval()
     with torch.no_grad():
         for t in [*rounded.parameters(), *rounded.buffers()]:
             if t.is_floating_point():
                 t.copy_(t.half().float())
-        model.eval()
+    return rounded
+
+
+def float16_weights_error(model: torch.nn.Module, codes: np.ndarray) -> float:
+    """The largest change in a decoded pixel when the decoder's weights are rounded to float16, on ``codes``
+    (what the page shows is then that far from torch's reconstruction)."""
+    z = torch.as_tensor(codes[:256], dtype=torch.float32)
+    rounded = as_in_page(model, "float16")
+    model.eval()
+    with torch.no_grad():
         return float((rounded.decode(z) - model.decode(z)).abs().max())
 
 

@@ -59,13 +59,11 @@ class Step(nn.Module):
 def data_parallel(model: nn.Module, objective: Objective, device: torch.device) -> Objective:
     """Under torchrun, the objective through DistributedDataParallel: gradients are averaged over the ranks
     during the backward pass. BatchNorm becomes SyncBatchNorm on NCCL; gloo has no SyncBatchNorm."""
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        pass
-    elif device.type == "cuda":
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if device.type != "cuda":
+            raise ConfigError("batch_norm=true cannot train data-parallel on the CPU (gloo has no SyncBatchNorm); "
+                              "run it in one process, on GPUs, or with batch_norm=false")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    else:
-        raise ConfigError("batch_norm=true cannot train data-parallel on the CPU (gloo has no SyncBatchNorm); "
-                          "run it in one process, on GPUs, or with batch_norm=false")
     ddp = nn.parallel.DistributedDataParallel(
         Step(model, objective), device_ids=[device.index] if device.type == "cuda" else None)
     return lambda _, *batch: ddp(*batch)

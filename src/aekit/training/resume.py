@@ -117,7 +117,7 @@ class ResumeStore:
     """
 
     def __init__(self, folder: str | os.PathLike, fingerprint: dict, *, resume: bool = False, w: World | None = None):
-        self.folder, self.fingerprint = Path(folder), json.loads(json.dumps(fingerprint))
+        self.folder, self.fingerprint = Path(folder), as_saved(fingerprint)
         self.world = w or world()
         self.writer = _Writer() if self.world.is_main else None
         self.resumed = False
@@ -162,6 +162,11 @@ class ResumeStore:
     def flush(self) -> None:
         if self.writer is not None:
             self.writer.flush()
+
+
+def as_saved(fingerprint: dict) -> dict:
+    """The fingerprint as ``state.json`` holds it (tuples become lists), so that it compares equal to a saved one."""
+    return json.loads(json.dumps(fingerprint))
 
 
 def read_state(folder: Path) -> dict | None:
