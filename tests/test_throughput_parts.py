@@ -112,3 +112,18 @@ def test_headline_speed_baseline_is_the_tf1_code_when_measured():
     assert "DataLoader" in _speed_baseline(speed)
     speed["peers"]["tf1"] = {"samples_per_s": 20.0}
     assert "TF1 code, same run" in _speed_baseline(speed)
+
+
+def test_the_elementwise_floor_counts_the_bytes_and_lowers_the_ceiling():
+    from aekit.bench.ceiling import ceiling_with_elementwise
+
+    sizes, batch = [20, 8, 4, 8, 20], 16
+    r = ceiling_with_elementwise(sizes, batch, matmul_gflops=50.0, limit_gflops=100.0)
+    n_weights = 20 * 8 + 8 * 4 + 4 * 8 + 8 * 20 + (8 + 4 + 8 + 20)
+    # weights, gradients, mean-squares read + weights, mean-squares written; per layer activation, gradient, delta;
+    # the input once for the loss
+    assert r["one_pass_bytes"] == 4 * (5 * n_weights + 3 * batch * (8 + 4 + 8 + 20) + batch * 20)
+    assert r["eager_seconds"] == pytest.approx(r["activations_seconds"] + r["loss_seconds"] + r["update_seconds"])
+    for k in ("eager", "one_pass"):  # time added to the matmuls' can only lower the fraction below theirs (0.5)
+        assert 0 < r[f"{k}_fraction_of_matmul"] < 0.5
+    assert r["bandwidth_gb_per_s"] > 0

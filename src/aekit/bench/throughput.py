@@ -76,7 +76,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     import numpy as np
     import torch
 
-    from aekit.bench.ceiling import step_matmul_gflops, step_parts
+    from aekit.bench.ceiling import ceiling_with_elementwise, step_matmul_gflops, step_parts
     from aekit.bench.command import reproduce
     from aekit.bench.peers import run_peers, write_arrays
     from aekit.bench.recipe_speed import measure, recipes, time_to_quality
@@ -107,6 +107,9 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     ceiling = step_matmul_gflops([x.shape[1], 256, 128, 256, x.shape[1]], 256)
     res["seed_step_matmuls_fraction_of_matmul"] = ceiling / big
     log(f"    the seed step's matmuls alone: {ceiling:.1f} GFLOP/s ({ceiling / big:.2f} of the limit: the ceiling)")
+    res["seed_step_floor"] = floor = ceiling_with_elementwise([x.shape[1], 256, 128, 256, x.shape[1]], 256, ceiling, big)
+    log(f"    with the step's elementwise work at its floor: {floor['eager_fraction_of_matmul']:.2f} of the limit with "
+        f"PyTorch's kernels, {floor['one_pass_fraction_of_matmul']:.2f} with every part fused into one pass")
 
     # (b) aekit, seed stacked autoencoder: train a while (saturating the sigmoids), then measure
     model = StackedAutoencoder(AutoencoderConfig(input_size=x.shape[1], hidden_sizes=(256, 128)), generator(0))
@@ -205,6 +208,11 @@ def to_markdown(r: dict) -> str:
         *[[f"matmul {k} (model shape)", "GFLOP/s", v] for k, v in r["matmul_gflops_model_shapes"].items()],
         *([["the seed step's matmuls alone (the ceiling of any loop)", "fraction of matmul limit",
             r["seed_step_matmuls_fraction_of_matmul"]]] if "seed_step_matmuls_fraction_of_matmul" in r else []),
+        *([["the seed step's matmuls + its elementwise work at PyTorch kernels' best", "fraction of matmul limit",
+            r["seed_step_floor"]["eager_fraction_of_matmul"]],
+           ["the seed step's matmuls + its elementwise bytes moved once at the measured bandwidth",
+            "fraction of matmul limit", r["seed_step_floor"]["one_pass_fraction_of_matmul"]]]
+          if "seed_step_floor" in r else []),
         ["aekit, seed stacked 784-256-128-256-784", "samples/s", r["aekit_samples_per_s"]],
         ["aekit, seed stacked", "GFLOP/s", r["aekit_gflops"]],
         ["aekit, seed stacked", "fraction of matmul limit", r["gflops_fraction_of_matmul"]],
