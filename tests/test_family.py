@@ -103,6 +103,34 @@ def test_shift_noise_needs_images():
     assert hist.epoch_loss[-1] < hist.epoch_loss[0]
 
 
+class _Identity(torch.nn.Module):
+    """encode and decode pass the input through: the loss is then how far the target is from the input."""
+
+    def encode(self, x):
+        return x
+
+    def decode(self, z):
+        return z
+
+
+def test_augmentation_moves_the_target_with_the_input():
+    x = torch.as_tensor(tiny_arrays()[0][:200].reshape(200, -1), dtype=torch.float32) / 255  # (200, 784)
+    torch.manual_seed(0)
+    augmented = ReconstructionObjective(augment_shift=2, image_shape=(28, 28))(_Identity(), x)
+    torch.manual_seed(0)
+    denoising = ReconstructionObjective(shift=2, image_shape=(28, 28))(_Identity(), x)
+    assert augmented == 0  # input and target are the same moved image
+    assert denoising > 1e-3  # noise_shift keeps the target in place: the same model is penalised
+    with pytest.raises(aekit.ConfigError, match=r"augment_shift=1 .*image shape \(784,\).*augment_shift=0"):
+        ReconstructionObjective(augment_shift=1, image_shape=(784,))
+    with pytest.raises(aekit.ConfigError, match="augment_shift=-1 must be >= 0"):
+        apply_overrides(get_preset("stacked"), {"augment_shift": "-1"})
+    from aekit.experiments.recipes import build_objective
+
+    with pytest.raises(aekit.ConfigError, match="augment_shift is for the reconstruction objective; architecture='vae'"):
+        build_objective(dataclasses.replace(get_preset("stacked"), architecture="vae", augment_shift=1), (28, 28))
+
+
 @pytest.mark.parametrize("kind, act", [("l1", "relu"), ("kl", "sigmoid")])
 def test_sparse_codes_are_sparser(kind, act):
     x = tiny_arrays()[0].reshape(300, -1)

@@ -1,8 +1,10 @@
-"""aekit bench frontier: the peer skipped with a note, the JSON and table, the figure, and the preset by code size.
-No timings are checked here: the seconds in these results are whatever the tiny runs took."""
+"""aekit bench frontier: the peer skipped with a note, the JSON and table, the figure, and the preset by code size
+and training-set size. No timings are checked here: the seconds in these results are whatever the tiny runs took."""
 
+import dataclasses
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,20 +85,33 @@ def test_bad_codes_are_named(capsys):
     assert "--codes '32,x': expected comma-separated integers" in capsys.readouterr().err
 
 
-def test_modern_stacked_preset_picks_its_recipe_by_code_size():
+def test_modern_stacked_preset_picks_its_recipe_by_code_size_and_training_set_size():
     from aekit.experiments import presets
     from aekit.runner import RunSpec, build_configs
 
-    table = presets.BY_CODE_SIZE["modern-stacked"]
-    assert [most for most, _ in table] == sorted(most for most, _ in table)
-    small, large = table[0][1], table[-1][1]
-    assert presets.get_preset("stacked", "modern", code_size=32) == small
-    assert presets.get_preset("stacked", "modern", code_size=128) == large
-    assert presets.get_preset("stacked", "modern", code_size=10**9) == large
-    assert presets.get_preset("stacked", "modern") == presets.PRESETS["modern-stacked"] == large
+    table = presets.BY_SIZE["modern-stacked"]
+    assert table[-1][:2] == (None, None)  # the last row takes any size
+    small_small, small_code, small_data, large = (cfg for _, _, cfg in table)
+    n = presets.SMALL_DATA
+
+    def pick(code, n_train=None, shape=None):
+        return presets.get_preset("stacked", "modern", code, n_train, shape)
+
+    assert pick(32, n) == small_small and small_small.augment_shift == 1 and small_small.weight_decay == 1.0
+    assert pick(32, n + 1) == pick(32) == pick(64, 55_000) == small_code and small_code.augment_shift == 0
+    assert pick(65, 3_600) == pick(128, n) == small_data and small_data.learning_rate == 1e-3
+    assert pick(128, n + 1) == pick(10**9) == pick(None) == large == presets.PRESETS["modern-stacked"]
+    assert pick(None, 3_600) == small_data  # no code size: the largest code's row, here for small data
+    # Translation augmentation needs 2-D images: on other data the row runs without it, and nothing else changes.
+    flat = pick(32, 3_600, (784,))
+    assert flat.augment_shift == 0 and flat == dataclasses.replace(small_small, augment_shift=0)
+    assert pick(32, 3_600, (28, 28)) == small_small
+    # aekit reproduce picks the row from the loaded data; without data (validation before loading), the large one.
+    small = SimpleNamespace(train=range(3_600), image_shape=(28, 28))
+    cfg = build_configs(RunSpec(program="stacked", preset="modern", code_size=32), small)["stacked"]
+    assert cfg.hidden_sizes[-1] == 32 and cfg.augment_shift == 1 and cfg.training_epochs == small_small.training_epochs
     cfg = build_configs(RunSpec(program="stacked", preset="modern", code_size=32))["stacked"]
-    assert cfg.hidden_sizes[-1] == 32 and cfg.architecture == small.architecture
-    assert cfg.training_epochs == small.training_epochs
-    # The tutorial preset has no table: the code size changes the code layer only.
-    tutorial = build_configs(RunSpec(program="stacked", preset="tutorial", code_size=32))["stacked"]
+    assert cfg == presets.with_code_size(small_code, 32)
+    # The tutorial preset has no table: the code size changes the code layer only, whatever the data.
+    tutorial = build_configs(RunSpec(program="stacked", preset="tutorial", code_size=32), small)["stacked"]
     assert tutorial == presets.with_code_size(presets.StackedProgram(), 32)

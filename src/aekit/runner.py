@@ -78,8 +78,10 @@ def read_toml(path: str | Path) -> RunSpec:
     return RunSpec(**values, config=dict(table.get("config", {})), config_source=f"{path} [config]")
 
 
-def build_configs(spec: RunSpec) -> dict[str, object]:
-    """The typed, validated config of every program the spec runs; unknown keys are rejected."""
+def build_configs(spec: RunSpec, data=None) -> dict[str, object]:
+    """The typed, validated config of every program the spec runs; unknown keys are rejected. A preset whose
+    recipe depends on the data (``presets.BY_SIZE``) takes it from ``data``, the loaded dataset; without it,
+    the recipe for a large image dataset."""
     if spec.program not in (*presets.PROGRAMS, "all"):
         raise ConfigError(f"program={spec.program!r} is not allowed; choose one of: stacked, pretrain, all")
     programs = list(presets.PROGRAMS) if spec.program == "all" else [spec.program]
@@ -89,7 +91,8 @@ def build_configs(spec: RunSpec) -> dict[str, object]:
         spec = dataclasses.replace(spec, preset=new)
     configs = {}
     for program in programs:
-        cfg = presets.get_preset(program, spec.preset, spec.code_size)
+        sizes = {} if data is None else {"n_train": len(data.train), "image_shape": data.image_shape}
+        cfg = presets.get_preset(program, spec.preset, spec.code_size, **sizes)
         mine = presets.program_overrides(program, cfg, spec.config, where=spec.config_source)
         try:
             cfg = presets.apply_overrides(cfg, mine)
@@ -122,9 +125,11 @@ def execute(spec: RunSpec) -> dict[str, dict]:
     a failed run leaves the previous one as it was, and ``resume`` continues from the last saved epoch.
     Under torchrun every rank trains; rank 0 alone writes."""
     configs = build_configs(spec)  # every config is checked before any work is done
+    spec = dataclasses.replace(spec, preset=presets.PRESET_ALIASES.get(spec.preset, spec.preset))  # noted once
     with distributed(spec.device) as (device, w):
         setup(device)
         data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
+        configs = build_configs(spec, data)  # the recipe for this data's size, where the preset has one
         for cfg in configs.values():
             check_fits(cfg, data, device)
         out_root = Path(spec.out) if spec.out else Path("runs") / data.name

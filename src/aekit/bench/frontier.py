@@ -138,7 +138,8 @@ def run(datasets=DATASETS, codes=CODES, peer_python: str = DEFAULT_PEER_PYTHON, 
         for k in codes:
             row: dict = {"dataset": data.name, "code_size": k, "pca": pca_mse(data, k)}
             row["peer"] = peer_curve(data, k, peer_python, peer_epochs, log=log)
-            cfg = scale_epochs(with_code_size(get_preset("stacked", "modern", code_size=k), k), epochs_scale)
+            cfg = get_preset("stacked", "modern", code_size=k, n_train=len(data.train), image_shape=data.image_shape)
+            cfg = scale_epochs(with_code_size(cfg, k), epochs_scale)
             row["aekit"] = {**aekit_curve(cfg, data, device), "label": f"aekit modern preset (code {k})"}
             row["compare"] = compare(row)
             log(f"    aekit: test MSE {row['aekit']['test_mse']:.5f} in {row['aekit']['seconds']:.0f} s; "

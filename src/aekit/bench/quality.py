@@ -83,7 +83,9 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
                 if members and member not in members:
                     continue
                 if changes is None:
-                    cfg = scale_epochs(with_code_size(get_preset("stacked", "modern", code_size=k), k), epochs_scale)
+                    cfg = get_preset("stacked", "modern", code_size=k, n_train=len(data.train),
+                                     image_shape=data.image_shape)
+                    cfg = scale_epochs(with_code_size(cfg, k), epochs_scale)
                 else:
                     changes = dict(changes)
                     if "hidden_sizes" in changes:

@@ -115,7 +115,8 @@ def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 
     from aekit.runtime import generator, seeded_global_rng
     from aekit.training.evaluate import reconstruction_error
 
-    cfg = with_code_size(get_preset("stacked", "modern", code_size), code_size)  # as aekit reproduce picks it
+    cfg = get_preset("stacked", "modern", code_size, n_train=len(data.train), image_shape=data.image_shape)
+    cfg = with_code_size(cfg, code_size)  # as aekit reproduce picks it
     cfg = dataclasses.replace(cfg, early_stopping=0)
     pca = pca_mse(data, code_size, seed)
     device = torch.device("cpu")

@@ -49,6 +49,7 @@ class AutoencoderRecipe:
     noise: str = "none"  # denoising: none, mask or gaussian
     noise_level: float = 0.0  # masked fraction or gaussian standard deviation
     noise_shift: int = 0  # denoising also translates each image by up to this many pixels (images only); 0 = off
+    augment_shift: int = 0  # augmentation: each training image and its target moved by up to this many pixels; 0 = off
     sparsity: str = "none"  # sparse codes: none, l1 or kl
     sparsity_weight: float = 0.0
     sparsity_target: float = 0.05  # target mean activation for kl sparsity
@@ -105,7 +106,7 @@ FAST_RESIDUAL = dict(architecture="pca-residual", batch_size=256, precision="bf1
 PRESETS: dict[str, object] = {
     "tutorial-stacked": StackedProgram(),
     "tutorial-pretrain": PretrainProgram(),
-    # Starts as PCA and learns what PCA misses; the recipe for codes over 64 (BY_CODE_SIZE has the smaller ones).
+    # Starts as PCA and learns what PCA misses; the recipe for codes over 64 on large data (BY_SIZE has the others).
     "modern-stacked": StackedProgram(**{**MODERN_AE, **FAST_RESIDUAL}, hidden_sizes=(1024, 512, 128),
                                      learning_rate=1.5e-3, training_epochs=25),
     # A wide denoising MLP autoencoder, then the whole network fine-tuned with dropout and early stopping; where
@@ -120,13 +121,26 @@ PRESETS: dict[str, object] = {
 # The plain MLP member of the family (the base of the quality benchmark's variants).
 MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning_rate=2e-3, training_epochs=30,
                             optimizer="adamw")
-# Presets whose recipe depends on the code size: (largest code size, recipe) in increasing order, the last entry
-# for any larger code. modern-stacked is chosen by quality per second (aekit bench frontier, docs/recipes.md).
-BY_CODE_SIZE: dict[str, tuple[tuple[int, object], ...]] = {
-    # A small code is a harder bottleneck: a higher learning rate and more epochs pay for themselves.
-    "modern-stacked": ((64, StackedProgram(**{**MODERN_AE, **FAST_RESIDUAL}, hidden_sizes=(1024, 512, 32),
-                                           learning_rate=3e-3, training_epochs=30)),
-                       (1 << 30, PRESETS["modern-stacked"])),
+# Presets whose recipe depends on the code size and on the size of the training set: rows of (largest code
+# size, largest number of training images, recipe), the first row that fits wins; None is no limit. modern-stacked
+# is chosen by quality per second (aekit bench frontier, docs/recipes.md).
+SMALL_DATA = 10_000  # training images up to which modern-stacked uses its small-data recipes
+SMALL_CODE = 64  # code sizes up to which it uses its small-code recipes
+# On small data the residual branches overfit within a few epochs; translating each training image (and its
+# target) by up to a pixel (augment_shift=1) more than makes up for it, with a strong weight decay at code 32.
+SMALL_DATA_RESIDUAL = dict(FAST_RESIDUAL, augment_shift=1, early_stopping=10)
+BY_SIZE: dict[str, tuple[tuple[int | None, int | None, object], ...]] = {
+    "modern-stacked": (
+        (SMALL_CODE, SMALL_DATA, StackedProgram(**{**MODERN_AE, **SMALL_DATA_RESIDUAL, "weight_decay": 1.0},
+                                                hidden_sizes=(1024, 512, 32), learning_rate=5e-3, training_epochs=40)),
+        # A small code is a harder bottleneck: a higher learning rate and more epochs pay for themselves.
+        (SMALL_CODE, None, StackedProgram(**{**MODERN_AE, **FAST_RESIDUAL}, hidden_sizes=(1024, 512, 32),
+                                          learning_rate=3e-3, training_epochs=30)),
+        # At a larger code a peak above 1.5e-3 drives the validation error up in the warm-up: a lower one, longer.
+        (None, SMALL_DATA, StackedProgram(**{**MODERN_AE, **SMALL_DATA_RESIDUAL}, hidden_sizes=(1024, 512, 128),
+                                          learning_rate=1e-3, training_epochs=80)),
+        (None, None, PRESETS["modern-stacked"]),
+    ),
 }
 
 
@@ -136,18 +150,30 @@ PROGRAMS = ("stacked", "pretrain")
 PRESET_ALIASES = {"seed": "tutorial"}  # old name -> name (deprecated: "seed" also names the RNG seed)
 
 
-def get_preset(program: str, preset: str = "tutorial", code_size: int | None = None):
-    """The named preset's recipe; a preset with a table in :data:`BY_CODE_SIZE` gives the entry for
-    ``code_size`` (the largest code's entry when no size is given). The code layer itself is set by
-    :func:`with_code_size`."""
+def get_preset(program: str, preset: str = "tutorial", code_size: int | None = None, n_train: int | None = None,
+               image_shape: tuple[int, ...] | None = None):
+    """The named preset's recipe. A preset with a table in :data:`BY_SIZE` gives its first row that fits
+    ``code_size`` and ``n_train`` (the number of training images); a size not given is taken as large, so
+    without either the result is the preset's own recipe in :data:`PRESETS`. Translation augmentation needs
+    2-D images: where ``image_shape`` says the data has none, the row's recipe runs without it. The code
+    layer itself is set by :func:`with_code_size`."""
     key = f"{PRESET_ALIASES.get(preset, preset)}-{program}"
     if key not in PRESETS:
         names = sorted({k.split("-", 1)[0] for k in PRESETS})
         raise ConfigError(f"--preset {preset!r} has no {program!r} program; available presets: {', '.join(names)}")
-    table = BY_CODE_SIZE.get(key)
-    if table is None or code_size is None:
+    table = BY_SIZE.get(key)
+    if table is None:
         return PRESETS[key]
-    return next((cfg for most, cfg in table if code_size <= most), table[-1][1])
+    cfg = next(cfg for most_code, most_train, cfg in table
+               if _fits(code_size, most_code) and _fits(n_train, most_train))
+    if image_shape is not None and len(image_shape) != 2 and getattr(cfg, "augment_shift", 0):
+        cfg = dataclasses.replace(cfg, augment_shift=0)
+    return cfg
+
+
+def _fits(size: int | None, most: int | None) -> bool:
+    """Whether ``size`` (None: unknown, taken as large) is within the limit ``most`` (None: no limit)."""
+    return most is None or (size is not None and size <= most)
 
 
 def _kind(annotation) -> str:
@@ -287,7 +313,8 @@ MAX_EPOCHS_SCALE = 1000.0
 MAX_LEARNING_RATE = 1e30  # far above any useful rate; much larger ones overflow float32 updates
 MAY_BE_ZERO = {"layerwise_epochs", "early_stopping", "finetune_early_stopping", "weight_decay",
                "finetune_reconstruction_weight", "finetune_pseudo_label_weight",
-               "finetune_weight_decay", "noise_level", "noise_shift", "sparsity_weight", "dropout"}
+               "finetune_weight_decay", "noise_level", "noise_shift", "augment_shift", "sparsity_weight",
+               "dropout"}
 
 
 def with_code_size(config, code_size: int | None):

@@ -56,13 +56,16 @@ def available_bytes(device: torch.device) -> int:
 def build_objective(r: AutoencoderRecipe, image_shape: tuple[int, ...] = ()):
     own = ARCHITECTURES[r.architecture].objective if r.architecture in ARCHITECTURES else None
     if own is not None:  # the architecture's own loss (the VAE's ELBO)
-        if r.noise_shift:
-            raise ConfigError(f"noise_shift is for the denoising autoencoders; architecture={r.architecture!r} "
-                              "trains with its own loss and takes no noise")
+        for name in ("noise_shift", "augment_shift"):
+            if getattr(r, name):
+                raise ConfigError(f"{name} is for the reconstruction objective; architecture={r.architecture!r} "
+                                  "trains with its own loss and takes no noise or augmentation")
         return own
+    shifted = r.noise_shift or r.augment_shift
     objective = ReconstructionObjective(loss=r.loss, noise=r.noise, noise_level=r.noise_level, sparsity=r.sparsity,
                                         sparsity_weight=r.sparsity_weight, sparsity_target=r.sparsity_target,
-                                        shift=r.noise_shift, image_shape=tuple(image_shape) if r.noise_shift else ())
+                                        shift=r.noise_shift, augment_shift=r.augment_shift,
+                                        image_shape=tuple(image_shape) if shifted else ())
     return reconstruction_loss if objective == ReconstructionObjective() else objective
 
 

@@ -66,7 +66,8 @@ class ReconstructionObjective:
     sparsity_weight: float = 0.0
     sparsity_target: float = 0.05
     shift: int = 0  # also translate the input by up to this many pixels (the target stays in place)
-    image_shape: tuple[int, ...] = ()  # (H, W) of the flattened images; needed when shift > 0
+    augment_shift: int = 0  # data augmentation: translate input and target together by up to this many pixels
+    image_shape: tuple[int, ...] = ()  # (H, W) of the flattened images; needed when either shift > 0
 
     def __post_init__(self):
         for name, value, allowed in (("loss", self.loss, LOSSES), ("noise", self.noise, NOISES),
@@ -77,13 +78,15 @@ class ReconstructionObjective:
             raise ConfigError(f"noise_level={self.noise_level} must be in [0, 1) for masking noise")
         if not 0 < self.sparsity_target < 1:
             raise ConfigError(f"sparsity_target={self.sparsity_target} must be in (0, 1)")
-        if self.shift < 0:
-            raise ConfigError(f"noise_shift={self.shift} must be >= 0 (0 turns it off)")
-        if self.shift and (len(self.image_shape) != 2 or self.shift >= min(self.image_shape)):
-            raise ConfigError(f"noise_shift={self.shift} needs 2-D images larger than the shift; this data has image "
-                              f"shape {tuple(self.image_shape)}: use noise_shift=0 for non-image data")
+        for name, shift in (("noise_shift", self.shift), ("augment_shift", self.augment_shift)):
+            if shift < 0:
+                raise ConfigError(f"{name}={shift} must be >= 0 (0 turns it off)")
+            if shift and (len(self.image_shape) != 2 or shift >= min(self.image_shape)):
+                raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; this data has image "
+                                  f"shape {tuple(self.image_shape)}: use {name}=0 for non-image data")
 
     def __call__(self, model: nn.Module, x: torch.Tensor, *_):
+        x = translate(x, self.image_shape, self.augment_shift)  # (B, D) the target: a new image, not a corruption
         x_in = corrupt(translate(x, self.image_shape, self.shift), self.noise, self.noise_level)
         z = model.encode(x_in)  # (B, code)
         if self.loss == "bce":
