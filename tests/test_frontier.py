@@ -98,7 +98,8 @@ def test_modern_stacked_preset_picks_its_recipe_by_code_size_and_training_set_si
         return presets.get_preset("stacked", "modern", code, n_train, shape)
 
     assert pick(32, n) == small_small and small_small.augment_shift == 1 and small_small.weight_decay == 1.0
-    assert pick(32, n + 1) == pick(32) == pick(64, 55_000) == small_code and small_code.augment_shift == 0
+    assert pick(32, n + 1) == pick(32) == pick(64, 55_000) == small_code and small_code.batch_size == 512
+    assert small_code.augment_shift == 1 and small_code.weight_decay == 1e-4
     assert pick(65, 3_600) == pick(128, n) == small_data and small_data.learning_rate == 1e-3
     assert pick(128, n + 1) == pick(10**9) == pick(None) == large == presets.PRESETS["modern-stacked"]
     assert pick(None, 3_600) == small_data  # no code size: the largest code's row, here for small data

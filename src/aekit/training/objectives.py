@@ -10,6 +10,7 @@ Noise exists only here, so evaluation never sees it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
+from aekit.training.fused import sigmoid_mse
 
 LOSSES = ("mse", "bce")
 NOISES = ("none", "mask", "gaussian")
@@ -26,7 +28,16 @@ SPARSITIES = ("none", "l1", "kl")
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor, *_) -> torch.Tensor:
     """The tutorial's ``reduce_mean((x - x_hat)^2)``: mean over batch and pixels."""
-    return F.mse_loss(model(x), x)
+    if not hasattr(model, "decode_logits"):
+        return F.mse_loss(model(x), x)
+    return reconstruction_mse(model, model.encode(x), x)
+
+
+def reconstruction_mse(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The mean squared error of ``model.decode(z)`` against ``x``. A model whose ``decode_logits(z)`` gives
+    its output before a sigmoid (None if it has none) has the sigmoid and the loss fused (:func:`sigmoid_mse`)."""
+    logits = model.decode_logits(z) if hasattr(model, "decode_logits") else None
+    return F.mse_loss(model.decode(z), x) if logits is None else sigmoid_mse(logits, x)
 
 
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -45,16 +56,25 @@ def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
 
 def translate(x: torch.Tensor, image_shape: tuple[int, int], shift: int) -> torch.Tensor:
     """Each flattened (B, H*W) image moved by its own random offset in [-shift, shift] pixels along each axis,
-    the uncovered border filled with zeros; one gather on ``x``'s device."""
+    the uncovered border filled with zeros; one gather on ``x``'s device (a table row per offset)."""
     if shift <= 0:
         return x
     h, w = image_shape
     b = x.shape[0]
-    padded = F.pad(x.view(b, h, w), (shift, shift, shift, shift))  # (B, H + 2s, W + 2s)
-    dy, dx = (torch.randint(0, 2 * shift + 1, (2, b, 1), device=x.device))  # (B, 1) each
-    rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
-    cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
-    return padded[torch.arange(b, device=x.device)[:, None, None], rows, cols].reshape(b, h * w)
+    padded = F.pad(x.view(b, h, w), (shift, shift, shift, shift)).view(b, -1)  # (B, (H + 2s) * (W + 2s))
+    table = _shift_table(h, w, shift, x.device)  # ((2s + 1)^2, H * W)
+    offsets = torch.randint(0, table.shape[0], (b,), device=x.device)
+    return torch.gather(padded, 1, table[offsets])
+
+
+@functools.lru_cache(maxsize=16)
+def _shift_table(h: int, w: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Row ``dy * (2s + 1) + dx``: where each pixel of an image moved by (s - dy, s - dx) reads the padded one."""
+    k = 2 * shift + 1
+    dy = torch.arange(k).view(k, 1, 1, 1)
+    dx = torch.arange(k).view(1, k, 1, 1)
+    rows, cols = torch.arange(h).view(1, 1, h, 1), torch.arange(w).view(1, 1, 1, w)
+    return ((dy + rows) * (w + 2 * shift) + dx + cols).reshape(k * k, h * w).to(device)
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,7 @@ class ReconstructionObjective:
                 raise ConfigError("loss='bce' needs a model with a sigmoid output (output_activation='sigmoid')")
             rec = F.binary_cross_entropy_with_logits(decoder_logits, x)
         else:
-            rec = F.mse_loss(model.decode(z), x)
+            rec = reconstruction_mse(model, z, x)
         if self.sparsity == "none" or self.sparsity_weight == 0:
             return rec
         if self.sparsity == "l1":

@@ -1,0 +1,134 @@
+"""The C kernels (aekit.native) and the fused steps built on them (aekit.training.fused): each must give
+PyTorch's numbers, and every way the kernel can be missing must fall back to PyTorch, not fail."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aekit import native
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.training import fused
+from aekit.training.objectives import ReconstructionObjective, reconstruction_loss
+from aekit.training.optim import TF1RMSprop
+
+HAS_CC = native.compiler() is not None
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty kernel cache, and load() asked afresh (it remembers its answer per process)."""
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path))
+    native.load.cache_clear()
+    yield tmp_path / "native"
+    native.load.cache_clear()
+
+
+def _net(seed=0):
+    return StackedAutoencoder(AutoencoderConfig(input_size=48, hidden_sizes=(32, 8)), torch.Generator().manual_seed(seed))
+
+
+def _train(model, opt, steps=12, objective=reconstruction_loss):
+    x = torch.rand(64, 48, generator=torch.Generator().manual_seed(1))
+    for _ in range(steps):
+        opt.zero_grad()
+        objective(model, x).backward()
+        opt.step()
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler: the kernels cannot be built here")
+def test_kernel_compiles_once_into_the_cache_atomically(fresh_cache):
+    lib = native.load("rmsprop_tf1")
+    assert lib is not None
+    built = sorted(p.name for p in fresh_cache.iterdir())
+    assert len(built) == 1 and built[0].startswith("rmsprop_tf1-") and built[0].endswith(".so")  # no temp file left
+    native.load.cache_clear()
+    stamp = (fresh_cache / built[0]).stat().st_mtime_ns
+    assert native.load("rmsprop_tf1") is not None
+    assert (fresh_cache / built[0]).stat().st_mtime_ns == stamp  # found, not rebuilt
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler: the kernels cannot be built here")
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_native_tf1_rmsprop_matches_the_foreach_update(momentum):
+    assert native.load("rmsprop_tf1") is not None
+    a, b = _net(), _net()
+    opt_a = TF1RMSprop(a.parameters(), lr=0.02, momentum=momentum)
+    opt_b = TF1RMSprop(b.parameters(), lr=0.02, momentum=momentum, native=False)
+    _train(a, opt_a)
+    _train(b, opt_b)
+    moved = max((p - q).abs().max().item() for p, q in zip(a.parameters(), _net().parameters()))
+    assert moved > 1e-4  # the updates did something (small: TF1 starts the mean squares at one)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(opt_a.state[p]["ms"], opt_b.state[q]["ms"], rtol=1e-5, atol=1e-8)
+
+
+def test_without_the_kernel_every_path_still_trains(fresh_cache, monkeypatch):
+    """AEKIT_NATIVE=0, a compiler that fails, and tensors the kernel does not take all fall back to PyTorch."""
+    reference = _net()
+    _train(reference, TF1RMSprop(reference.parameters(), lr=0.02, native=False))
+    monkeypatch.setenv("AEKIT_NATIVE", "0")
+    assert native.load("rmsprop_tf1") is None
+    model = _net()
+    _train(model, TF1RMSprop(model.parameters(), lr=0.02))
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    monkeypatch.delenv("AEKIT_NATIVE")
+    native.load.cache_clear()
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    monkeypatch.setenv("AEKIT_CACHE", str(fresh_cache.parent / "other"))
+    assert native.load("rmsprop_tf1") is None and native.load("mse") is None
+    assert not list((fresh_cache.parent / "other" / "native").iterdir())  # nothing half-written left behind
+    z, t = torch.randn(4, 6, requires_grad=True), torch.rand(4, 6)
+    torch.testing.assert_close(fused.sigmoid_mse(z, t), F.mse_loss(torch.sigmoid(z), t))
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler: the kernels cannot be built here")
+def test_sigmoid_mse_gives_pytorchs_loss_and_gradient():
+    assert native.load("mse") is not None
+    gen = torch.Generator().manual_seed(0)
+    z = (3 * torch.randn(300, 500, generator=gen)).requires_grad_()  # big enough to run on two threads
+    t = torch.rand(300, 500, generator=gen)
+    loss = fused.sigmoid_mse(z, t)
+    assert loss.grad_fn is not None and "SigmoidMSE" in type(loss.grad_fn).__name__  # the kernel ran
+    (3.0 * loss).backward()
+    z2 = z.detach().clone().requires_grad_()
+    ref = F.mse_loss(torch.sigmoid(z2), t)
+    (3.0 * ref).backward()
+    torch.testing.assert_close(loss, ref, rtol=1e-6, atol=0)
+    torch.testing.assert_close(z.grad, z2.grad, rtol=1e-5, atol=1e-12)
+    # what the kernel does not take goes to PyTorch: bf16 logits, a target that needs its own gradient
+    for zz, tt in ((z.detach().bfloat16(), t.bfloat16()), (z.detach(), t.clone().requires_grad_())):
+        out = fused.sigmoid_mse(zz, tt)
+        assert "SigmoidMSE" not in type(out.grad_fn).__name__ if out.grad_fn is not None else True
+        torch.testing.assert_close(out.float(), F.mse_loss(torch.sigmoid(zz), tt).float())
+
+
+def test_reconstruction_losses_equal_the_mse_of_the_output():
+    """The fused path of the objectives is the tutorial's reduce_mean((x - x_hat)^2), gradients included."""
+    model, x = _net(), torch.rand(16, 48)
+    for objective in (reconstruction_loss, ReconstructionObjective()):
+        a = copy.deepcopy(model)
+        objective(a, x).backward()
+        b = copy.deepcopy(model)
+        F.mse_loss(b(x), x).backward()
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-9)
+    linear = StackedAutoencoder(AutoencoderConfig(input_size=48, hidden_sizes=(8,), output_activation="identity"))
+    torch.testing.assert_close(reconstruction_loss(linear, x), F.mse_loss(linear(x), x))  # no sigmoid: plain MSE
+
+
+@pytest.mark.skipif(not (HAS_CC and sys.platform.startswith("linux")), reason="reads /proc/self/maps (Linux)")
+def test_kernels_run_on_pytorchs_openmp_runtime():
+    """Two OpenMP runtimes in one process fight over the cores; the kernels must reuse PyTorch's. (Wheels that
+    bundle a renamed copy, such as scikit-learn's libgomp-<hash>.so, keep theirs apart by design.)"""
+    assert native.load("rmsprop_tf1") is not None and native.load("mse") is not None
+    with open(f"/proc/{os.getpid()}/maps") as f:
+        runtimes = {line.split()[-1] for line in f if os.path.basename(line.split()[-1]).startswith("libgomp.so")}
+    assert len(runtimes) <= 1, runtimes
