@@ -1,4 +1,4 @@
-"""The fast path (device-resident uint8 batches, foreach TF1 RMSProp, on-device loss sums)
+"""The fast path (device-resident uint8 batches, one-pass TF1 RMSProp, fused sigmoid + MSE, on-device loss sums)
 gives the same numbers as a plain eager loop written the obvious way."""
 
 import copy
@@ -65,6 +65,20 @@ def test_bad_precision():
     with pytest.raises(ConfigError, match="precision='fp8' is not allowed; choose one of: fp32, bf16, fp16"):
         fit(model, reconstruction_loss, TF1RMSprop(model.parameters()), DeviceBatches(np.zeros((4, 784), np.uint8), batch_size=2),
             1, precision="fp8")
+
+
+def test_early_stopping_scores_validation_in_the_training_precision():
+    from aekit.data.arrays import Dataset, Split
+    from aekit.experiments.recipes import validation_mse
+
+    tr, _, te, _ = tiny_arrays()
+    flat = lambda a: Split(a.reshape(len(a), -1), None)  # noqa: E731
+    data = Dataset(name="tiny", train=flat(tr), validation=flat(te), test=flat(te), image_shape=(28, 28))
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 16), init="xavier"), generator(0))
+    fp32, bf16 = (validation_mse(model, data, "cpu", p)() for p in ("fp32", "bf16"))
+    assert fp32 != bf16 and bf16 == pytest.approx(fp32, rel=1e-2)  # computed in bf16, and close to fp32's
+    with pytest.raises(ConfigError, match="precision='fp8' is not allowed"):
+        validation_mse(model, data, "cpu", "fp8")()
 
 
 def test_early_stop_callback():

@@ -24,9 +24,9 @@ HAS_CC = native.compiler() is not None
 def fresh_cache(tmp_path, monkeypatch):
     """An empty kernel cache, and load() asked afresh (it remembers its answer per process)."""
     monkeypatch.setenv("AEKIT_CACHE", str(tmp_path))
-    native.load.cache_clear()
+    native._load.cache_clear()
     yield tmp_path / "native"
-    native.load.cache_clear()
+    native._load.cache_clear()
 
 
 def _net(seed=0):
@@ -47,7 +47,7 @@ def test_kernel_compiles_once_into_the_cache_atomically(fresh_cache):
     assert lib is not None
     built = sorted(p.name for p in fresh_cache.iterdir())
     assert len(built) == 1 and built[0].startswith("rmsprop_tf1-") and built[0].endswith(".so")  # no temp file left
-    native.load.cache_clear()
+    native._load.cache_clear()
     stamp = (fresh_cache / built[0]).stat().st_mtime_ns
     assert native.load("rmsprop_tf1") is not None
     assert (fresh_cache / built[0]).stat().st_mtime_ns == stamp  # found, not rebuilt
@@ -80,7 +80,12 @@ def test_without_the_kernel_every_path_still_trains(fresh_cache, monkeypatch):
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     monkeypatch.delenv("AEKIT_NATIVE")
-    native.load.cache_clear()
+    if HAS_CC:
+        assert native.load("rmsprop_tf1") is not None
+        with native.turned_off():
+            assert native.load("rmsprop_tf1") is None
+        assert native.load("rmsprop_tf1") is not None
+    native._load.cache_clear()
     monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
     monkeypatch.setenv("AEKIT_CACHE", str(fresh_cache.parent / "other"))
     assert native.load("rmsprop_tf1") is None and native.load("mse") is None

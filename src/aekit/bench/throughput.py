@@ -29,10 +29,10 @@ if TYPE_CHECKING:  # torch and the training code are imported where a measuremen
 NAME = "throughput"
 
 
-def matmul_gflops(m: int, k: int, n: int) -> float:
+def matmul_gflops(m: int, k: int, n: int, dtype: str = "float32") -> float:
     import torch
 
-    a, b = torch.randn(m, k), torch.randn(k, n)
+    a, b = torch.randn(m, k).to(getattr(torch, dtype)), torch.randn(k, n).to(getattr(torch, dtype))
     return 2 * m * k * n / timed(lambda: torch.mm(a, b)) / 1e9
 
 
@@ -45,6 +45,24 @@ def _train_rate(model, objective, opt, batches, epochs, **kw) -> float:
 
     hist = fit(model, objective, opt, batches, epochs, display_step=0, progress=False, **kw)
     return epochs * len(batches) * batches.batch_size / hist.seconds
+
+
+def native_speedup(model, opt, batches, epochs: int) -> dict:
+    """Training with aekit's C kernels (:mod:`aekit.native`) against PyTorch's own ops for the same steps, in
+    turn on the same weights: ``speedup`` is the ratio of the median rates."""
+    import statistics
+
+    from aekit import native
+    from aekit.training.objectives import reconstruction_loss
+
+    rates: dict[str, list[float]] = {"kernels": [], "pytorch": []}
+    for _ in range(2):
+        rates["kernels"].append(_train_rate(model, reconstruction_loss, opt, batches, epochs))
+        with native.turned_off():
+            rates["pytorch"].append(_train_rate(model, reconstruction_loss, opt, batches, epochs))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    return {"loaded": native.load("rmsprop_tf1") is not None and native.load("mse") is not None,
+            "samples_per_s": med, "speedup": med["kernels"] / med["pytorch"], "epochs": epochs}
 
 
 def _subprocess_json(args: list[str]) -> dict:
@@ -144,6 +162,9 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
             res[f"speedup_vs_{name}"] = rate / peer["samples_per_s"]
             log(f"    {name}: {peer['samples_per_s']:,.0f} samples/s -> aekit is {res[f'speedup_vs_{name}']:.2f}x")
     log(f"    resume snapshot every epoch: {res['resume_snapshot']['cost']:+.1%} of an epoch")
+    res["native"] = native_speedup(model, opt, batches, epochs)
+    log(f"    C kernels (TF1 RMSProp update, sigmoid + MSE loss): {res['native']['speedup']:.3f}x PyTorch's ops"
+        + ("" if res["native"]["loaded"] else " (not loaded: no C compiler?)"))
 
     if compile:
         compiled = torch.compile(model)
@@ -199,6 +220,13 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
         log(f"(g) {name}: {r['samples_per_s']:,.0f} samples/s, {r['gflops']:.1f} GFLOP/s, "
             f"{r['fraction_of_matmul']:.2f} of the matmul limit")
     res["modern_fraction_of_matmul"] = res["recipes"]["modern-stacked"]["fraction_of_matmul"]
+    # The bf16 recipes against the bf16 limit too: on a CPU with AMX a bf16 matmul is several times an fp32 one.
+    res["matmul_gflops_bf16"] = bf16 = matmul_gflops(2048, 2048, 2048, "bfloat16")
+    for m in res["recipes"].values():
+        if m.get("precision") == "bf16":
+            m["fraction_of_bf16_matmul"] = m["gflops"] / bf16
+    log(f"    bf16 matmul 2048^3: {bf16:.1f} GFLOP/s; modern-stacked at "
+        f"{res['recipes']['modern-stacked'].get('fraction_of_bf16_matmul', float('nan')):.2f} of it")
     res["time_to_quality"] = time_to_quality(data, 32, quality_epochs, log=log)
     return res
 
@@ -236,6 +264,11 @@ def to_markdown(r: dict) -> str:
                   ("optimizer update (TF1 RMSProp)", "optimizer_seconds"))]
     if "resume_snapshot" in r:
         rows.append(["resume-state snapshot every epoch", "fraction of an epoch", r["resume_snapshot"]["cost"]])
+    if "native" in r:
+        rows.append(["aekit's C kernels (TF1 RMSProp update, sigmoid + MSE) / PyTorch's ops, same steps", "speedup",
+                     r["native"]["speedup"] if r["native"]["loaded"] else "not loaded (no C compiler)"])
+    if "matmul_gflops_bf16" in r:
+        rows.append(["bf16 matmul 2048x2048x2048", "GFLOP/s", r["matmul_gflops_bf16"]])
     rows += [
         ["aekit, seed pretrain network, pretraining", "samples/s", r["pretrain"]["pretrain_samples_per_s"]],
         ["aekit, seed pretrain network, fine-tuning", "samples/s", r["pretrain"]["finetune_samples_per_s"]],
@@ -265,7 +298,9 @@ def to_markdown(r: dict) -> str:
         rows += [[f"{name} {m['architecture']} {tuple(m['hidden_sizes'])}, batch {m['batch_size']}{precision}", "samples/s",
                   m["samples_per_s"]],
                  [f"{name} ({m['training_flops_per_sample'] / 1e6:.1f} MFLOP per sample)", "fraction of matmul limit",
-                  m["fraction_of_matmul"]]]
+                  m["fraction_of_matmul"]],
+                 *([[f"{name}", "fraction of the bf16 matmul limit", m["fraction_of_bf16_matmul"]]]
+                   if "fraction_of_bf16_matmul" in m else [])]
     if "time_to_quality" in r:
         q = r["time_to_quality"]
         beat = "not within the epochs run" if q["seconds_to_beat_pca"] is None else (

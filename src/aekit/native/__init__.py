@@ -15,6 +15,7 @@ reuses it for a kernel that asks for that soname, so the kernels run on PyTorch'
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -42,9 +43,24 @@ SIGNATURES: dict[str, dict[str, tuple]] = {
 }
 
 
+_off = 0  # depth of turned_off() blocks
+
+
 def enabled() -> bool:
-    """False when ``AEKIT_NATIVE`` is ``0`` (or ``false``/``no``/``off``): every caller then runs PyTorch ops."""
-    return os.environ.get("AEKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+    """False inside :func:`turned_off`, or when ``AEKIT_NATIVE`` is ``0`` (or ``false``/``no``/``off``): every
+    caller then runs PyTorch ops."""
+    return not _off and os.environ.get("AEKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def turned_off():
+    """Within the block, :func:`load` returns None: the kernels' callers run their PyTorch paths (for an A/B)."""
+    global _off
+    _off += 1
+    try:
+        yield
+    finally:
+        _off -= 1
 
 
 def cache_dir() -> Path:
@@ -89,12 +105,14 @@ def _build(source: Path, cc: str, flags: tuple[str, ...], out: Path) -> bool:
             os.unlink(tmp)
 
 
-@functools.lru_cache(maxsize=None)
 def load(name: str) -> ctypes.CDLL | None:
     """The kernel ``<name>.c`` of this package as a loaded library, or None where it cannot be had (see the
     module docstring). Compiles at most once per machine, and is asked at most once per process."""
-    if not enabled():
-        return None
+    return _load(name) if enabled() else None
+
+
+@functools.lru_cache(maxsize=None)
+def _load(name: str) -> ctypes.CDLL | None:
     source = Path(__file__).with_name(f"{name}.c")
     cc = compiler()
     if cc is None or not source.is_file():

@@ -44,6 +44,14 @@ class History:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def autocast(device_type: str, precision: str):
+    """The autocast context of ``precision`` (a no-op for fp32), for training steps and the checks between them."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
+    amp = PRECISIONS[precision]
+    return torch.autocast(device_type, dtype=amp) if amp else contextlib.nullcontext()
+
+
 class Step(nn.Module):
     """``objective(model, *batch)`` as a module, so that DistributedDataParallel sees the whole forward pass
     (an objective may call ``model.encode`` and ``model.decode`` rather than ``model(x)``)."""
@@ -95,14 +103,11 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     """
     from tqdm.auto import tqdm
 
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
+    autocast(batches.device.type, precision)  # refuses an unknown precision before anything runs
     w = world()
     log = (log or tqdm.write) if w.is_main else (lambda _: None)  # tqdm.write prints above the progress bar
     torch.set_flush_denormal(True)  # this thread at least; runtime.setup() before any op covers the workers
     device_type = batches.device.type
-    amp = PRECISIONS[precision]
-    autocast = (lambda: torch.autocast(device_type, dtype=amp)) if amp else contextlib.nullcontext
     scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
     guard = DivergenceGuard(batches.device, label)
     step_fn = data_parallel(model, objective, batches.device) if w.size > 1 else objective
@@ -129,7 +134,7 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
             if kill is not None and kill == (epoch, str(step)):
                 os.kill(os.getpid(), signal.SIGKILL)
             steps += 1
-            with autocast():
+            with autocast(device_type, precision):
                 loss = step_fn(model, *batch)
             if isinstance(loss, tuple):
                 loss, parts = loss
