@@ -18,8 +18,8 @@ from aekit.native import load
 
 
 def _plain_cpu(*tensors: torch.Tensor) -> bool:
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided
-               and t.is_contiguous() for t in tensors)
+    """Whether every tensor is a dense contiguous float32 CPU tensor (cheap checks first: it runs every step)."""
+    return all(t.dtype is torch.float32 and t.is_cpu and t.layout is torch.strided and t.is_contiguous() for t in tensors)
 
 
 def _pointers(tensors) -> ctypes.Array:

@@ -8,6 +8,7 @@ display steps only, so the hot loop never waits for the device.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -215,7 +216,7 @@ class DivergenceGuard:
 
     def update(self, loss: torch.Tensor, step: int, epoch: int) -> None:
         if self.check_every == 1:
-            if not torch.isfinite(loss):
+            if not math.isfinite(loss.item()):  # a CPU scalar: a read, cheaper than an isfinite op
                 self._raise(step, epoch)
             return
         self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(loss), step, self.first_bad)
