@@ -60,6 +60,25 @@ def test_bf16_autocast_trains():
     assert hist.epoch_loss[-1] < 0.7 * hist.epoch_loss[0]
 
 
+def test_auto_precision_takes_bf16_only_where_the_hardware_multiplies_it(monkeypatch):
+    import aekit.runtime as runtime
+    from aekit.training.loop import resolve_precision
+
+    for flags, expected in ((frozenset(), "fp32"), (frozenset({"avx2", "fma"}), "fp32"),
+                            (frozenset({"avx512f", "amx_bf16"}), "bf16"), (frozenset({"avx512_bf16"}), "bf16")):
+        monkeypatch.setattr(runtime, "_cpu_flags", lambda flags=flags: flags)
+        assert resolve_precision("auto", "cpu") == expected
+        assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: frozenset({"avx2"}))
+    images = tiny_arrays()[0].reshape(300, -1)
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 16), init="xavier"), generator(0))
+    seen = []
+    model.encoder.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    fit(model, reconstruction_loss, torch.optim.Adam(model.parameters(), lr=1e-2), DeviceBatches(images, batch_size=50),
+        1, display_step=0, progress=False, precision="auto")
+    assert set(seen) == {torch.float32}  # no bf16 hardware: auto trained in fp32
+
+
 def test_bad_precision():
     model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(4,)), generator(0))
     with pytest.raises(ConfigError, match="precision='fp8' is not allowed; choose one of: fp32, bf16, fp16"):

@@ -80,6 +80,7 @@ def measure(cfg, which: str, data, n_images: int, matmul_gflops: float, seed: in
     from aekit.data.batches import DeviceBatches
     from aekit.experiments.recipes import build_autoencoder, train_autoencoder
     from aekit.runtime import generator, seeded_global_rng
+    from aekit.training.loop import resolve_precision
 
     x = data.train.images[:n_images]
     cfg = dataclasses.replace(cfg, early_stopping=0, batch_size=min(cfg.batch_size, len(x)))  # tiny data: one batch
@@ -99,7 +100,7 @@ def measure(cfg, which: str, data, n_images: int, matmul_gflops: float, seed: in
     return {"samples_per_s": samples / seconds, "training_flops_per_sample": flops, "gflops": gflops,
             "fraction_of_matmul": gflops / matmul_gflops, "batch_size": cfg.batch_size, "images": samples,
             "hidden_sizes": list(cfg.hidden_sizes), "architecture": cfg.architecture,
-            "precision": cfg.precision}
+            "precision": resolve_precision(cfg.precision, batches.device)}
 
 
 def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 0, log=print) -> dict:

@@ -20,7 +20,7 @@ from aekit.training.objectives import LOSSES, NOISES, SPARSITIES
 from aekit.training.optim import OPTIMIZERS, SCHEDULES
 
 FINETUNE_MODES = ("full", "frozen", "scratch")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # as training.loop.PRECISIONS (not imported: no torch at import)
 # Every text field and the values it may take: checked for the whole run before any work.
 CHOICES: dict[str, tuple[str, ...]] = {
     "architecture": ARCHITECTURES,  # the registry itself: a new architecture is allowed once registered
@@ -57,7 +57,7 @@ class AutoencoderRecipe:
     weight_decay: float = 0.0
     schedule: str = "constant"  # learning-rate schedule per batch: constant, cosine, onecycle
     early_stopping: int = 0  # patience (epochs) on the validation MSE, restoring the best weights; 0 = off
-    precision: str = "fp32"  # fp32, or bf16 / fp16 autocast (the seed presets stay fp32)
+    precision: str = "fp32"  # fp32, bf16 / fp16 autocast, or auto: bf16 where the hardware has it (seed: fp32)
     batch_size: int = 256
     display_step: int = 5  # print the loss every this many epochs
     examples_to_show: int = 10  # test images in the reconstruction figure
@@ -98,10 +98,11 @@ class PretrainProgram(AutoencoderRecipe):
 MODERN_AE = dict(activation="gelu", code_activation="identity", init="kaiming", weight_decay=1e-4,
                  schedule="onecycle", batch_size=128)
 # What modern-stacked trains with at every code size, chosen by quality per second (aekit bench frontier): batches
-# of 256 under bf16 autocast (1.5-2x the samples per second of fp32 on a CPU with AVX512-BF16; 512 is faster
-# still but refuses datasets of fewer than 512 training images), one-cycle AdamW, and early stopping that keeps
-# the best epoch on small datasets, where the residual branches overfit.
-FAST_RESIDUAL = dict(architecture="pca-residual", batch_size=256, precision="bf16", optimizer="adamw",
+# of 256 under bf16 autocast where the hardware multiplies bf16 (precision="auto": 1.5-2x the samples per second
+# of fp32 on a CPU with AMX; fp32 elsewhere, where bf16 is emulated and slower; 512 is faster still but refuses
+# datasets of fewer than 512 training images), one-cycle AdamW, and early stopping that keeps the best epoch on
+# small datasets, where the residual branches overfit.
+FAST_RESIDUAL = dict(architecture="pca-residual", batch_size=256, precision="auto", optimizer="adamw",
                      early_stopping=5)
 PRESETS: dict[str, object] = {
     "tutorial-stacked": StackedProgram(),

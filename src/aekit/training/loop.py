@@ -42,14 +42,24 @@ class History:
                 **({"epoch_seconds": self.epoch_seconds} if self.epoch_seconds else {})}
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.native_bf16), else fp32.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "auto": None}
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``precision`` with ``auto`` made concrete for ``device``; an unknown name is refused, naming the choices."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    from aekit.runtime import native_bf16
+
+    return "bf16" if native_bf16(torch.device(device)) else "fp32"
 
 
 def autocast(device_type: str, precision: str):
     """The autocast context of ``precision`` (a no-op for fp32), for training steps and the checks between them."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
-    amp = PRECISIONS[precision]
+    amp = PRECISIONS[resolve_precision(precision, device_type)]
     return torch.autocast(device_type, dtype=amp) if amp else contextlib.nullcontext()
 
 
@@ -93,7 +103,8 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
         on_epoch_end: Callable[[int, float], bool] | None = None, scheduler=None, state: Phase | None = None) -> History:
     """Train for ``epochs`` epochs; print the last batch loss every ``display_step`` epochs.
 
-    ``precision`` is ``fp32``, or ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler).
+    ``precision`` is ``fp32``, ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler), or ``auto`` (bf16
+    where the device multiplies bf16 in hardware, else fp32).
     ``on_epoch_end(epoch, mean_loss)`` may return True to stop early; it costs one device sync
     per epoch, so it is only called when given. ``scheduler`` (a torch LR scheduler) steps every batch.
     The objective returns the loss, or ``(loss, parts)`` with named terms to report per epoch.
@@ -104,7 +115,7 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     """
     from tqdm.auto import tqdm
 
-    autocast(batches.device.type, precision)  # refuses an unknown precision before anything runs
+    precision = resolve_precision(precision, batches.device)  # refuses an unknown one before anything runs
     w = world()
     log = (log or tqdm.write) if w.is_main else (lambda _: None)  # tqdm.write prints above the progress bar
     torch.set_flush_denormal(True)  # this thread at least; runtime.setup() before any op covers the workers
