@@ -65,11 +65,16 @@ def tiny_npz(tmp_path) -> Path:
 def pytest_configure(config):
     # As the CLI does: flush denormals before the first parallel op so that worker threads inherit it
     # (saturated sigmoids otherwise make every matmul crawl).
+    import os
+    import tempfile
+
     import torch
 
     from aekit.runtime import setup
 
     setup(torch.device("cpu"))
+    # The C kernels compile into a cache of the test run's own, not the user's ~/.cache (subprocesses inherit it).
+    os.environ["AEKIT_CACHE"] = tempfile.mkdtemp(prefix="aekit-test-cache-")
 
 
 @pytest.fixture(scope="session")

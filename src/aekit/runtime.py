@@ -144,8 +144,8 @@ def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bf16 matrices in hardware: a CUDA GPU that supports bf16, or a CPU with AMX
     or AVX512-BF16 (read from /proc/cpuinfo; where that cannot be read, False). On other CPUs bf16 autocast
     emulates the products and trains slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # Ampere (8.0) and later; older GPUs emulate bf16 (torch's is_bf16_supported says yes)
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type != "cpu":
         return False
     return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})

@@ -1,16 +1,18 @@
 """Small C kernels for the CPU, compiled on first use with the machine's C compiler and loaded with ctypes.
 
-A kernel here is an optimisation, never a requirement: where no compiler is found, the compile fails, or
-``AEKIT_NATIVE=0`` is set, :func:`load` returns None and the caller runs its PyTorch path, which the tests
-hold the kernel to. Nothing is compiled at import; the first :func:`load` of a kernel compiles it once into
-the cache (``$AEKIT_CACHE``, else ``$XDG_CACHE_HOME/aekit``, else ``~/.cache/aekit``), under a name keyed by the
-source, the compiler, its flags and the CPU, so a cache shared by different machines never hands one
-machine's build to another. Writes are atomic (a temporary file, then a rename), so concurrent ranks under
-torchrun each compile or find the finished file, never a half-written one.
+A kernel here is an optimisation, never a requirement: where no compiler is found, the compile fails, the
+cache cannot be written, or ``AEKIT_NATIVE=0`` is set, :func:`load` returns None and the caller runs its
+PyTorch path, which the tests hold the kernel to. Nothing is compiled at import; the first :func:`load` of a
+kernel compiles it once into the cache (``$AEKIT_CACHE/native``, else ``$XDG_CACHE_HOME/aekit/native``, else
+``~/.cache/aekit/native``; a temporary folder where none of those can be written), under a name keyed by the
+source, the compiler and its version, its flags and the CPU, so a cache shared by different machines never
+hands one machine's build to another. Writes are atomic (a temporary file, then a rename), so concurrent
+ranks under torchrun each compile or find the finished file, never a half-written one.
 
-The kernels use OpenMP; PyTorch's CPU build loads its own ``libgomp.so.1`` first, and the dynamic loader
-reuses it for a kernel that asks for that soname, so the kernels run on PyTorch's threads and honour
-``torch.set_num_threads``.
+The kernels use OpenMP only where that adds no second runtime: with GCC on Linux, when PyTorch runs its own
+``libgomp.so.1`` (the loader then reuses it, so the kernels run on PyTorch's threads and honour
+``torch.set_num_threads``). Elsewhere they compile without it and run on one thread. ``-march=native`` is used
+only on Linux, where the CPU's model and feature flags are part of the cache key.
 """
 
 from __future__ import annotations
@@ -20,19 +22,14 @@ import ctypes
 import functools
 import hashlib
 import os
-import platform
+import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-# Tried in order; the first that compiles and loads wins (OpenMP and -march=native are not everywhere).
-FLAG_SETS = (
-    ("-O3", "-march=native", "-fno-math-errno", "-fopenmp"),
-    ("-O3", "-fno-math-errno", "-fopenmp"),
-    ("-O3", "-fno-math-errno"),
-)
-
+BASE_FLAGS = ("-O3", "-fno-math-errno")
 
 # Each kernel's C functions: name -> (return type, argument types), set on the library when it loads.
 _p, _i64, _f = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
@@ -41,7 +38,6 @@ SIGNATURES: dict[str, dict[str, tuple]] = {
     "mse": {"squared_error_sum": (ctypes.c_double, [_i64, _p, _p]),
             "sigmoid_mse_backward": (None, [_i64, _p, _p, _f, _p])},
 }
-
 
 _off = 0  # depth of turned_off() blocks
 
@@ -63,36 +59,70 @@ def turned_off():
         _off -= 1
 
 
-def cache_dir() -> Path:
+def cache_dirs() -> list[Path]:
+    """Where kernels are kept, in order of preference (see the module docstring)."""
+    dirs = []
     if os.environ.get("AEKIT_CACHE"):
-        return Path(os.environ["AEKIT_CACHE"]) / "native"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aekit" / "native"
+        dirs.append(Path(os.environ["AEKIT_CACHE"]) / "native")
+    else:
+        with contextlib.suppress(RuntimeError, KeyError):  # no HOME and no passwd entry
+            base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            dirs.append(Path(base) / "aekit" / "native")
+    dirs.append(Path(tempfile.gettempdir()) / f"aekit-{os.getuid() if hasattr(os, 'getuid') else 'user'}" / "native")
+    return dirs
 
 
-def compiler() -> str | None:
-    """``$CC``, else the first of cc, gcc, clang on the PATH; None if there is none."""
+def compiler() -> list[str] | None:
+    """``$CC`` (split as a shell would: ``ccache gcc`` works), else the first of cc, gcc, clang on the PATH."""
     if os.environ.get("CC"):
-        return os.environ["CC"]
-    return next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+        return shlex.split(os.environ["CC"])
+    found = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    return None if found is None else [found]
+
+
+@functools.lru_cache(maxsize=None)
+def _version(cc: tuple[str, ...]) -> str:
+    try:
+        return subprocess.run([*cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def _cpu_key() -> str:
-    """What -march=native depends on: the CPU's model and feature flags (Linux), else the platform."""
+    """What -march=native depends on: the CPU's model and feature flags (Linux only; elsewhere it is not used)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags", "Features"))}))
     except OSError:
-        return f"{platform.machine()} {platform.processor()}"
+        return ""
+    return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags", "Features"))}))
 
 
-def _build(source: Path, cc: str, flags: tuple[str, ...], out: Path) -> bool:
-    """Compile ``source`` into the shared library ``out`` (atomically); False if the compiler refused."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
+def _torch_libgomp() -> bool:
+    """Whether this process has PyTorch's OpenMP runtime loaded as ``libgomp.so.1`` (what GCC's -fopenmp asks for)."""
     try:
-        done = subprocess.run([cc, *flags, "-shared", "-fPIC", "-o", tmp, str(source)],
+        with open(f"/proc/{os.getpid()}/maps") as f:
+            return any(line.rstrip().endswith("/libgomp.so.1") for line in f)
+    except OSError:
+        return False
+
+
+def flags(cc: list[str]) -> tuple[str, ...]:
+    """The flags for this machine: OpenMP and -march=native only where the module docstring allows them."""
+    linux_gcc = sys.platform.startswith("linux") and "clang" not in _version(tuple(cc)).lower() and (
+        "gcc" in _version(tuple(cc)).lower() or "free software foundation" in _version(tuple(cc)).lower())
+    if not linux_gcc:
+        return BASE_FLAGS
+    return (*BASE_FLAGS, "-march=native", *(("-fopenmp",) if _torch_libgomp() else ()))
+
+
+def _build(source: Path, cc: list[str], opts: tuple[str, ...], out: Path) -> bool:
+    """Compile ``source`` into the shared library ``out`` (atomically); False if it could not be done."""
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+        os.close(fd)
+        done = subprocess.run([*cc, *opts, "-shared", "-fPIC", "-o", tmp, str(source)],
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             return False
@@ -101,7 +131,7 @@ def _build(source: Path, cc: str, flags: tuple[str, ...], out: Path) -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -117,12 +147,17 @@ def _load(name: str) -> ctypes.CDLL | None:
     cc = compiler()
     if cc is None or not source.is_file():
         return None
-    text = source.read_bytes()
-    for flags in FLAG_SETS:
-        key = hashlib.sha256(b"\0".join([text, cc.encode(), " ".join(flags).encode(), _cpu_key().encode(),
-                                         platform.platform().encode()])).hexdigest()[:16]
-        lib = cache_dir() / f"{name}-{key}.so"
-        if not lib.is_file() and not _build(source, cc, flags, lib):
+    opts = flags(cc)
+    key = hashlib.sha256(b"\0".join(
+        [source.read_bytes(), " ".join(cc).encode(), _version(tuple(cc)).encode(), " ".join(opts).encode(),
+         _cpu_key().encode() if "-march=native" in opts else b"", sys.platform.encode()])).hexdigest()[:16]
+    for folder in cache_dirs():
+        lib = folder / f"{name}-{key}.so"
+        try:
+            ready = lib.is_file() or _build(source, cc, opts, lib)
+        except OSError:  # a folder that cannot even be looked at
+            ready = False
+        if not ready:
             continue
         try:
             library = ctypes.CDLL(str(lib))

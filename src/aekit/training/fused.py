@@ -13,6 +13,7 @@ import ctypes
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from aekit.native import load
 
@@ -37,7 +38,16 @@ def tf1_rmsprop_update(params, grads, ms, mom, lr: float, decay: float, momentum
     n = len(params)
     lib.rmsprop_tf1(n, _pointers(params), _pointers(grads), _pointers(ms), None if mom is None else _pointers(mom),
                     (ctypes.c_int64 * n)(*[p.numel() for p in params]), lr, decay, momentum, eps)
+    _written([*params, *ms, *(mom or [])])
     return True
+
+
+def _written(tensors) -> None:
+    """Tell autograd these tensors changed in place (the kernel wrote through their pointers), so that a graph
+    still holding an old value refuses to backpropagate through it instead of using the new one."""
+    bump = getattr(torch.autograd.graph, "increment_version", None)  # torch >= 2.1
+    if bump is not None:
+        bump(tensors)
 
 
 class _SigmoidMSE(torch.autograd.Function):
@@ -52,6 +62,7 @@ class _SigmoidMSE(torch.autograd.Function):
                             dtype=z.dtype)
 
     @staticmethod
+    @once_differentiable  # a second derivative through the kernel would be silently wrong: refuse it instead
     def backward(ctx, grad: torch.Tensor):
         y, target = ctx.saved_tensors
         dz = torch.empty_like(y)
@@ -62,7 +73,7 @@ class _SigmoidMSE(torch.autograd.Function):
 
 def sigmoid_mse(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``F.mse_loss(torch.sigmoid(z), target)``, the reconstruction loss of a sigmoid output from its logits."""
-    if z.shape == target.shape and not target.requires_grad and _plain_cpu(z, target):
+    if z.shape == target.shape and z.numel() and not target.requires_grad and _plain_cpu(z, target):
         lib = load("mse")
         if lib is not None:
             return _SigmoidMSE.apply(z, target, lib)

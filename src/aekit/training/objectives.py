@@ -28,7 +28,7 @@ SPARSITIES = ("none", "l1", "kl")
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor, *_) -> torch.Tensor:
     """The tutorial's ``reduce_mean((x - x_hat)^2)``: mean over batch and pixels."""
-    if not hasattr(model, "decode_logits"):
+    if not hasattr(model, "decode_logits") or hasattr(model, "_orig_mod"):  # torch.compile'd: through its forward
         return F.mse_loss(model(x), x)
     return reconstruction_mse(model, model.encode(x), x)
 
