@@ -10,7 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
 # Lowest first; a module may import its own layer and those below it, never above.
 LAYERS = [
-    ("ground", ["errors", "fileio", "runtime", "constraints", "checkpoint", "rundir"]),
+    ("ground", ["errors", "fileio", "runtime", "constraints", "checkpoint", "rundir", "native"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("training", ["training"]),
@@ -52,6 +52,7 @@ def imports(module: str, path: Path, known: set[str]) -> set[str]:
                 found.add(sub if sub in known else target)
         elif isinstance(node, ast.Import):
             found |= {a.name[len("aekit."):] for a in node.names if a.name.startswith("aekit.")}
+    found = {f"{m}.__init__" if m not in known and f"{m}.__init__" in known else m for m in found}  # a package
     return {m for m in found if m and m in known and m != module}
 
 
