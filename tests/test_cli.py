@@ -23,6 +23,7 @@ def test_reproduce_all_end_to_end(tiny_npz, tmp_path, capsys):
         m = json.loads((out / program / "metrics.json").read_text())
         assert m["dataset"] == "tiny" and m["n_train"] == 270 and m["n_test"] == 60
         assert 0 < m["test_mse"] < 1 and m["config"]["batch_size"] == 64
+        assert m["precision"] == "fp32"  # the tutorial presets train in fp32, and metrics.json says what ran
         assert (out / program / "reconstruction.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     m = json.loads((out / "pretrain" / "metrics.json").read_text())
     assert 0 <= m["test_accuracy"] <= 1 and set(m["seconds"]) == {"pretrain", "finetune", "total", "figures", "checkpoint"}

@@ -79,6 +79,21 @@ def test_auto_precision_takes_bf16_only_where_the_hardware_multiplies_it(monkeyp
     assert set(seen) == {torch.float32}  # no bf16 hardware: auto trained in fp32
 
 
+def test_metrics_record_the_precision_auto_resolved_to(tiny_npz, tmp_path, monkeypatch):
+    import json
+
+    import aekit.runtime as runtime
+    from aekit.cli import main
+
+    for flags, expected in ((frozenset({"avx2"}), "fp32"), (frozenset({"amx_bf16"}), "bf16")):
+        monkeypatch.setattr(runtime, "_cpu_flags", lambda flags=flags: flags)
+        out = tmp_path / expected
+        assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), "--preset", "modern",
+                     "--set", "training_epochs=1", "--set", "hidden_sizes=32,8", "--no-progress"]) == 0
+        m = json.loads((out / "stacked" / "metrics.json").read_text())
+        assert m["config"]["precision"] == "auto" and m["precision"] == expected
+
+
 def test_bad_precision():
     model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(4,)), generator(0))
     with pytest.raises(ConfigError, match="precision='fp8' is not allowed; choose one of: fp32, bf16, fp16"):

@@ -36,7 +36,7 @@ from aekit.training.evaluate import (
     reconstruct,
     reconstruction_error,
 )
-from aekit.training.loop import EarlyStopping, History, fit
+from aekit.training.loop import EarlyStopping, History, fit, resolve_precision
 from aekit.training.objectives import SemiSupervisedObjective, classification_loss
 from aekit.training.optim import build_optimizer, build_schedule
 from aekit.training.resume import ResumeStore
@@ -65,6 +65,7 @@ def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: 
     return {
         "program": program, "dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation),
         "n_test": len(data.test), "seed": seed, "device": str(device), "torch": torch.__version__,
+        "precision": resolve_precision(cfg.precision, device),  # what training ran in ("auto" made concrete)
         "world_size": world().size,
         "validation_split": data.split,
         "class_counts": {name: class_counts(getattr(data, name), data.classes)
