@@ -94,6 +94,14 @@ def test_metrics_record_the_precision_auto_resolved_to(tiny_npz, tmp_path, monke
         assert m["config"]["precision"] == "auto" and m["precision"] == expected
 
 
+def test_the_presets_know_the_loops_precisions():
+    """presets keeps its own list (it imports no torch); it must name exactly the loop's."""
+    from aekit.experiments import presets
+    from aekit.training import loop
+
+    assert presets.PRECISIONS == tuple(loop.PRECISIONS)
+
+
 def test_bad_precision():
     model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(4,)), generator(0))
     with pytest.raises(ConfigError, match="precision='fp8' is not allowed; choose one of: fp32, bf16, fp16"):

@@ -108,9 +108,9 @@ def _torch_libgomp() -> bool:
 
 def flags(cc: list[str]) -> tuple[str, ...]:
     """The flags for this machine: OpenMP and -march=native only where the module docstring allows them."""
-    linux_gcc = sys.platform.startswith("linux") and "clang" not in _version(tuple(cc)).lower() and (
-        "gcc" in _version(tuple(cc)).lower() or "free software foundation" in _version(tuple(cc)).lower())
-    if not linux_gcc:
+    version = _version(tuple(cc)).lower()
+    gcc = "clang" not in version and ("gcc" in version or "free software foundation" in version)
+    if not (sys.platform.startswith("linux") and gcc):
         return BASE_FLAGS
     return (*BASE_FLAGS, "-march=native", *(("-fopenmp",) if _torch_libgomp() else ()))
 

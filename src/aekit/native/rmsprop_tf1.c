@@ -5,8 +5,9 @@
  *     var <- var - mom
  *
  * PyTorch's foreach ops make five passes over the weights for the same update; this reads each of var, g and ms
- * (and mom) once and writes var and ms (and mom) once. The OpenMP threads are the ones PyTorch already runs (its
- * libgomp is loaded first, and the loader reuses it), so the update shares torch.set_num_threads(). */
+ * (and mom) once and writes var and ms (and mom) once. Where it is built with OpenMP (GCC on Linux, beside
+ * PyTorch's libgomp, which the loader reuses) its threads are PyTorch's and follow torch.set_num_threads();
+ * elsewhere it runs on one thread. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

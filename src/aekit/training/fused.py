@@ -1,8 +1,8 @@
 """Steps of training done by one C kernel (:mod:`aekit.native`) where they can be, else by PyTorch ops.
 
 Each function here has one meaning and two ways to compute it: the kernel runs for dense contiguous
-float32 CPU tensors when it loads; everything else (CUDA, bf16 autocast, no C compiler, ``AEKIT_NATIVE=0``)
-takes the PyTorch path, and the tests hold the two to the same numbers. The kernels only remove passes over
+float32 CPU tensors when it loads; everything else (CUDA tensors, the bf16 logits of autocast, no C compiler,
+``AEKIT_NATIVE=0``) takes the PyTorch path, and the tests hold the two to the same numbers (to float rounding). The kernels only remove passes over
 memory that PyTorch's separate kernels make: the TF1 RMSProp update is one pass instead of five, and the
 mean squared error of a sigmoid output is one pass forward and one backward instead of four.
 """
