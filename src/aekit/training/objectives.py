@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.training.fused import sigmoid_mse
+from aekit.training.fused import sigmoid_mlp_mse, sigmoid_mse
 
 LOSSES = ("mse", "bce")
 NOISES = ("none", "mask", "gaussian")
@@ -28,9 +28,20 @@ SPARSITIES = ("none", "l1", "kl")
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor, *_) -> torch.Tensor:
     """The tutorial's ``reduce_mean((x - x_hat)^2)``: mean over batch and pixels."""
-    if not hasattr(model, "decode_logits") or hasattr(model, "_orig_mod"):  # torch.compile'd: through its forward
-        return F.mse_loss(model(x), x)
-    return reconstruction_mse(model, model.encode(x), x)
+    return mse_of(model, x, x)
+
+
+def mse_of(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The mean squared error of ``model(x)`` against ``target``. A network of sigmoid layers alone
+    (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_mse`) where the kernels can run it."""
+    compiled = hasattr(model, "_orig_mod")  # torch.compile'd: through its forward, which compile traced
+    layers = model.sigmoid_layers() if hasattr(model, "sigmoid_layers") and not compiled else None
+    loss = None if layers is None else sigmoid_mlp_mse(x, target, layers)
+    if loss is not None:
+        return loss
+    if compiled or not hasattr(model, "encode"):
+        return F.mse_loss(model(x), target)
+    return reconstruction_mse(model, model.encode(x), target)
 
 
 def reconstruction_mse(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -108,6 +119,8 @@ class ReconstructionObjective:
     def __call__(self, model: nn.Module, x: torch.Tensor, *_):
         x = translate(x, self.image_shape, self.augment_shift)  # (B, D) the target: a new image, not a corruption
         x_in = corrupt(translate(x, self.image_shape, self.shift), self.noise, self.noise_level)
+        if self.loss == "mse" and (self.sparsity == "none" or self.sparsity_weight == 0):
+            return mse_of(model, x_in, x)  # no code needed outside the model: the fused path may run it
         z = model.encode(x_in)  # (B, code)
         if self.loss == "bce":
             decoder_logits = model.decode_logits(z) if hasattr(model, "decode_logits") else None

@@ -1,0 +1,118 @@
+/* Sigmoid layers, forward and backward, one pass over each activation.
+ *
+ *     bias_sigmoid:           a[i, j] <- sigmoid(a[i, j] + b[j])        (a = x @ W^T from the matmul, in place)
+ *     sigmoid_backward_bias:  g[i, j] <- g[i, j] * s[i, j] * (1 - s[i, j]),   db[j] = sum over i of g[i, j]
+ *     sigmoid_mse_backward_bias:  g[i, j] = scale * (s - t) * s * (1 - s),      db[j] = sum over i of g[i, j]
+ *
+ * PyTorch makes each of these two or three kernels (addmm's bias copy, sigmoid; sigmoid_backward and the sum
+ * for the bias gradient; mse_loss_backward, sigmoid_backward, sum). The exponential is Cephes' expf (a degree-5
+ * polynomial after range reduction, within 2 ulp of expf), written so that the compiler vectorises it.
+ * Row-major (rows, cols) float32 arrays throughout. */
+#include <stdint.h>
+#include <string.h>
+
+static inline float exp_neg(float x) { /* exp(-x), clamped to float's normal range */
+    x = -x;
+    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x < -87.3365447504f ? -87.3365447504f : x;
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    union { float f; int32_t i; } bits = {t};
+    int32_t k = bits.i - 0x4B400000; /* the integer n */
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } scale = {(k + 127) << 23};
+    return p * scale.f;
+}
+
+#define THREADED(n) if ((n) > 16384)
+
+void bias_sigmoid(int64_t rows, int64_t cols, float *restrict a, const float *restrict b) {
+#pragma omp parallel for schedule(static) THREADED(rows * cols)
+    for (int64_t i = 0; i < rows; i++) {
+        float *restrict row = a + i * cols;
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) row[j] = 1.0f / (1.0f + exp_neg(row[j] + b[j]));
+    }
+}
+
+/* Column sums of a (rows, cols) array, kept per fixed chunk of rows and added up in chunk order: the threads
+ * split the rows, and the result does not depend on how many threads there are. */
+#define CHUNKS 8 /* also in aekit/training/fused.py: the caller sizes `partial` as CHUNKS * cols */
+
+static void sum_chunks(int64_t cols, const float *restrict partial, float *restrict db) {
+    for (int64_t j = 0; j < cols; j++) db[j] = 0.0f;
+    for (int c = 0; c < CHUNKS; c++)
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) db[j] += partial[c * cols + j];
+}
+
+void sigmoid_backward_bias(int64_t rows, int64_t cols, float *restrict g, const float *restrict s,
+                           float *restrict db, float *restrict partial) {
+#pragma omp parallel for schedule(static) THREADED(rows * cols)
+    for (int c = 0; c < CHUNKS; c++) {
+        float *restrict acc = partial + c * cols;
+        for (int64_t j = 0; j < cols; j++) acc[j] = 0.0f;
+        for (int64_t i = rows * c / CHUNKS; i < rows * (c + 1) / CHUNKS; i++) {
+            float *restrict gr = g + i * cols;
+            const float *restrict sr = s + i * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                const float v = gr[j] * sr[j] * (1.0f - sr[j]);
+                gr[j] = v;
+                acc[j] += v;
+            }
+        }
+    }
+    sum_chunks(cols, partial, db);
+}
+
+/* The last layer and the loss in one pass: y = sigmoid(z + b) and the sum of (y - t)^2, returned; where g is
+ * not NULL, also g = scale * (y - t) * y * (1 - y), the gradient on z for scale = 2 / n (a mean), and its
+ * column sums in db. z is left as it was: y is not needed after. */
+double sigmoid_mse_forward(int64_t rows, int64_t cols, const float *restrict z, const float *restrict b,
+                           const float *restrict t, float scale, float *restrict g, float *restrict db,
+                           float *restrict partial) {
+    double totals[CHUNKS];
+#pragma omp parallel for schedule(static) THREADED(rows * cols)
+    for (int c = 0; c < CHUNKS; c++) {
+        double total = 0.0;
+        float *restrict acc = g ? partial + c * cols : NULL;
+        if (acc)
+            for (int64_t j = 0; j < cols; j++) acc[j] = 0.0f;
+        for (int64_t i = rows * c / CHUNKS; i < rows * (c + 1) / CHUNKS; i++) {
+            const float *restrict zr = z + i * cols, *restrict tr = t + i * cols;
+            float row_total = 0.0f;
+            if (acc) {
+                float *restrict gr = g + i * cols;
+#pragma omp simd reduction(+ : row_total)
+                for (int64_t j = 0; j < cols; j++) {
+                    const float y = 1.0f / (1.0f + exp_neg(zr[j] + b[j])), d = y - tr[j], v = scale * d * y * (1.0f - y);
+                    row_total += d * d;
+                    gr[j] = v;
+                    acc[j] += v;
+                }
+            } else {
+#pragma omp simd reduction(+ : row_total)
+                for (int64_t j = 0; j < cols; j++) {
+                    const float d = 1.0f / (1.0f + exp_neg(zr[j] + b[j])) - tr[j];
+                    row_total += d * d;
+                }
+            }
+            total += (double)row_total;
+        }
+        totals[c] = total;
+    }
+    if (g) sum_chunks(cols, partial, db);
+    double total = 0.0;
+    for (int c = 0; c < CHUNKS; c++) total += totals[c];
+    return total;
+}

@@ -1,0 +1,146 @@
+"""The tutorial's networks as one fused autograd node (aekit.training.fused.sigmoid_mlp_mse): the same loss and
+gradients as the modules, used only where it applies, and never silently wrong when graphs overlap."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aekit import native
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.training import fused
+from aekit.training.objectives import ReconstructionObjective, reconstruction_loss
+
+pytestmark = pytest.mark.skipif(native.compiler() is None, reason="no C compiler: the kernels cannot be built here")
+
+
+def _net(size=784, hidden=(256, 128), seed=0, **kw):
+    return StackedAutoencoder(AutoencoderConfig(input_size=size, hidden_sizes=hidden, **kw),
+                              torch.Generator().manual_seed(seed))
+
+
+def _fused(loss) -> bool:
+    return loss.grad_fn is not None and "SigmoidMLPMSE" in type(loss.grad_fn).__name__
+
+
+def _grads(model, loss_fn):
+    model.zero_grad(set_to_none=True)
+    loss = loss_fn(model)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def _modules_loss(model, x, target=None):
+    return F.mse_loss(model(x), x if target is None else target)
+
+
+@pytest.mark.parametrize("size, hidden, rows", [(784, (256, 128), 256),  # the tutorial's, on two threads
+                                                (37, (19, 5, 3), 3),  # fewer rows than the kernel's chunks
+                                                (50, (30,), 13)])
+def test_fused_network_gives_the_modules_loss_and_gradients(size, hidden, rows):
+    model = _net(size, hidden)
+    x = torch.rand(rows, size, generator=torch.Generator().manual_seed(1))
+    loss, grads = _grads(model, lambda m: reconstruction_loss(m, x))
+    ref_loss, ref_grads = _grads(model, lambda m: _modules_loss(m, x))
+    assert _fused(reconstruction_loss(model, x))
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-9)
+    again_loss, again = _grads(model, lambda m: reconstruction_loss(m, x))  # deterministic, bit for bit
+    assert torch.equal(again_loss, loss) and all(torch.equal(a, g) for a, g in zip(again, grads))
+
+
+def test_scaled_losses_frozen_layers_and_input_gradients():
+    model = _net(40, (16, 6))
+    x = torch.rand(24, 40, generator=torch.Generator().manual_seed(2))
+    _, grads = _grads(model, lambda m: 3.0 * reconstruction_loss(m, x) + 0.0)
+    _, ref = _grads(model, lambda m: 3.0 * _modules_loss(m, x))
+    for g, r in zip(grads, ref):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-9)
+    first = model.encoder[0]
+    first.weight.requires_grad_(False)
+    first.bias.requires_grad_(False)
+    model.zero_grad(set_to_none=True)
+    loss = reconstruction_loss(model, x)
+    assert _fused(loss)
+    loss.backward()
+    assert first.weight.grad is None and first.bias.grad is None
+    torch.testing.assert_close(model.decoder[-2].weight.grad, ref[-2] / 3.0, rtol=1e-4, atol=1e-9)
+    xg = x.clone().requires_grad_()
+    loss = fused.sigmoid_mlp_mse(xg, x, model.sigmoid_layers())  # the input as a leaf: its gradient too
+    assert _fused(loss)
+    loss.backward()
+    xr = x.clone().requires_grad_()
+    F.mse_loss(model(xr), x).backward()
+    torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-4, atol=1e-10)
+
+
+def test_two_graphs_at_once_and_a_stale_graph():
+    """A second forward pass before the first backward gets its own buffers; a graph kept (retain_graph) past
+    the next forward pass refuses to backpropagate instead of reading the new activations."""
+    model = _net(30, (12, 4))
+    gen = torch.Generator().manual_seed(3)
+    x1, x2 = torch.rand(8, 30, generator=gen), torch.rand(8, 30, generator=gen)
+    _, grads = _grads(model, lambda m: reconstruction_loss(m, x1) + reconstruction_loss(m, x2))
+    _, ref = _grads(model, lambda m: _modules_loss(m, x1) + _modules_loss(m, x2))
+    for g, r in zip(grads, ref):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-9)
+    kept = reconstruction_loss(model, x1)
+    kept.backward(retain_graph=True)
+    reconstruction_loss(model, x2).backward()  # the same buffers, written again
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        kept.backward()
+    dropped = reconstruction_loss(model, x1)  # a graph dropped without a backward frees its buffers
+    del dropped
+    with torch.no_grad():
+        assert torch.equal(reconstruction_loss(model, x2), _modules_loss(model, x2)) or torch.isclose(
+            reconstruction_loss(model, x2), _modules_loss(model, x2), rtol=1e-6)
+    (g,) = torch.autograd.grad(reconstruction_loss(model, x1), model.encoder[0].weight, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|differentiate|does not require grad"):
+        g.sum().backward()  # no silent second derivative through the kernels
+
+
+def test_used_only_where_it_applies():
+    x = torch.rand(16, 48)
+    assert _fused(reconstruction_loss(_net(48, (32, 8)), x))
+    assert _fused(ReconstructionObjective(noise="mask", noise_level=0.3)(_net(48, (32, 8)), x))  # denoising too
+    for model in (_net(48, (32, 8), tied=True), _net(48, (32, 8), dropout=0.2), _net(48, (32, 8), activation="relu"),
+                  _net(48, (32, 8), batch_norm=True), _net(48, (32, 8), output_activation="identity")):
+        assert model.sigmoid_layers() is None and not _fused(reconstruction_loss(model, x))
+    model = _net(48, (32, 8))
+    seen = []
+    handle = model.encoder[1].register_forward_hook(lambda m, i, out: seen.append(out.shape))
+    assert not _fused(reconstruction_loss(model, x)) and seen == [(16, 32)]  # a hook runs: the modules run
+    handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, out: seen.append(m))
+    try:
+        assert not _fused(reconstruction_loss(model, x))
+    finally:
+        handle.remove()
+    assert _fused(reconstruction_loss(model, x))
+    assert not _fused(ReconstructionObjective(sparsity="l1", sparsity_weight=0.1)(model, x)[0])  # needs the code
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not _fused(reconstruction_loss(model, x))
+    assert not _fused(reconstruction_loss(copy.deepcopy(model).double(), x.double()))
+    assert not _fused(reconstruction_loss(model, x[:, ::1].t().contiguous().t()))  # a non-contiguous batch
+    with native.turned_off():
+        loss = reconstruction_loss(model, x)
+        assert not _fused(loss)
+    torch.testing.assert_close(loss, reconstruction_loss(model, x))
+
+
+def test_denoising_through_the_fused_node_trains_as_the_modules_do():
+    objective = ReconstructionObjective(noise="gaussian", noise_level=0.2)
+    model = _net(48, (24, 8))
+    x = torch.rand(32, 48, generator=torch.Generator().manual_seed(4))
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    torch.manual_seed(5)
+    objective(a, x).backward()
+    torch.manual_seed(5)
+    noisy = (x + 0.2 * torch.randn_like(x)).clamp_(0.0, 1.0)
+    _modules_loss(b, noisy, x).backward()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-9)
