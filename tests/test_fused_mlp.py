@@ -1,4 +1,4 @@
-"""The tutorial's networks as one fused autograd node (aekit.training.fused.sigmoid_mlp_mse): the same loss and
+"""The tutorial's networks as one fused autograd node (aekit.training.fused.sigmoid_mlp_loss): the same loss and
 gradients as the modules, used only where it applies, and never silently wrong when graphs overlap."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from aekit import native
+from aekit.models.classifier import EncoderClassifier
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.training import fused
-from aekit.training.objectives import ReconstructionObjective, reconstruction_loss
+from aekit.training.objectives import ReconstructionObjective, classification_loss, reconstruction_loss
 
 pytestmark = pytest.mark.skipif(native.compiler() is None, reason="no C compiler: the kernels cannot be built here")
 
@@ -23,7 +24,7 @@ def _net(size=784, hidden=(256, 128), seed=0, **kw):
 
 
 def _fused(loss) -> bool:
-    return loss.grad_fn is not None and "SigmoidMLPMSE" in type(loss.grad_fn).__name__
+    return loss.grad_fn is not None and "SigmoidMLP" in type(loss.grad_fn).__name__
 
 
 def _grads(model, loss_fn):
@@ -31,6 +32,12 @@ def _grads(model, loss_fn):
     loss = loss_fn(model)
     loss.backward()
     return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def _close(got, want):
+    """Equal to float rounding, measured against the largest entry (saturated sigmoids leave tiny entries whose
+    relative error from summation order alone is large)."""
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6 * float(want.abs().max()))
 
 
 def _modules_loss(model, x, target=None):
@@ -70,7 +77,7 @@ def test_scaled_losses_frozen_layers_and_input_gradients():
     assert first.weight.grad is None and first.bias.grad is None
     torch.testing.assert_close(model.decoder[-2].weight.grad, ref[-2] / 3.0, rtol=1e-4, atol=1e-9)
     xg = x.clone().requires_grad_()
-    loss = fused.sigmoid_mlp_mse(xg, x, model.sigmoid_layers())  # the input as a leaf: its gradient too
+    loss = fused.sigmoid_mlp_loss(xg, x, model.sigmoid_layers())  # the input as a leaf: its gradient too
     assert _fused(loss)
     loss.backward()
     xr = x.clone().requires_grad_()
@@ -144,3 +151,28 @@ def test_denoising_through_the_fused_node_trains_as_the_modules_do():
     _modules_loss(b, noisy, x).backward()
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("rows, head_init", [(256, "zeros"), (7, "normal")])  # the tutorial's zero head, and not
+def test_fine_tuned_classifier_gives_the_modules_cross_entropy_and_gradients(rows, head_init):
+    clf = EncoderClassifier.from_autoencoder(_net(784, (128, 64)), 10, head_init, torch.Generator().manual_seed(2))
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.rand(rows, 784, generator=gen), torch.randint(0, 10, (rows,), generator=gen)
+    loss, grads = _grads(clf, lambda m: classification_loss(m, x, y))
+    ref_loss, ref = _grads(clf, lambda m: F.cross_entropy(m(x), y))
+    assert _fused(classification_loss(clf, x, y))
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+    for g, r in zip(grads, ref):
+        _close(g, r)
+    _, halved = _grads(clf, lambda m: 0.5 * classification_loss(m, x, y))
+    for g, r in zip(halved, ref):
+        _close(g, 0.5 * r)
+    with torch.no_grad():
+        torch.testing.assert_close(classification_loss(clf, x, y), ref_loss, rtol=1e-6, atol=1e-7)
+    with pytest.raises(IndexError, match="class label 10 is out of range for 10 classes"):
+        classification_loss(clf, x, torch.full((rows,), 10))  # refused, as PyTorch refuses it
+    for labels in (y.float(), y[:-1]):  # what the fused node does not take goes to the modules
+        with pytest.raises((RuntimeError, ValueError)):
+            classification_loss(clf, x, labels)
+    relu = EncoderClassifier.from_autoencoder(_net(784, (128, 64), activation="relu"), 10)
+    assert relu.sigmoid_layers() is None and not _fused(classification_loss(relu, x, y))

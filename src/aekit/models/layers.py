@@ -70,3 +70,22 @@ def mlp(sizes: list[int], activations: list[str], init: str, gen: torch.Generato
         if dropout and hidden:
             layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def sigmoid_stack(modules) -> list[nn.Linear] | None:
+    """The Linear layers of ``modules`` if they are Linear, Sigmoid, Linear, Sigmoid, ... and nothing else."""
+    modules = list(modules)
+    pairs = list(zip(modules[::2], modules[1::2]))
+    if not modules or len(modules) % 2 or not all(isinstance(a, nn.Linear) and isinstance(s, nn.Sigmoid)
+                                                  for a, s in pairs):
+        return None
+    return [linear for linear, _ in pairs]
+
+
+def hooked(model: nn.Module) -> bool:
+    """Whether a forward (pre-)hook is registered on ``model``, any module in it, or on all modules: a fused pass
+    that calls no module must then step aside, or the hook would silently not run."""
+    glob = nn.modules.module
+    if getattr(glob, "_global_forward_hooks", None) or getattr(glob, "_global_forward_pre_hooks", None):
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.models.layers import ACTIVATIONS, INITS, SaveMixin, check_choice, mlp
+from aekit.models.layers import ACTIVATIONS, INITS, SaveMixin, check_choice, hooked, mlp, sigmoid_stack
 
 
 @dataclass
@@ -65,14 +65,6 @@ class TiedDecoder(nn.Module):
         return z
 
 
-def _hooked(model: nn.Module) -> bool:
-    """Whether a forward (pre-)hook is registered on ``model``, any module in it, or all modules."""
-    glob = nn.modules.module
-    if getattr(glob, "_global_forward_hooks", None) or getattr(glob, "_global_forward_pre_hooks", None):
-        return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
-
-
 class StackedAutoencoder(SaveMixin, nn.Module):
     """``input -> hidden_sizes -> reversed(hidden_sizes[:-1]) -> input``, the decoder mirroring the encoder."""
 
@@ -112,15 +104,10 @@ class StackedAutoencoder(SaveMixin, nn.Module):
 
     def sigmoid_layers(self) -> list[nn.Linear] | None:
         """The ``nn.Linear`` layers in order when the whole network is Linear layers each followed by a sigmoid (the
-        tutorial's networks), for :func:`aekit.training.fused.sigmoid_mlp_mse`; None otherwise, and None while any
-        forward hook is registered (the fused pass calls no module, so a hook would silently not run)."""
-        if isinstance(self.decoder, TiedDecoder) or _hooked(self):
+        tutorial's networks), for :func:`aekit.training.fused.sigmoid_mlp_loss`; else None (see :func:`sigmoid_stack`)."""
+        if isinstance(self.decoder, TiedDecoder) or hooked(self):
             return None
-        modules = [*self.encoder, *self.decoder]
-        pairs = list(zip(modules[::2], modules[1::2]))
-        if len(modules) % 2 or not all(isinstance(a, nn.Linear) and isinstance(s, nn.Sigmoid) for a, s in pairs):
-            return None
-        return [linear for linear, _ in pairs]
+        return sigmoid_stack([*self.encoder, *self.decoder])
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor | None:
         """The reconstruction before its sigmoid, for BCE-with-logits; None without a sigmoid output."""

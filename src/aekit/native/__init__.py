@@ -39,7 +39,8 @@ SIGNATURES: dict[str, dict[str, tuple]] = {
             "sigmoid_mse_backward": (None, [_i64, _p, _p, _f, _p])},
     "sigmoid": {"bias_sigmoid": (None, [_i64, _i64, _p, _p]),
                 "sigmoid_backward_bias": (None, [_i64, _i64, _p, _p, _p, _p]),
-                "sigmoid_mse_forward": (ctypes.c_double, [_i64, _i64, _p, _p, _p, _f, _p, _p, _p])},
+                "sigmoid_mse_forward": (ctypes.c_double, [_i64, _i64, _p, _p, _p, _f, _p, _p, _p]),
+                "softmax_cross_entropy": (ctypes.c_double, [_i64, _i64, _p, _p, _f, _p, _p])},
 }
 
 _off = 0  # depth of turned_off() blocks

@@ -9,6 +9,7 @@
  * polynomial after range reduction, within 2 ulp of expf), written so that the compiler vectorises it.
  * Row-major (rows, cols) float32 arrays throughout. */
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 static inline float exp_neg(float x) { /* exp(-x), clamped to float's normal range */
@@ -114,5 +115,35 @@ double sigmoid_mse_forward(int64_t rows, int64_t cols, const float *restrict z, 
     if (g) sum_chunks(cols, partial, db);
     double total = 0.0;
     for (int c = 0; c < CHUNKS; c++) total += totals[c];
+    return total;
+}
+
+/* The softmax cross-entropy of (rows, k) logits z against labels, summed over the rows and returned; where g is
+ * not NULL, also g = scale * (softmax(z) - one_hot(label)), the gradient on z for scale = 1 / rows (a mean), and
+ * its column sums in db. A label outside [0, k) returns -1 - (its row), having written nothing of g. */
+double softmax_cross_entropy(int64_t rows, int64_t k, const float *restrict z, const int64_t *restrict labels,
+                             float scale, float *restrict g, float *restrict db) {
+    for (int64_t i = 0; i < rows; i++)
+        if (labels[i] < 0 || labels[i] >= k) return -1.0 - (double)i;
+    double total = 0.0;
+    if (g)
+        for (int64_t j = 0; j < k; j++) db[j] = 0.0f;
+    for (int64_t i = 0; i < rows; i++) {
+        const float *zr = z + i * k;
+        float top = zr[0];
+        for (int64_t j = 1; j < k; j++) top = zr[j] > top ? zr[j] : top;
+        double sum = 0.0;
+        for (int64_t j = 0; j < k; j++) sum += (double)expf(zr[j] - top);
+        const double log_sum = log(sum);
+        total += log_sum - (double)(zr[labels[i]] - top);
+        if (g) {
+            float *gr = g + i * k;
+            for (int64_t j = 0; j < k; j++) {
+                const float v = scale * ((float)((double)expf(zr[j] - top) / sum) - (j == labels[i] ? 1.0f : 0.0f));
+                gr[j] = v;
+                db[j] += v;
+            }
+        }
+    }
     return total;
 }

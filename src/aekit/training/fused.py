@@ -123,13 +123,20 @@ def _buffers(rows: int, widths, like: torch.Tensor):
 _WORKSPACES = WeakTensorKeyDictionary()  # a network's first weight -> its _Workspace; gone with the network
 
 
-class _SigmoidMLPMSE(torch.autograd.Function):
-    """mean((f(x) - target)^2) for f a chain of ``sigmoid(a @ W^T + b)`` layers, as one autograd node: the matmuls
-    by PyTorch; by one kernel pass each, every hidden layer's bias and sigmoid, the last layer's bias, sigmoid, loss
-    and gradient together (forward), and every hidden layer's sigmoid derivative and bias gradient (backward)."""
+LOSSES = ("mse", "cross_entropy")  # what the fused network's last layer computes (see _SigmoidMLP)
+
+
+class _SigmoidMLP(torch.autograd.Function):
+    """A chain of ``sigmoid(a @ W^T + b)`` layers and its loss as one autograd node. The last layer is a sigmoid
+    output scored by its mean squared error against ``target`` images (``loss="mse"``, the tutorial's autoencoders),
+    or linear logits scored by their softmax cross-entropy against ``target`` class labels (``"cross_entropy"``,
+    the tutorial's fine-tuned classifier). The matmuls run in PyTorch; by one C pass each, every hidden layer's
+    bias and sigmoid (forward) and sigmoid derivative and bias gradient (backward), and the MSE output's bias,
+    sigmoid, loss and gradient together, and the cross-entropy's softmax, loss and gradient. The gradient at the output is made in the forward pass, for a loss
+    scaled by 1 (backward rescales it otherwise)."""
 
     @staticmethod
-    def forward(ctx, x, target, lib, workspace, learns: bool, *params):
+    def forward(ctx, x, target, loss: str, lib, workspace, learns: bool, *params):
         n = len(params) // 2
         weights, biases = params[:n], params[n:]
         rows, widths = x.shape[0], tuple(w.shape[0] for w in weights)
@@ -139,19 +146,30 @@ class _SigmoidMLPMSE(torch.autograd.Function):
             torch.mm(a, w.t(), out=out)
             lib.bias_sigmoid(rows, out.shape[1], out.data_ptr(), b.data_ptr())
             a = out
-        z = acts[-1]
-        torch.mm(a, weights[-1].t(), out=z)
-        top, db = (grads[-1], biases[-1].new_empty(widths[-1])) if learns else (None, None)
-        total = lib.sigmoid_mse_forward(rows, widths[-1], z.data_ptr(), biases[-1].data_ptr(), target.data_ptr(),
-                                        2.0 / z.numel(), top.data_ptr() if learns else None,
-                                        db.data_ptr() if learns else None, scratch.data_ptr())
+        z, top = acts[-1], grads[-1] if learns else None
+        if loss == "mse":
+            torch.mm(a, weights[-1].t(), out=z)
+            db = biases[-1].new_empty(widths[-1]) if learns else None
+            value = torch.tensor(lib.sigmoid_mse_forward(
+                rows, widths[-1], z.data_ptr(), biases[-1].data_ptr(), target.data_ptr(), 2.0 / z.numel(),
+                top.data_ptr() if learns else None, db.data_ptr() if learns else None, scratch.data_ptr()) / z.numel(),
+                dtype=x.dtype)
+        else:
+            torch.addmm(biases[-1], a, weights[-1].t(), out=z)  # (B, K) logits
+            db = biases[-1].new_empty(widths[-1]) if learns else None
+            total = lib.softmax_cross_entropy(rows, widths[-1], z.data_ptr(), target.data_ptr(), 1.0 / rows,
+                                              top.data_ptr() if learns else None, db.data_ptr() if learns else None)
+            if total < 0:
+                raise IndexError(f"class label {int(target[int(-1 - total)])} is out of range for "
+                                 f"{widths[-1]} classes (labels must be 0 to {widths[-1] - 1})")
+            value = torch.tensor(total / rows, dtype=x.dtype)
         _written([*acts, *grads])
         if learns:
             ctx.save_for_backward(x, *acts[:-1], top, *weights)
             ctx.lib, ctx.workspace, ctx.grads, ctx.scratch, ctx.top_bias, ctx.n = lib, workspace, grads, scratch, db, n
         else:
             workspace.release(ctx)
-        return torch.tensor(total / z.numel(), dtype=x.dtype)
+        return value
 
     @staticmethod
     @once_differentiable  # a second derivative through the kernels would be silently wrong: refuse it instead
@@ -164,7 +182,7 @@ class _SigmoidMLPMSE(torch.autograd.Function):
         if scale != 1.0:  # the forward pass made the gradient of the loss itself; here it is of scale x the loss
             g, db = g * scale, db * scale
         rows = x.shape[0]
-        wants_x, wants = ctx.needs_input_grad[0], ctx.needs_input_grad[5:]
+        wants_x, wants = ctx.needs_input_grad[0], ctx.needs_input_grad[6:]
         d_weights, d_biases, dx = [None] * n, [None] * n, None
         for i in reversed(range(n)):
             d_biases[i] = db if wants[n + i] else None
@@ -180,18 +198,24 @@ class _SigmoidMLPMSE(torch.autograd.Function):
             else:
                 break
         ctx.workspace.release(ctx)
-        return dx, None, None, None, None, *d_weights, *d_biases
+        return dx, None, None, None, None, None, *d_weights, *d_biases
 
 
-def sigmoid_mlp_mse(x: torch.Tensor, target: torch.Tensor, layers) -> torch.Tensor | None:
-    """``F.mse_loss(f(x), target)`` for ``f`` the ``nn.Linear`` ``layers`` in order, each followed by a sigmoid,
-    as one autograd node (:class:`_SigmoidMLPMSE`); None, having done nothing, where the kernel cannot run it
-    (the caller then runs its modules): off the CPU, outside float32, under autocast, or without the kernel."""
+def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = "mse") -> torch.Tensor | None:
+    """The loss of the ``nn.Linear`` ``layers`` in order, each but the last followed by a sigmoid, as one autograd
+    node (:class:`_SigmoidMLP`): ``F.mse_loss(sigmoid(last), target)`` for ``loss="mse"``,
+    ``F.cross_entropy(last, target)`` for ``"cross_entropy"``. None, having done nothing, where the kernels cannot
+    run it (the caller then runs its modules): off the CPU, outside float32, under autocast, without the kernels."""
     params = [*(layer.weight for layer in layers), *(layer.bias for layer in layers)]
-    if (x.dim() != 2 or x.shape != target.shape or not x.numel() or target.requires_grad
-            or any(p is None for p in params) or x.shape[1] != params[0].shape[1]
-            or params[len(layers) - 1].shape[0] != x.shape[1] or torch.is_autocast_enabled(x.device.type)
-            or not _plain_cpu(x, target, *params)):
+    n = len(layers)
+    if loss == "mse":
+        fits = x.shape == target.shape and params[n - 1].shape[0] == x.shape[-1] and not target.requires_grad
+    else:
+        fits = (target.dim() == 1 and len(target) == len(x) and target.dtype is torch.int64 and target.is_cpu
+                and target.is_contiguous())
+    if (not fits or x.dim() != 2 or not x.numel() or any(p is None for p in params) or x.shape[1] != params[0].shape[1]
+            or torch.is_autocast_enabled(x.device.type) or not _plain_cpu(x, *params)
+            or (loss == "mse" and not _plain_cpu(target))):
         return None
     lib = load("sigmoid")
     if lib is None:
@@ -200,4 +224,4 @@ def sigmoid_mlp_mse(x: torch.Tensor, target: torch.Tensor, layers) -> torch.Tens
     if workspace is None:
         workspace = _WORKSPACES[params[0]] = _Workspace()
     learns = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
-    return _SigmoidMLPMSE.apply(x, target, lib, workspace, learns, *params)
+    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, *params)

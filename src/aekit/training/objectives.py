@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.training.fused import sigmoid_mlp_mse, sigmoid_mse
+from aekit.training.fused import sigmoid_mlp_loss, sigmoid_mse
 
 LOSSES = ("mse", "bce")
 NOISES = ("none", "mask", "gaussian")
@@ -33,10 +33,10 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor, *_) -> torch.Tensor:
 
 def mse_of(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The mean squared error of ``model(x)`` against ``target``. A network of sigmoid layers alone
-    (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_mse`) where the kernels can run it."""
+    (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_loss`) where the kernels can run it."""
     compiled = hasattr(model, "_orig_mod")  # torch.compile'd: through its forward, which compile traced
     layers = model.sigmoid_layers() if hasattr(model, "sigmoid_layers") and not compiled else None
-    loss = None if layers is None else sigmoid_mlp_mse(x, target, layers)
+    loss = None if layers is None else sigmoid_mlp_loss(x, target, layers)
     if loss is not None:
         return loss
     if compiled or not hasattr(model, "encode"):
@@ -52,8 +52,11 @@ def reconstruction_mse(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> to
 
 
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The tutorial's ``mean(-sum(y * log(softmax)))``, computed stably from logits."""
-    return F.cross_entropy(model(x), y)
+    """The tutorial's ``mean(-sum(y * log(softmax)))``, computed stably from logits; a sigmoid encoder with a linear
+    head (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_loss`) where the kernels can."""
+    layers = model.sigmoid_layers() if hasattr(model, "sigmoid_layers") and not hasattr(model, "_orig_mod") else None
+    loss = None if layers is None else sigmoid_mlp_loss(x, y, layers, "cross_entropy")
+    return F.cross_entropy(model(x), y) if loss is None else loss
 
 
 def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
