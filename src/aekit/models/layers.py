@@ -88,4 +88,10 @@ def hooked(model: nn.Module) -> bool:
     glob = nn.modules.module
     if getattr(glob, "_global_forward_hooks", None) or getattr(glob, "_global_forward_pre_hooks", None):
         return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    stack = [model]  # model.modules() walks named_modules: several times slower, and this runs every step
+    while stack:
+        m = stack.pop()
+        if m._forward_hooks or m._forward_pre_hooks:
+            return True
+        stack.extend(m._modules.values())
+    return False
