@@ -44,6 +44,18 @@ def _modules_loss(model, x, target=None):
     return F.mse_loss(model(x), x if target is None else target)
 
 
+def test_the_kernels_sigmoid_is_pytorchs_to_float_rounding():
+    lib = native.load("sigmoid")
+    z = torch.cat([torch.linspace(-100, 100, 200_001), torch.tensor([0.0, -1e-30, 88.5, -88.5, 104.0, -104.0])])
+    z = z[: len(z) // 7 * 7].view(-1, 7)  # rows of 7: the vector loop's remainder too
+    bias = torch.linspace(-1, 1, 7)
+    out = z.clone()
+    lib.bias_sigmoid(out.shape[0], 7, out.data_ptr(), bias.data_ptr())
+    want = torch.sigmoid(z + bias)
+    torch.testing.assert_close(out, want, rtol=4e-7, atol=1e-38)
+    assert out.max() == 1.0 and out.min() >= 0.0 and torch.equal(out == 1.0, want == 1.0)
+
+
 @pytest.mark.parametrize("size, hidden, rows", [(784, (256, 128), 256),  # the tutorial's, on two threads
                                                 (37, (19, 5, 3), 3),  # fewer rows than the kernel's chunks
                                                 (50, (30,), 13)])

@@ -186,3 +186,21 @@ def test_kernels_bring_no_second_openmp_runtime(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("[]"), out.stdout  # nothing new
+
+
+def test_batches_are_gathered_and_scaled_as_pytorch_does():
+    from aekit.data.tensors import gather_float, to_float
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1000, 784), dtype=torch.uint8, generator=gen)
+    idx = torch.randperm(1000, generator=gen)[:300]  # big enough to run on two threads
+    want = to_float(x.index_select(0, idx))
+    if HAS_CC:
+        assert native.load("gather") is not None
+    assert torch.equal(gather_float(x, idx), want)  # bit for bit
+    with native.turned_off():
+        assert torch.equal(gather_float(x, idx), want)
+    with pytest.raises(IndexError, match="row index 1000 is out of range for 1000 rows"):
+        gather_float(x, torch.tensor([3, 1000]))
+    floats = torch.rand(10, 4, generator=gen)
+    assert torch.equal(gather_float(floats, torch.tensor([2, 0])), floats[[2, 0]])  # float data: PyTorch's path

@@ -17,7 +17,7 @@ import torch
 
 from aekit.data.rows import RowView
 from aekit.data.stream import StreamBatches
-from aekit.data.tensors import ShardedBatches, as_device_tensor, check_shard, to_float
+from aekit.data.tensors import ShardedBatches, as_device_tensor, check_shard, gather_float, to_float
 from aekit.runtime import generator
 
 __all__ = ["DeviceBatches", "StreamBatches", "as_device_tensor", "check_shard", "iterate_in_chunks", "make_batches",
@@ -48,7 +48,7 @@ class DeviceBatches(ShardedBatches):
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
         for idx in self.permutation(epoch):
-            x = to_float(self.x.index_select(0, idx))  # (B, D) float32
+            x = gather_float(self.x, idx)  # (B, D) float32
             yield (x,) if self.y is None else (x, self.y.index_select(0, idx))
 
 

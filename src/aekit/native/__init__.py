@@ -37,6 +37,7 @@ SIGNATURES: dict[str, dict[str, tuple]] = {
     "rmsprop_tf1": {"rmsprop_tf1": (None, [ctypes.c_int, _p, _p, _p, _p, _p, _f, _f, _f, _f])},
     "mse": {"squared_error_sum": (ctypes.c_double, [_i64, _p, _p]),
             "sigmoid_mse_backward": (None, [_i64, _p, _p, _f, _p])},
+    "gather": {"gather_scaled_u8": (_i64, [_i64, _i64, _p, _i64, _p, _f, _p])},
     "sigmoid": {"bias_sigmoid": (None, [_i64, _i64, _p, _p]),
                 "sigmoid_backward_bias": (None, [_i64, _i64, _p, _p, _p, _p]),
                 "sigmoid_mse_forward": (ctypes.c_double, [_i64, _i64, _p, _p, _p, _f, _p, _p, _p]),
