@@ -31,7 +31,7 @@ def _grads(model, loss_fn):
     model.zero_grad(set_to_none=True)
     loss = loss_fn(model)
     loss.backward()
-    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+    return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
 
 
 def _close(got, want):
@@ -70,6 +70,50 @@ def test_fused_network_gives_the_modules_loss_and_gradients(size, hidden, rows):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-9)
     again_loss, again = _grads(model, lambda m: reconstruction_loss(m, x))  # deterministic, bit for bit
     assert torch.equal(again_loss, loss) and all(torch.equal(a, g) for a, g in zip(again, grads))
+
+
+def test_frozen_middle_layer_and_changing_batch_sizes():
+    model = _net(40, (16, 6))
+    gen = torch.Generator().manual_seed(6)
+    model.encoder[2].weight.requires_grad_(False)  # the code layer's weights frozen, its bias and the rest learn
+    for rows in (32, 5, 32, 1, 2, 3, 4, 32):  # more shapes than the workspace keeps, and back
+        x = torch.rand(rows, 40, generator=gen)
+        loss, grads = _grads(model, lambda m: reconstruction_loss(m, x))
+        _, ref = _grads(model, lambda m: _modules_loss(m, x))
+        assert model.encoder[2].weight.grad is None
+        for g, r in zip(grads, ref):
+            _close(g, r)
+
+
+def test_autoencoder_and_classifier_sharing_an_encoder_in_one_step():
+    """The semi-supervised setting: one encoder, two fused losses in one graph (the second gets fresh buffers)."""
+    ae = _net(60, (20, 8))
+    clf = EncoderClassifier.from_autoencoder(ae, 3, "normal", torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(7)
+    x, y = torch.rand(16, 60, generator=gen), torch.randint(0, 3, (16,), generator=gen)
+    losses = [reconstruction_loss(ae, x), classification_loss(clf, x, y)]
+    assert all(_fused(loss) for loss in losses)
+    ae.zero_grad(set_to_none=True)
+    clf.head.zero_grad(set_to_none=True)
+    sum(losses).backward()
+    got = [p.grad.clone() for p in [*ae.parameters(), *clf.head.parameters()]]
+    ae.zero_grad(set_to_none=True)
+    clf.head.zero_grad(set_to_none=True)
+    (_modules_loss(ae, x) + F.cross_entropy(clf(x), y)).backward()
+    for g, p in zip(got, [*ae.parameters(), *clf.head.parameters()]):
+        _close(g, p.grad)
+
+
+def test_inference_mode_then_training():
+    """A loss read under inference_mode must not leave inference tensors for the next training step to write."""
+    model = _net(30, (12, 4))
+    x = torch.rand(8, 30, generator=torch.Generator().manual_seed(8))
+    with torch.inference_mode():
+        torch.testing.assert_close(reconstruction_loss(model, x), _modules_loss(model, x), rtol=1e-6, atol=0)
+    loss, grads = _grads(model, lambda m: reconstruction_loss(m, x))
+    _, ref = _grads(model, lambda m: _modules_loss(m, x))
+    for g, r in zip(grads, ref):
+        _close(g, r)
 
 
 def test_scaled_losses_frozen_layers_and_input_gradients():
@@ -112,11 +156,19 @@ def test_two_graphs_at_once_and_a_stale_graph():
     reconstruction_loss(model, x2).backward()  # the same buffers, written again
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         kept.backward()
-    dropped = reconstruction_loss(model, x1)  # a graph dropped without a backward frees its buffers
-    del dropped
-    with torch.no_grad():
-        assert torch.equal(reconstruction_loss(model, x2), _modules_loss(model, x2)) or torch.isclose(
-            reconstruction_loss(model, x2), _modules_loss(model, x2), rtol=1e-6)
+    workspace = fused._WORKSPACES[model.encoder[0].weight]
+    dropped = reconstruction_loss(model, x1)
+    assert workspace.owner() is not None
+    del dropped  # a graph dropped without a backward frees the buffers
+    assert workspace.owner is None or workspace.owner() is None
+    twice = reconstruction_loss(model, x1)  # retain_graph: a second backward gives the same gradients again
+    model.zero_grad(set_to_none=True)
+    twice.backward(retain_graph=True)
+    twice.backward()
+    accumulated = [p.grad.clone() for p in model.parameters()]
+    _, once = _grads(model, lambda m: _modules_loss(m, x1))
+    for g, r in zip(accumulated, once):
+        _close(g, 2 * r)
     (g,) = torch.autograd.grad(reconstruction_loss(model, x1), model.encoder[0].weight, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|differentiate|does not require grad"):
         g.sum().backward()  # no silent second derivative through the kernels
@@ -140,6 +192,21 @@ def test_used_only_where_it_applies():
     finally:
         handle.remove()
     assert _fused(reconstruction_loss(model, x))
+    handle = model.decoder[0].register_full_backward_hook(lambda m, gi, go: seen.append("backward"))
+    assert not _fused(reconstruction_loss(model, x))  # a backward hook too
+    handle.remove()
+
+    class Scaled(StackedAutoencoder):  # a subclass that computes something else
+        def forward(self, x):
+            return 0.5 * super().forward(x)
+
+    class QuantisedLinear(torch.nn.Linear):  # as torch.ao's QAT Linear: a Linear whose forward differs
+        pass
+
+    assert Scaled(AutoencoderConfig(input_size=48, hidden_sizes=(32, 8))).sigmoid_layers() is None
+    odd = _net(48, (32, 8))
+    odd.encoder[0] = QuantisedLinear(48, 32)
+    assert odd.sigmoid_layers() is None
     assert not _fused(ReconstructionObjective(sparsity="l1", sparsity_weight=0.1)(model, x)[0])  # needs the code
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not _fused(reconstruction_loss(model, x))
@@ -181,6 +248,9 @@ def test_fine_tuned_classifier_gives_the_modules_cross_entropy_and_gradients(row
         _close(g, 0.5 * r)
     with torch.no_grad():
         torch.testing.assert_close(classification_loss(clf, x, y), ref_loss, rtol=1e-6, atol=1e-7)
+    ignored = y.clone()
+    ignored[::3] = -100  # F.cross_entropy's ignore_index: PyTorch's path, the same loss
+    torch.testing.assert_close(classification_loss(clf, x, ignored), F.cross_entropy(clf(x), ignored))
     with pytest.raises(IndexError, match="class label 10 is out of range for 10 classes"):
         classification_loss(clf, x, torch.full((rows,), 10))  # refused, as PyTorch refuses it
     for labels in (y.float(), y[:-1]):  # what the fused node does not take goes to the modules

@@ -45,7 +45,8 @@ class EncoderClassifier(SaveMixin, nn.Module):
     def sigmoid_layers(self) -> list[nn.Linear] | None:
         """The encoder's ``nn.Linear`` layers and then the head, when the encoder is Linear layers each followed by a
         sigmoid (the tutorial's), for :func:`aekit.training.fused.sigmoid_mlp_loss` with ``loss="cross_entropy"``."""
-        if not isinstance(self.encoder, nn.Sequential) or hooked(self):
+        own = all(getattr(type(self), f) is getattr(EncoderClassifier, f) for f in ("forward", "encode"))
+        if not own or type(self.encoder) is not nn.Sequential or type(self.head) is not nn.Linear or hooked(self):
             return None
         layers = sigmoid_stack(self.encoder)
         return None if layers is None else [*layers, self.head]

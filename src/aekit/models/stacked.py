@@ -105,7 +105,8 @@ class StackedAutoencoder(SaveMixin, nn.Module):
     def sigmoid_layers(self) -> list[nn.Linear] | None:
         """The ``nn.Linear`` layers in order when the whole network is Linear layers each followed by a sigmoid (the
         tutorial's networks), for :func:`aekit.training.fused.sigmoid_mlp_loss`; else None (see :func:`sigmoid_stack`)."""
-        if isinstance(self.decoder, TiedDecoder) or hooked(self):
+        own = all(getattr(type(self), f) is getattr(StackedAutoencoder, f) for f in ("forward", "encode", "decode"))
+        if not own or isinstance(self.decoder, TiedDecoder) or hooked(self):  # a subclass may compute otherwise
             return None
         return sigmoid_stack([*self.encoder, *self.decoder])
 

@@ -30,7 +30,7 @@ static inline float exp_neg(float x) { /* exp(-x), clamped to float's normal ran
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } scale = {(k + 127) << 23};
+    union { uint32_t i; float f; } scale = {(uint32_t)(k + 127) << 23}; /* unsigned: NaN input gives garbage k */
     return p * scale.f;
 }
 
