@@ -57,6 +57,8 @@ def _fails_cleanly(argv, capsys, out, match):
     (["--set", "batch_size=100000"], "batch_size=100000 is larger than the 270 training images"),
     (["--set", "finetune_learning_rate=-1"], "finetune_learning_rate=-1.0 must be positive"),
     (["--device", "tpu"], "--device 'tpu' is not a device"),
+    (["--set", "0\n0=1"], "--set '0\\n0': unknown key"),  # a newline in the key: quoted, the error one line
+    (["--set", "a\tb=1", "--set", "a\tb=2"], "--set 'a\\tb' is given twice"),
 ])
 def test_user_mistakes_exit_2_without_output(tiny_npz, tmp_path, capsys, extra, match):
     out = tmp_path / "run"

@@ -231,10 +231,16 @@ def field_names(config) -> list[str]:
     return [f.name for f in dataclasses.fields(config)]
 
 
+def shown(key: str) -> str:
+    """A key as a message shows it: as typed, or quoted where it holds a newline or other unprintable character
+    (an error stays one line)."""
+    return key if key.isprintable() else repr(key)
+
+
 def unknown_key_error(key: str, valid, where: str = "--set") -> ConfigError:
     near = difflib.get_close_matches(key, list(valid), n=1)
     hint = f"; did you mean {near[0]!r}?" if near else ""
-    return ConfigError(f"{where} {key}: unknown key{hint} valid keys: {', '.join(sorted(valid))}")
+    return ConfigError(f"{where} {shown(key)}: unknown key{hint} valid keys: {', '.join(sorted(valid))}")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
@@ -245,7 +251,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
             raise ConfigError(f"--set {pair!r}: expected key=value, for example --set batch_size=128")
         key = key.strip()
         if key in out:
-            raise ConfigError(f"--set {key} is given twice ({out[key]!r} and {value.strip()!r}); give each key once")
+            raise ConfigError(f"--set {shown(key)} is given twice ({out[key]!r} and {value.strip()!r}); give each key once")
         out[key] = value.strip()
     return out
 
