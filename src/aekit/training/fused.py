@@ -1,10 +1,15 @@
-"""Steps of training done by one C kernel (:mod:`aekit.native`) where they can be, else by PyTorch ops.
+"""Steps of training done by C kernels (:mod:`aekit.native`) where they can be, else by PyTorch ops.
 
-Each function here has one meaning and two ways to compute it: the kernel runs for dense contiguous
-float32 CPU tensors when it loads; everything else (CUDA tensors, the bf16 logits of autocast, no C compiler,
-``AEKIT_NATIVE=0``) takes the PyTorch path, and the tests hold the two to the same numbers (to float rounding). The kernels only remove passes over
-memory that PyTorch's separate kernels make: the TF1 RMSProp update is one pass instead of five, and the
-mean squared error of a sigmoid output is one pass forward and one backward instead of four.
+Each function here has one meaning and two ways to compute it: the kernels run for dense contiguous float32 CPU
+tensors when they load; everything else (CUDA tensors, autocast, no C compiler, ``AEKIT_NATIVE=0``) takes the
+PyTorch path, and the tests hold the two to the same numbers (to float rounding). The kernels only remove passes
+over memory and per-op overhead that PyTorch's separate kernels and autograd nodes add:
+
+- :func:`tf1_rmsprop_update`: the TF1 RMSProp update in one pass instead of five;
+- :func:`sigmoid_mlp_loss`: a network of sigmoid layers and its loss (MSE of a sigmoid output, or the softmax
+  cross-entropy of a linear head) as one autograd node, one C pass per layer between PyTorch's matmuls;
+- :func:`sigmoid_mse`: the MSE of a sigmoid output from its logits, one pass forward and one backward, for the
+  models the fused node does not take (tied weights, dropout, ...).
 """
 
 from __future__ import annotations
