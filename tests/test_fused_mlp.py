@@ -258,3 +258,9 @@ def test_fine_tuned_classifier_gives_the_modules_cross_entropy_and_gradients(row
             classification_loss(clf, x, labels)
     relu = EncoderClassifier.from_autoencoder(_net(784, (128, 64), activation="relu"), 10)
     assert relu.sigmoid_layers() is None and not _fused(classification_loss(relu, x, y))
+
+
+def test_an_unknown_loss_is_refused():
+    model = _net(12, (6,))
+    with pytest.raises(ValueError, match="loss='hinge' is not allowed; choose one of: mse, cross_entropy"):
+        fused.sigmoid_mlp_loss(torch.rand(3, 12), torch.rand(3, 12), model.sigmoid_layers(), "hinge")

@@ -1,12 +1,14 @@
-/* Sigmoid layers, forward and backward, one pass over each activation.
+/* The tutorial's sigmoid networks between their matmuls, one pass over each activation (aekit/training/fused.py).
  *
  *     bias_sigmoid:           a[i, j] <- sigmoid(a[i, j] + b[j])        (a = x @ W^T from the matmul, in place)
  *     sigmoid_backward_bias:  g[i, j] <- g[i, j] * s[i, j] * (1 - s[i, j]),   db[j] = sum over i of g[i, j]
- *     sigmoid_mse_backward_bias:  g[i, j] = scale * (s - t) * s * (1 - s),      db[j] = sum over i of g[i, j]
+ *     sigmoid_mse_forward:    the output layer: y = sigmoid(z + b), the sum of (y - t)^2, and the gradient on z
+ *                             with its column sums
+ *     softmax_cross_entropy:  a linear head's loss, and the gradient on its logits with its column sums
  *
  * PyTorch makes each of these two or three kernels (addmm's bias copy, sigmoid; sigmoid_backward and the sum
- * for the bias gradient; mse_loss_backward, sigmoid_backward, sum). The exponential is Cephes' expf (a degree-5
- * polynomial after range reduction, within 2 ulp of expf), written so that the compiler vectorises it.
+ * for the bias gradient; mse_loss, mse_loss_backward, sigmoid_backward, sum). The exponential is Cephes' expf (a
+ * degree-5 polynomial after range reduction), written so that the compiler vectorises it.
  * Row-major (rows, cols) float32 arrays throughout. */
 #include <stdint.h>
 #include <math.h>

@@ -132,6 +132,14 @@ _WORKSPACES = WeakTensorKeyDictionary()  # a network's first weight -> its _Work
 LOSSES = ("mse", "cross_entropy")  # what the fused network's last layer computes (see _SigmoidMLP)
 
 
+def fused_layers(model) -> list | None:
+    """``model.sigmoid_layers()`` where the model has it (None otherwise, and for a torch.compile'd model, which
+    must run the forward pass compile traced)."""
+    if hasattr(model, "_orig_mod") or not hasattr(model, "sigmoid_layers"):
+        return None
+    return model.sigmoid_layers()
+
+
 class _SigmoidMLP(torch.autograd.Function):
     """A chain of ``sigmoid(a @ W^T + b)`` layers and its loss as one autograd node. The last layer is a sigmoid
     output scored by its mean squared error against ``target`` images (``loss="mse"``, the tutorial's autoencoders),
@@ -212,6 +220,8 @@ def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = 
     node (:class:`_SigmoidMLP`): ``F.mse_loss(sigmoid(last), target)`` for ``loss="mse"``,
     ``F.cross_entropy(last, target)`` for ``"cross_entropy"``. None, having done nothing, where the kernels cannot
     run it (the caller then runs its modules): off the CPU, outside float32, under autocast, without the kernels."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is not allowed; choose one of: {', '.join(LOSSES)}")
     params = [*(layer.weight for layer in layers), *(layer.bias for layer in layers)]
     n = len(layers)
     if any(p is None for p in params) or any(

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.training.fused import sigmoid_mlp_loss, sigmoid_mse
+from aekit.training.fused import fused_layers, sigmoid_mlp_loss, sigmoid_mse
 
 LOSSES = ("mse", "bce")
 NOISES = ("none", "mask", "gaussian")
@@ -34,12 +34,11 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor, *_) -> torch.Tensor:
 def mse_of(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The mean squared error of ``model(x)`` against ``target``. A network of sigmoid layers alone
     (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_loss`) where the kernels can run it."""
-    compiled = hasattr(model, "_orig_mod")  # torch.compile'd: through its forward, which compile traced
-    layers = model.sigmoid_layers() if hasattr(model, "sigmoid_layers") and not compiled else None
+    layers = fused_layers(model)
     loss = None if layers is None else sigmoid_mlp_loss(x, target, layers)
     if loss is not None:
         return loss
-    if compiled or not hasattr(model, "encode"):
+    if hasattr(model, "_orig_mod") or not hasattr(model, "encode"):  # torch.compile'd: through its traced forward
         return F.mse_loss(model(x), target)
     return reconstruction_mse(model, model.encode(x), target)
 
@@ -54,7 +53,7 @@ def reconstruction_mse(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> to
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The tutorial's ``mean(-sum(y * log(softmax)))``, computed stably from logits; a sigmoid encoder with a linear
     head (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_loss`) where the kernels can."""
-    layers = model.sigmoid_layers() if hasattr(model, "sigmoid_layers") and not hasattr(model, "_orig_mod") else None
+    layers = fused_layers(model)
     loss = None if layers is None else sigmoid_mlp_loss(x, y, layers, "cross_entropy")
     return F.cross_entropy(model(x), y) if loss is None else loss
 
