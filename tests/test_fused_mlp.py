@@ -264,3 +264,40 @@ def test_an_unknown_loss_is_refused():
     model = _net(12, (6,))
     with pytest.raises(ValueError, match="loss='hinge' is not allowed; choose one of: mse, cross_entropy"):
         fused.sigmoid_mlp_loss(torch.rand(3, 12), torch.rand(3, 12), model.sigmoid_layers(), "hinge")
+
+
+def _train(model, objective, batches, opt) -> list[torch.Tensor]:
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        objective(model, *batch).backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.skipif(native.sgemm() is None, reason="PyTorch exports no BLAS sgemm_ here: only the per-op path runs")
+def test_the_one_call_passes_train_bit_for_bit_as_the_per_op_path(monkeypatch):
+    """With PyTorch's own sgemm_ the forward and backward passes are one C call each; the weights after pretraining
+    and fine-tuning are the per-op path's (torch.mm calls the same sgemm_), bit for bit."""
+    from aekit.training.optim import TF1RMSprop
+
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.rand(6, 64, 100, generator=gen), torch.randint(0, 10, (6, 64), generator=gen)
+    runs = {}
+    for path, gemm in (("one call", fused.sgemm), ("per op", lambda: None)):
+        monkeypatch.setattr(fused, "sgemm", gemm)
+        ae = _net(100, (48, 24))
+        assert _fused(reconstruction_loss(ae, x[0]))
+        pre = _train(ae, reconstruction_loss, [(b,) for b in x], TF1RMSprop(ae.parameters(), lr=0.02))
+        clf = EncoderClassifier.from_autoencoder(ae, 10)
+        fine = _train(clf, classification_loss, zip(x, y), torch.optim.SGD(clf.parameters(), lr=0.5))
+        runs[path] = pre + fine
+    assert all(torch.equal(a, b) for a, b in zip(runs["one call"], runs["per op"]))
+    assert not torch.equal(runs["one call"][0], _net(100, (48, 24)).encoder[0].weight)  # it did train
+
+
+def test_sgemm_is_checked_and_turns_off_with_the_kernels():
+    with native.turned_off():
+        assert native.sgemm() is None
+    address = native.sgemm()
+    if address is not None:  # found in PyTorch's library: it multiplied as torch.mm does
+        assert native._sgemm_agrees(address)

@@ -41,7 +41,10 @@ SIGNATURES: dict[str, dict[str, tuple]] = {
     "sigmoid": {"bias_sigmoid": (None, [_i64, _i64, _p, _p]),
                 "sigmoid_backward_bias": (None, [_i64, _i64, _p, _p, _p, _p]),
                 "sigmoid_mse_forward": (ctypes.c_double, [_i64, _i64, _p, _p, _p, _f, _p, _p, _p]),
-                "softmax_cross_entropy": (ctypes.c_double, [_i64, _i64, _p, _p, _f, _p, _p])},
+                "softmax_cross_entropy": (ctypes.c_double, [_i64, _i64, _p, _p, _f, _p, _p]),
+                "mlp_forward": (ctypes.c_double, [ctypes.c_int, _i64, _p, _p, _p, _p, _p, ctypes.c_int, _p, _f, _p,
+                                                  _p, _p, _p]),
+                "mlp_backward": (None, [ctypes.c_int, _i64, _p, _p, _p, _p, _p, _p, _p, _p, _p])},
 }
 
 _off = 0  # depth of turned_off() blocks
@@ -138,6 +141,50 @@ def _build(source: Path, cc: list[str], opts: tuple[str, ...], out: Path) -> boo
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def sgemm() -> int | None:
+    """The address of the BLAS ``sgemm_`` (Fortran interface) that PyTorch's own CPU library exports and its
+    ``torch.mm`` calls (Intel MKL in the x86-64 wheels), for kernels that run a whole pass of matmuls in one call;
+    None where the kernels are off, PyTorch exports none, or it fails a check against ``torch.mm``."""
+    return _sgemm() if enabled() else None
+
+
+@functools.lru_cache(maxsize=None)
+def _sgemm() -> int | None:
+    import torch
+
+    folder = Path(torch.__file__).parent / "lib"
+    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
+        if not (folder / name).is_file():
+            continue
+        try:
+            function = ctypes.CDLL(str(folder / name)).sgemm_  # already loaded by torch: this only finds it
+        except (OSError, AttributeError):
+            continue
+        address = ctypes.cast(function, ctypes.c_void_p).value
+        return address if address and _sgemm_agrees(address) else None
+    return None
+
+
+def _sgemm_agrees(address: int) -> bool:
+    """Whether ``sgemm_`` at ``address`` multiplies as ``torch.mm`` does (an ABI with 64-bit integers, say, would
+    not): a (5, 7) @ (7, 3) product through it, against torch's."""
+    import torch
+
+    _int = ctypes.POINTER(ctypes.c_int)
+    _float = ctypes.POINTER(ctypes.c_float)
+    call = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, _int, _int, _int, _float, _p, _int, _p, _int,
+                            _float, _p, _int)(address)
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(5, 7, generator=gen), torch.rand(7, 3, generator=gen)
+    c = torch.full((5, 3), float("nan"))
+    m, n, k = (ctypes.c_int(v) for v in (5, 3, 7))
+    one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
+    # row-major c = a @ b is column-major c^T = b^T a^T
+    call(b"N", b"N", ctypes.byref(n), ctypes.byref(m), ctypes.byref(k), ctypes.byref(one), b.data_ptr(),
+         ctypes.byref(n), a.data_ptr(), ctypes.byref(k), ctypes.byref(zero), c.data_ptr(), ctypes.byref(n))
+    return bool(torch.allclose(c, a @ b, rtol=1e-5, atol=1e-6))
 
 
 def load(name: str) -> ctypes.CDLL | None:

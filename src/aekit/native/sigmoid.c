@@ -5,6 +5,8 @@
  *     sigmoid_mse_forward:    the output layer: y = sigmoid(z + b), the sum of (y - t)^2, and the gradient on z
  *                             with its column sums
  *     softmax_cross_entropy:  a linear head's loss, and the gradient on its logits with its column sums
+ *     mlp_forward, mlp_backward:  a whole pass of the network, these between its matmuls, in one call (the
+ *                             matmuls by the sgemm_ that PyTorch's torch.mm calls, passed in as a pointer)
  *
  * PyTorch makes each of these two or three kernels (addmm's bias copy, sigmoid; sigmoid_backward and the sum
  * for the bias gradient; mse_loss, mse_loss_backward, sigmoid_backward, sum). The exponential is Cephes' expf (a
@@ -148,4 +150,72 @@ double softmax_cross_entropy(int64_t rows, int64_t k, const float *restrict z, c
         }
     }
     return total;
+}
+
+/* Whole passes of the network: its matmuls by the BLAS ``sgemm_`` that PyTorch itself calls (passed in as a
+ * pointer, Fortran interface, column-major), and the passes above between them, in one call from Python instead
+ * of one PyTorch op or C call per matmul and per layer. Each weight w[i] is (widths[i + 1], widths[i]) row-major,
+ * as nn.Linear keeps it; each activation and gradient buffer is (rows, widths[i + 1]). */
+typedef void (*sgemm_fn)(const char *transa, const char *transb, const int *m, const int *n, const int *k,
+                         const float *alpha, const float *a, const int *lda, const float *b, const int *ldb,
+                         const float *beta, float *c, const int *ldc);
+
+/* Row-major c (m, n) = a (m, k) @ b^T, with b (n, k) row-major; c += with beta = 1. */
+static void mm_abt(sgemm_fn gemm, int m, int n, int k, const float *a, const float *b, float beta, float *c) {
+    const float one = 1.0f;
+    gemm("T", "N", &n, &m, &k, &one, b, &k, a, &k, &beta, c, &n);
+}
+
+/* Row-major c (m, n) = a (m, k) @ b, with b (k, n) row-major. */
+static void mm_ab(sgemm_fn gemm, int m, int n, int k, const float *a, const float *b, float *c) {
+    const float one = 1.0f, zero = 0.0f;
+    gemm("N", "N", &n, &m, &k, &one, b, &n, a, &k, &zero, c, &n);
+}
+
+/* Row-major c (m, n) = a^T @ b, with a (k, m) and b (k, n) row-major. */
+static void mm_atb(sgemm_fn gemm, int m, int n, int k, const float *a, const float *b, float *c) {
+    const float one = 1.0f, zero = 0.0f;
+    gemm("N", "T", &n, &m, &k, &one, b, &n, a, &m, &zero, c, &n);
+}
+
+/* Forward pass and loss of n layers (see _SigmoidMLP in fused.py): hidden layers sigmoid(a @ w^T + b) into
+ * acts[i]; the last into acts[n - 1], scored by sigmoid_mse_forward against the images `target` (loss 0) or, as
+ * logits b + a @ w^T, by softmax_cross_entropy against the int64 labels `target` (loss 1). Returns that function's
+ * value (a sum over the batch; for loss 1, -1 - row of a bad label). top, db and scratch as there (top NULL: no
+ * gradient wanted). */
+double mlp_forward(int n, int64_t rows, const int64_t *widths, const float *x, const float *const *w,
+                   const float *const *b, float *const *acts, int loss, const void *target, float scale,
+                   float *top, float *db, float *scratch, sgemm_fn gemm) {
+    const float *a = x;
+    for (int i = 0; i < n - 1; i++) {
+        mm_abt(gemm, (int)rows, (int)widths[i + 1], (int)widths[i], a, w[i], 0.0f, acts[i]);
+        bias_sigmoid(rows, widths[i + 1], acts[i], b[i]);
+        a = acts[i];
+    }
+    const int64_t out = widths[n];
+    float *z = acts[n - 1];
+    if (loss == 0) {
+        mm_abt(gemm, (int)rows, (int)out, (int)widths[n - 1], a, w[n - 1], 0.0f, z);
+        return sigmoid_mse_forward(rows, out, z, b[n - 1], (const float *)target, scale, top, db, scratch);
+    }
+    for (int64_t i = 0; i < rows; i++) memcpy(z + i * out, b[n - 1], (size_t)out * sizeof(float)); /* as addmm */
+    mm_abt(gemm, (int)rows, (int)out, (int)widths[n - 1], a, w[n - 1], 1.0f, z);
+    return softmax_cross_entropy(rows, out, z, (const int64_t *)target, scale, top, db);
+}
+
+/* Backward pass of mlp_forward when every weight and bias learns and the input does not: from the gradient on
+ * the last layer's pre-activation (grads[n - 1], made by the forward pass), each layer's weight gradient into
+ * dw[i] and, below the top, the gradient on each hidden pre-activation into grads[i] and its bias gradient into
+ * db[i] (the top bias gradient was made by the forward pass too). */
+void mlp_backward(int n, int64_t rows, const int64_t *widths, const float *x, const float *const *w,
+                  const float *const *acts, float *const *grads, float *const *dw, float *const *db,
+                  float *scratch, sgemm_fn gemm) {
+    for (int i = n - 1; i >= 0; i--) {
+        const float *g = grads[i];
+        mm_atb(gemm, (int)widths[i + 1], (int)widths[i], (int)rows, g, i ? acts[i - 1] : x, dw[i]);
+        if (i > 0) {
+            mm_ab(gemm, (int)rows, (int)widths[i], (int)widths[i + 1], g, w[i], grads[i - 1]);
+            sigmoid_backward_bias(rows, widths[i], grads[i - 1], acts[i - 1], db[i - 1], scratch);
+        }
+    }
 }

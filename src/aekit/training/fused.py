@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from aekit.native import load
+from aekit.native import load, sgemm
 
 
 def _plain_cpu(*tensors: torch.Tensor) -> bool:
@@ -32,6 +32,14 @@ def _plain_cpu(*tensors: torch.Tensor) -> bool:
 
 def _pointers(tensors) -> ctypes.Array:
     return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+
+
+def _pointer(tensor: torch.Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def _sizes(*sizes: int) -> ctypes.Array:
+    return (ctypes.c_int64 * len(sizes))(*sizes)
 
 
 def tf1_rmsprop_update(params, grads, ms, mom, lr: float, decay: float, momentum: float, eps: float) -> bool:
@@ -144,43 +152,56 @@ class _SigmoidMLP(torch.autograd.Function):
     """A chain of ``sigmoid(a @ W^T + b)`` layers and its loss as one autograd node. The last layer is a sigmoid
     output scored by its mean squared error against ``target`` images (``loss="mse"``, the tutorial's autoencoders),
     or linear logits scored by their softmax cross-entropy against ``target`` class labels (``"cross_entropy"``,
-    the tutorial's fine-tuned classifier). The matmuls run in PyTorch; by one C pass each, every hidden layer's
-    bias and sigmoid (forward) and sigmoid derivative and bias gradient (backward), and the MSE output's bias,
-    sigmoid, loss and gradient together, and the cross-entropy's softmax, loss and gradient. The gradient at the output is made in the forward pass, for a loss
-    scaled by 1 (backward rescales it otherwise)."""
+    the tutorial's fine-tuned classifier). By one C pass each: every hidden layer's bias and sigmoid (forward) and
+    sigmoid derivative and bias gradient (backward), the MSE output's bias, sigmoid, loss and gradient together, and
+    the cross-entropy's softmax, loss and gradient. The gradient at the output is made in the forward pass, for a
+    loss scaled by 1 (backward rescales it otherwise).
+
+    The matmuls: with ``gemm`` (the address of PyTorch's BLAS ``sgemm_``, :func:`aekit.native.sgemm`) the kernels
+    call it themselves, and the forward pass is one C call (``mlp_forward``), as is the backward pass where every
+    weight and bias learns, the input does not and the loss is unscaled (``mlp_backward``; training, that is).
+    Otherwise, and for the other backward passes, each matmul is a ``torch.mm``. Both call the same ``sgemm_``
+    with the same arguments: the results are the same, bit for bit; one call saves the per-op overhead."""
 
     @staticmethod
-    def forward(ctx, x, target, loss: str, lib, workspace, learns: bool, *params):
+    def forward(ctx, x, target, loss: str, lib, workspace, learns: bool, gemm, *params):
         n = len(params) // 2
         weights, biases = params[:n], params[n:]
         rows, widths = x.shape[0], tuple(w.shape[0] for w in weights)
         acts, grads, scratch = workspace.claim(ctx, rows, widths, x)
-        a = x
-        for w, b, out in zip(weights[:-1], biases[:-1], acts):
-            torch.mm(a, w.t(), out=out)
-            lib.bias_sigmoid(rows, out.shape[1], out.data_ptr(), b.data_ptr())
-            a = out
         z, top = acts[-1], grads[-1] if learns else None
-        if loss == "mse":
-            torch.mm(a, weights[-1].t(), out=z)
-            db = biases[-1].new_empty(widths[-1]) if learns else None
-            value = torch.tensor(lib.sigmoid_mse_forward(
-                rows, widths[-1], z.data_ptr(), biases[-1].data_ptr(), target.data_ptr(), 2.0 / z.numel(),
-                top.data_ptr() if learns else None, db.data_ptr() if learns else None, scratch.data_ptr()) / z.numel(),
-                dtype=x.dtype)
+        db = biases[-1].new_empty(widths[-1]) if learns else None
+        mse = loss == "mse"
+        scale = 2.0 / z.numel() if mse else 1.0 / rows
+        if gemm is not None:  # the whole pass in one call (the matmuls by torch's own BLAS)
+            total = lib.mlp_forward(n, rows, _sizes(x.shape[1], *widths), x.data_ptr(), _pointers(weights),
+                                    _pointers(biases), _pointers(acts), 0 if mse else 1, target.data_ptr(), scale,
+                                    _pointer(top), _pointer(db), scratch.data_ptr(), gemm)
         else:
-            torch.addmm(biases[-1], a, weights[-1].t(), out=z)  # (B, K) logits
-            db = biases[-1].new_empty(widths[-1]) if learns else None
-            total = lib.softmax_cross_entropy(rows, widths[-1], z.data_ptr(), target.data_ptr(), 1.0 / rows,
-                                              top.data_ptr() if learns else None, db.data_ptr() if learns else None)
-            if total < 0:
-                raise IndexError(f"class label {int(target[int(-1 - total)])} is out of range for "
-                                 f"{widths[-1]} classes (labels must be 0 to {widths[-1] - 1})")
-            value = torch.tensor(total / rows, dtype=x.dtype)
+            a = x
+            for w, b, out in zip(weights[:-1], biases[:-1], acts):
+                torch.mm(a, w.t(), out=out)
+                lib.bias_sigmoid(rows, out.shape[1], out.data_ptr(), b.data_ptr())
+                a = out
+            if mse:
+                torch.mm(a, weights[-1].t(), out=z)
+                total = lib.sigmoid_mse_forward(rows, widths[-1], z.data_ptr(), biases[-1].data_ptr(),
+                                                target.data_ptr(), scale, _pointer(top), _pointer(db),
+                                                scratch.data_ptr())
+            else:
+                torch.addmm(biases[-1], a, weights[-1].t(), out=z)  # (B, K) logits
+                total = lib.softmax_cross_entropy(rows, widths[-1], z.data_ptr(), target.data_ptr(), scale,
+                                                  _pointer(top), _pointer(db))
+        if not mse and total < 0:
+            workspace.release(ctx)
+            raise IndexError(f"class label {int(target[int(-1 - total)])} is out of range for "
+                             f"{widths[-1]} classes (labels must be 0 to {widths[-1] - 1})")
+        value = torch.tensor(total / (z.numel() if mse else rows), dtype=x.dtype)
         _written([*acts, *grads])
         if learns:
             ctx.save_for_backward(x, *acts[:-1], top, *weights)
             ctx.lib, ctx.workspace, ctx.grads, ctx.scratch, ctx.top_bias, ctx.n = lib, workspace, grads, scratch, db, n
+            ctx.gemm = gemm
         else:
             workspace.release(ctx)
         return value
@@ -196,7 +217,15 @@ class _SigmoidMLP(torch.autograd.Function):
         if scale != 1.0:  # the forward pass made the gradient of the loss itself; here it is of scale x the loss
             g, db = g * scale, db * scale
         rows = x.shape[0]
-        wants_x, wants = ctx.needs_input_grad[0], ctx.needs_input_grad[6:]
+        wants_x, wants = ctx.needs_input_grad[0], ctx.needs_input_grad[7:]
+        if ctx.gemm is not None and scale == 1.0 and not wants_x and all(wants):  # training: the pass in one call
+            d_weights = [w.new_empty(w.shape) for w in weights]
+            d_biases = [a.new_empty(a.shape[1]) for a in acts]
+            lib.mlp_backward(n, rows, _sizes(x.shape[1], *(w.shape[0] for w in weights)), x.data_ptr(),
+                             _pointers(weights), _pointers(acts), _pointers(ctx.grads), _pointers(d_weights),
+                             _pointers(d_biases), ctx.scratch.data_ptr(), ctx.gemm)
+            ctx.workspace.release(ctx)
+            return None, None, None, None, None, None, None, *d_weights, *d_biases, db
         d_weights, d_biases, dx = [None] * n, [None] * n, None
         for i in reversed(range(n)):
             d_biases[i] = db if wants[n + i] else None
@@ -212,7 +241,7 @@ class _SigmoidMLP(torch.autograd.Function):
             else:
                 break
         ctx.workspace.release(ctx)
-        return dx, None, None, None, None, None, *d_weights, *d_biases
+        return dx, None, None, None, None, None, None, *d_weights, *d_biases
 
 
 def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = "mse") -> torch.Tensor | None:
@@ -244,4 +273,5 @@ def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = 
     if workspace is None:
         workspace = _WORKSPACES[params[0]] = _Workspace()
     learns = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
-    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, *params)
+    gemm = sgemm() if max(len(x), *(d for w in params[:n] for d in w.shape)) < 2**31 else None  # C int sizes
+    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, gemm, *params)
