@@ -173,6 +173,8 @@ class _SigmoidMLP(torch.autograd.Function):
         db = biases[-1].new_empty(widths[-1]) if learns else None
         mse = loss == "mse"
         scale = 2.0 / z.numel() if mse else 1.0 / rows
+        if gemm is not None and max(rows, x.shape[1], *widths) >= 2**31:  # sgemm_ takes C int sizes
+            gemm = None
         if gemm is not None:  # the whole pass in one call (the matmuls by torch's own BLAS)
             total = lib.mlp_forward(n, rows, _sizes(x.shape[1], *widths), x.data_ptr(), _pointers(weights),
                                     _pointers(biases), _pointers(acts), 0 if mse else 1, target.data_ptr(), scale,
@@ -273,5 +275,4 @@ def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = 
     if workspace is None:
         workspace = _WORKSPACES[params[0]] = _Workspace()
     learns = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
-    gemm = sgemm() if max(len(x), *(d for w in params[:n] for d in w.shape)) < 2**31 else None  # C int sizes
-    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, gemm, *params)
+    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, sgemm(), *params)
