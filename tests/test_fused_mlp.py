@@ -296,8 +296,31 @@ def test_the_one_call_passes_train_bit_for_bit_as_the_per_op_path(monkeypatch):
 
 
 def test_sgemm_is_checked_and_turns_off_with_the_kernels():
+    import ctypes
+
     with native.turned_off():
         assert native.sgemm() is None
     address = native.sgemm()
-    if address is not None:  # found in PyTorch's library: it multiplied as torch.mm does
+    if address is not None:  # found in PyTorch's library: it multiplied as the BLAS interface says
         assert native._sgemm_agrees(address)
+    _p = ctypes.c_void_p
+    idle = ctypes.CFUNCTYPE(None, *[_p] * 13)(lambda *args: None)  # an sgemm_ that writes nothing: refused
+    assert not native._sgemm_agrees(ctypes.cast(idle, _p).value)
+
+
+def test_torch_func_transforms_get_the_modules():
+    """Under torch.func.grad the fused node (an autograd.Function without setup_context) steps aside."""
+    from torch.func import functional_call, grad
+
+    model = _net(12, (6,))
+    x = torch.rand(5, 12, generator=torch.Generator().manual_seed(5))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def fused_loss(p):
+        with torch.nn.utils.stateless._reparametrize_module(model, p):
+            return reconstruction_loss(model, x)
+
+    got = grad(fused_loss)(params)
+    want = grad(lambda p: F.mse_loss(functional_call(model, p, (x,)), x))(params)
+    for name in params:
+        torch.testing.assert_close(got[name], want[name])

@@ -168,23 +168,24 @@ def _sgemm() -> int | None:
 
 
 def _sgemm_agrees(address: int) -> bool:
-    """Whether ``sgemm_`` at ``address`` multiplies as ``torch.mm`` does (an ABI with 64-bit integers, say, would
-    not): a (5, 7) @ (7, 3) product through it, against torch's."""
-    import torch
-
-    _int = ctypes.POINTER(ctypes.c_int)
-    _float = ctypes.POINTER(ctypes.c_float)
-    call = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, _int, _int, _int, _float, _p, _int, _p, _int,
-                            _float, _p, _int)(address)
-    gen = torch.Generator().manual_seed(0)
-    a, b = torch.rand(5, 7, generator=gen), torch.rand(7, 3, generator=gen)
-    c = torch.full((5, 3), float("nan"))
-    m, n, k = (ctypes.c_int(v) for v in (5, 3, 7))
+    """Whether ``sgemm_`` at ``address`` multiplies as the BLAS interface says (an ABI with 64-bit integers, say,
+    would not): a (5, 7) @ (7, 3) product through it against Python's own, on ctypes arrays (no tensors, so that
+    it holds wherever it is first asked, under torch.func transforms too)."""
+    m, n, k = 5, 3, 7
+    a = [((i * 7 + j * 3) % 11) / 11.0 for i in range(m) for j in range(k)]  # row-major (m, k)
+    b = [((i * 5 + j * 2) % 13) / 13.0 - 0.5 for i in range(k) for j in range(n)]  # row-major (k, n)
+    want = [sum(a[i * k + t] * b[t * n + j] for t in range(k)) for i in range(m) for j in range(n)]
+    arr_a, arr_b = (ctypes.c_float * len(a))(*a), (ctypes.c_float * len(b))(*b)
+    arr_c = (ctypes.c_float * (m * n))(*([float("nan")] * (m * n)))
+    ints = [ctypes.c_int(v) for v in (m, n, k)]
     one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
+    _int, _float = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_float)
+    call = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, _int, _int, _int, _float, _float, _int, _float,
+                            _int, _float, _float, _int)(address)
+    cm, cn, ck = (ctypes.byref(v) for v in ints)
     # row-major c = a @ b is column-major c^T = b^T a^T
-    call(b"N", b"N", ctypes.byref(n), ctypes.byref(m), ctypes.byref(k), ctypes.byref(one), b.data_ptr(),
-         ctypes.byref(n), a.data_ptr(), ctypes.byref(k), ctypes.byref(zero), c.data_ptr(), ctypes.byref(n))
-    return bool(torch.allclose(c, a @ b, rtol=1e-5, atol=1e-6))
+    call(b"N", b"N", cn, cm, ck, ctypes.byref(one), arr_b, cn, arr_a, ck, ctypes.byref(zero), arr_c, cn)
+    return all(abs(got - w) <= 1e-5 * (1.0 + abs(w)) for got, w in zip(arr_c, want))
 
 
 def load(name: str) -> ctypes.CDLL | None:

@@ -88,7 +88,8 @@ class _SigmoidMSE(torch.autograd.Function):
 
 def sigmoid_mse(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``F.mse_loss(torch.sigmoid(z), target)``, the reconstruction loss of a sigmoid output from its logits."""
-    if z.shape == target.shape and z.numel() and not target.requires_grad and _plain_cpu(z, target):
+    if (z.shape == target.shape and z.numel() and not target.requires_grad and _plain_cpu(z, target)
+            and not torch._C._are_functorch_transforms_active()):
         lib = load("mse")
         if lib is not None:
             return _SigmoidMSE.apply(z, target, lib)
@@ -250,7 +251,8 @@ def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = 
     """The loss of the ``nn.Linear`` ``layers`` in order, each but the last followed by a sigmoid, as one autograd
     node (:class:`_SigmoidMLP`): ``F.mse_loss(sigmoid(last), target)`` for ``loss="mse"``,
     ``F.cross_entropy(last, target)`` for ``"cross_entropy"``. None, having done nothing, where the kernels cannot
-    run it (the caller then runs its modules): off the CPU, outside float32, under autocast, without the kernels."""
+    run it (the caller then runs its modules): off the CPU, outside float32, under autocast or a ``torch.func``
+    transform, without the kernels."""
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is not allowed; choose one of: {', '.join(LOSSES)}")
     params = [*(layer.weight for layer in layers), *(layer.bias for layer in layers)]
@@ -265,7 +267,8 @@ def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = 
         fits = (target.dim() == 1 and len(target) == len(x) and target.dtype is torch.int64 and target.is_cpu
                 and target.is_contiguous() and not (len(target) and bool(target.min() < 0)))  # -100: ignore_index
     if (not fits or x.dim() != 2 or not x.numel() or x.shape[1] != params[0].shape[1]
-            or torch.is_autocast_enabled(x.device.type) or not _plain_cpu(x, *params)
+            or torch.is_autocast_enabled(x.device.type) or torch._C._are_functorch_transforms_active()
+            or not _plain_cpu(x, *params)
             or (loss == "mse" and not _plain_cpu(target))):
         return None
     lib = load("sigmoid")
