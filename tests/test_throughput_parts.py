@@ -103,6 +103,18 @@ def test_targets_table_says_which_targets_hold():
             or line.startswith("| peak")]
     assert [row.rsplit("|", 2)[-2].strip() for row in rows] == ["yes", "no", "yes", "no"]
     assert "TF1" not in targets_table({"peak_rss_mb": 1.0})  # a run without the peers leaves that target out
+    # with the step's parts measured, the fraction target is set against the lower of its two floors
+    from aekit.bench.throughput import matmuls_and_update
+
+    r.update(seed_step_matmuls_fraction_of_matmul=0.9, seed_step={"matmul_seconds": 3.0, "optimizer_seconds": 0.6},
+             seed_step_floor={"one_pass_fraction_of_matmul": 0.8})
+    assert matmuls_and_update(r) == 0.9 * 3.0 / 3.6
+    assert targets_table(r).splitlines()[5].endswith("| 0.9 | 0.75 | yes |")  # measured past it: still held
+    r["command"]["fraction_of_matmul"] = 0.7
+    assert targets_table(r).splitlines()[5].endswith("| 0.7 | 0.75 | no; out of reach here |")
+    r["seed_step_floor"]["one_pass_fraction_of_matmul"] = 0.95
+    r["seed_step"]["optimizer_seconds"] = 0.1
+    assert targets_table(r).splitlines()[5].endswith("| 0.7 | 0.871 | no |")  # missed, but within reach
 
 
 def test_headline_speed_baseline_is_the_tf1_code_when_measured():

@@ -243,6 +243,8 @@ def to_markdown(r: dict) -> str:
            ["the seed step's matmuls + its elementwise bytes moved once at the measured bandwidth",
             "fraction of matmul limit", r["seed_step_floor"]["one_pass_fraction_of_matmul"]]]
           if "seed_step_floor" in r else []),
+        *([["the seed step's matmuls + the TF1-RMSProp update at its best, nothing else", "fraction of matmul limit",
+            matmuls_and_update(r)]] if "seed_step" in r and "seed_step_matmuls_fraction_of_matmul" in r else []),
         ["aekit, seed stacked 784-256-128-256-784", "samples/s", r["aekit_samples_per_s"]],
         ["aekit, seed stacked", "GFLOP/s", r["aekit_gflops"]],
         ["aekit, seed stacked", "fraction of matmul limit", r["gflops_fraction_of_matmul"]],
@@ -312,27 +314,44 @@ def to_markdown(r: dict) -> str:
     return head + markdown_table(["what", "unit", "value"], rows) + targets_table(r)
 
 
-TARGETS = (  # (what, the JSON value, at least / at most, the target)
+def matmuls_and_update(r: dict) -> float:
+    """The fraction of the matmul limit a seed step would reach if it were only its matmuls (timed back to back)
+    and the TF1-RMSProp update (timed alone, warm): both are in every step of the tutorial's program, so no loop
+    on this machine passes it. The update's seconds are ``step_parts``'s; the matmuls' FLOPs and seconds those of
+    the ceiling row, so the fraction is the ceiling's times the matmuls' share of the two."""
+    matmuls = r["seed_step"]["matmul_seconds"]
+    return r["seed_step_matmuls_fraction_of_matmul"] * matmuls / (matmuls + r["seed_step"]["optimizer_seconds"])
+
+
+TARGETS = (  # (what, the JSON value, at least / at most, the target, the most this run allows or None)
     ("`aekit reproduce` seed stacked training epoch: fraction of the matmul limit",
-     lambda r: r["command"]["fraction_of_matmul"], ">=", 0.85),
+     lambda r: r["command"]["fraction_of_matmul"], ">=", 0.85,
+     lambda r: min(matmuls_and_update(r), r["seed_step_floor"]["one_pass_fraction_of_matmul"])),
     ("`aekit reproduce` seed stacked training epoch / the tutorial's TF1 code",
-     lambda r: r["command"]["speedup_vs_tf1"], ">=", 1.8),
-    ("modern-stacked: fraction of the matmul limit", lambda r: r["modern_fraction_of_matmul"], ">=", 0.70),
-    ("peak RSS training on 60,000 images (MB)", lambda r: r["peak_rss_mb"], "<=", 600.0),
+     lambda r: r["command"]["speedup_vs_tf1"], ">=", 1.8, None),
+    ("modern-stacked: fraction of the matmul limit", lambda r: r["modern_fraction_of_matmul"], ">=", 0.70, None),
+    ("peak RSS training on 60,000 images (MB)", lambda r: r["peak_rss_mb"], "<=", 600.0, None),
 )
 
 
 def targets_table(r: dict) -> str:
     """The issue's targets against this run's measurements; a target whose inputs the run lacks is left out."""
     rows = []
-    for what, get, op, target in TARGETS:
+    for what, get, op, target, most in TARGETS:
         try:
             value = get(r)
         except KeyError:
             continue
+        try:
+            bound = "" if most is None else float(most(r))
+        except KeyError:
+            bound = ""
         held = value >= target if op == ">=" else value <= target
-        rows.append([what, f"{op} {target:g}", float(value), "yes" if held else "no"])
-    return "\nTargets (issue 13):\n\n" + markdown_table(["target", "needs", "measured", "holds"], rows) if rows else ""
+        beyond = bound != "" and not (bound >= target if op == ">=" else bound <= target)
+        rows.append([what, f"{op} {target:g}", float(value), bound,
+                     "yes" if held else "no; out of reach here" if beyond else "no"])
+    head = ["target", "needs", "measured", "the most this run allows (the lower of the two floors above)", "holds"]
+    return "\nTargets (issue 13):\n\n" + markdown_table(head, rows) if rows else ""
 
 
 def main(argv=None) -> int:
