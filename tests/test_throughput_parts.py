@@ -139,3 +139,13 @@ def test_the_elementwise_floor_counts_the_bytes_and_lowers_the_ceiling():
     for k in ("eager", "one_pass"):  # time added to the matmuls' can only lower the fraction below theirs (0.5)
         assert 0 < r[f"{k}_fraction_of_matmul"] < 0.5
     assert r["bandwidth_gb_per_s"] > 0
+
+
+def test_startup_is_timed_in_fresh_processes_beside_the_bare_interpreter():
+    from aekit.bench.command import startup
+    from aekit.bench.throughput import targets_table
+
+    st = startup(repeats=1)
+    assert st["repeats"] == 1 and 0 < st["python_seconds"] < st["help_seconds"] and st["datasets_seconds"] > 0
+    row = [line for line in targets_table({"startup": st}).splitlines() if "--help" in line]
+    assert len(row) == 1 and row[0].endswith("| yes |" if st["help_seconds"] <= 0.5 else "| no |")

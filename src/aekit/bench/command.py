@@ -41,3 +41,22 @@ def reproduce(dataset: str = "fashion-mnist", epochs_scale: float = 0.1, extra: 
         "build_and_evaluate_seconds": s["total"] - s["train"], "figures_seconds": s.get("figures"),
         "checkpoint_seconds": s.get("checkpoint"), "startup_and_exit_seconds": wall - s["total"] - writing,
     }
+
+
+def startup(repeats: int = 5) -> dict:
+    """Seconds of ``aekit --help`` and of ``aekit datasets`` in a fresh process (the median of ``repeats``), beside
+    those of the bare interpreter (``python -c pass``) measured in turn with them: what aekit's own start-up adds."""
+    import statistics
+
+    script = Path(sys.executable).with_name("aekit")  # the console script users type, where pip installed it
+    aekit = [str(script)] if script.is_file() else [sys.executable, "-m", "aekit"]
+    runs = {"help": [*aekit, "--help"], "datasets": [*aekit, "datasets"], "python": [sys.executable, "-c", "pass"]}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, cmd in runs.items():
+            t0 = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            times[name].append(time.perf_counter() - t0)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return {"help_seconds": med["help"], "datasets_seconds": med["datasets"], "python_seconds": med["python"],
+            "repeats": repeats}

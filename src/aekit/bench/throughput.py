@@ -6,7 +6,7 @@ seed pretraining network, and the cost of the per-epoch resume-state snapshot; (
 reference loop on the same trained weights, and the peers (the tutorial's TF1 code and a Keras 3
 ``model.fit``, each in its own process, see :mod:`aekit.bench.peers`); (d) encode throughput; (e) peak RSS
 of a training process on the whole training set; (f) the command itself, ``aekit reproduce stacked``, end
-to end (:mod:`aekit.bench.command`); (g) the modern recipes and the conv autoencoder, and the seconds the
+to end, and the start-up of ``aekit --help`` and ``aekit datasets`` (:mod:`aekit.bench.command`); (g) the modern recipes and the conv autoencoder, and the seconds the
 modern preset needs to beat PCA (:mod:`aekit.bench.recipe_speed`). Every speed is reported beside a ratio to
 something measured in the same run. Training FLOPs are counted as 6 x weights x samples (forward 2, backward 4).
 """
@@ -95,7 +95,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     import torch
 
     from aekit.bench.ceiling import ceiling_with_elementwise, step_matmul_gflops, step_parts
-    from aekit.bench.command import reproduce
+    from aekit.bench.command import reproduce, startup
     from aekit.bench.peers import run_peers, write_arrays
     from aekit.bench.recipe_speed import measure, recipes, time_to_quality
     from aekit.data.batches import DeviceBatches
@@ -213,6 +213,9 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
         f"of the matmul limit, {cmd['vs_benchmark_loop']:.2f}x the benchmark's loop); start-up and exit "
         f"{cmd['startup_and_exit_seconds']:.1f} s, build and evaluation {cmd['build_and_evaluate_seconds']:.1f} s, "
         f"figures {cmd['figures_seconds']:.1f} s")
+    res["startup"] = start = startup()
+    log(f"    aekit --help: {start['help_seconds']:.2f} s, aekit datasets: {start['datasets_seconds']:.2f} s "
+        f"(python -c pass: {start['python_seconds']:.2f} s)")
 
     # (g) the modern recipes and the conv autoencoder
     res["recipes"] = {}
@@ -296,6 +299,11 @@ def to_markdown(r: dict) -> str:
             ["the command: build and evaluation", "seconds", c["build_and_evaluate_seconds"]],
             ["the command: figures / checkpoint", "seconds", f"{c['figures_seconds']:.2f} / {c['checkpoint_seconds']:.2f}"],
         ]
+    if "startup" in r:
+        st = r["startup"]
+        rows += [["`aekit --help` / `aekit datasets`, fresh process (median of "
+                  f"{st['repeats']})", "seconds", f"{st['help_seconds']:.2f} / {st['datasets_seconds']:.2f}"],
+                 ["the bare interpreter (`python -c pass`), in turn with them", "seconds", st["python_seconds"]]]
     for name, m in r.get("recipes", {}).items():
         precision = "" if m.get("precision", "fp32") == "fp32" else f", {m['precision']} autocast"
         rows += [[f"{name} {m['architecture']} {tuple(m['hidden_sizes'])}, batch {m['batch_size']}{precision}", "samples/s",
@@ -331,6 +339,7 @@ TARGETS = (  # (what, the JSON value, at least / at most, the target, the most t
      lambda r: r["command"]["speedup_vs_tf1"], ">=", 1.8, None),
     ("modern-stacked: fraction of the matmul limit", lambda r: r["modern_fraction_of_matmul"], ">=", 0.70, None),
     ("peak RSS training on 60,000 images (MB)", lambda r: r["peak_rss_mb"], "<=", 600.0, None),
+    ("`aekit --help` (seconds)", lambda r: r["startup"]["help_seconds"], "<=", 0.5, None),
 )
 
 
