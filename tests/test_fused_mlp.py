@@ -307,20 +307,46 @@ def test_sgemm_is_checked_and_turns_off_with_the_kernels():
     idle = ctypes.CFUNCTYPE(None, *[_p] * 13)(lambda *args: None)  # an sgemm_ that writes nothing: refused
     assert not native._sgemm_agrees(ctypes.cast(idle, _p).value)
 
+    def blas(int_type):
+        """A plain sgemm_ (no transposes) in Python that reads its integers as ``int_type`` and, as BLAS does,
+        refuses negative sizes without writing."""
+        def sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+            m, n, k, lda, ldb, ldc = (ctypes.cast(v, ctypes.POINTER(int_type))[0] for v in (m, n, k, lda, ldb, ldc))
+            if min(m, n, k) < 0:
+                return
+            a, b, c = (ctypes.cast(v, ctypes.POINTER(ctypes.c_float)) for v in (a, b, c))
+            for i in range(m):
+                for j in range(n):
+                    c[i + j * ldc] = sum(a[i + t * lda] * b[t + j * ldb] for t in range(k))
+        return ctypes.CFUNCTYPE(None, *[_p] * 13)(sgemm)
 
-def test_torch_func_transforms_get_the_modules():
-    """Under torch.func.grad the fused node (an autograd.Function without setup_context) steps aside."""
-    from torch.func import functional_call, grad
+    lp64, ilp64 = blas(ctypes.c_int), blas(ctypes.c_int64)
+    assert native._sgemm_agrees(ctypes.cast(lp64, _p).value)  # 32-bit integers: the interface torch's MKL has
+    assert not native._sgemm_agrees(ctypes.cast(ilp64, _p).value)  # 64-bit ones would read past each integer
 
-    model = _net(12, (6,))
-    x = torch.rand(5, 12, generator=torch.Generator().manual_seed(5))
-    params = {k: v.detach() for k, v in model.named_parameters()}
 
-    def fused_loss(p):
-        with torch.nn.utils.stateless._reparametrize_module(model, p):
-            return reconstruction_loss(model, x)
-
-    got = grad(fused_loss)(params)
-    want = grad(lambda p: F.mse_loss(functional_call(model, p, (x,)), x))(params)
-    for name in params:
-        torch.testing.assert_close(got[name], want[name])
+def test_zero_width_layers_and_bf16_matmul_precision_keep_torchs_matmuls(monkeypatch):
+    """sgemm_ refuses a leading dimension of 0 (writing nothing), and under a float32 matmul precision below
+    "highest" torch.mm may multiply in bf16: both keep the per-op path, and the modules' numbers."""
+    x = torch.rand(9, 6, generator=torch.Generator().manual_seed(6))
+    with pytest.warns(UserWarning, match="zero-element"):
+        empty = torch.nn.Sequential(torch.nn.Linear(6, 0), torch.nn.Sigmoid(), torch.nn.Linear(0, 6),
+                                    torch.nn.Sigmoid())
+    for _ in range(2):  # the second time over buffers full of NaN: an sgemm_ that wrote nothing would show
+        loss = fused.sigmoid_mlp_loss(x, x, [empty[0], empty[2]])
+        assert loss is not None
+        torch.testing.assert_close(loss, F.mse_loss(empty(x), x))
+        for acts, grads, _ in fused._WORKSPACES[empty[0].weight].buffers.values():
+            for buffer in (*acts, *grads):
+                buffer.fill_(float("nan"))
+    model = _net(64, (32, 16))
+    y = torch.rand(33, 64, generator=torch.Generator().manual_seed(7))
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        got = _grads(model, lambda m: reconstruction_loss(m, y))
+        monkeypatch.setattr(fused, "sgemm", lambda: None)
+        per_op = _grads(model, lambda m: reconstruction_loss(m, y))
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert torch.equal(got[0], per_op[0]) and all(torch.equal(a, b) for a, b in zip(got[1], per_op[1]))

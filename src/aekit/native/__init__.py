@@ -168,21 +168,20 @@ def _sgemm() -> int | None:
 
 
 def _sgemm_agrees(address: int) -> bool:
-    """Whether ``sgemm_`` at ``address`` multiplies as the BLAS interface says (an ABI with 64-bit integers, say,
-    would not): a (5, 7) @ (7, 3) product through it against Python's own, on ctypes arrays (no tensors, so that
-    it holds wherever it is first asked, under torch.func transforms too)."""
+    """Whether ``sgemm_`` at ``address`` multiplies as the BLAS interface with 32-bit integers says: a (5, 7) @ (7, 3)
+    product through it against Python's own, on ctypes arrays (no tensors, so that it holds wherever it is first
+    asked, under torch.func transforms too). Each integer argument is followed in memory by -1, so an interface
+    that reads 64-bit integers sees negative sizes, which BLAS refuses without writing: the check then fails."""
     m, n, k = 5, 3, 7
     a = [((i * 7 + j * 3) % 11) / 11.0 for i in range(m) for j in range(k)]  # row-major (m, k)
     b = [((i * 5 + j * 2) % 13) / 13.0 - 0.5 for i in range(k) for j in range(n)]  # row-major (k, n)
     want = [sum(a[i * k + t] * b[t * n + j] for t in range(k)) for i in range(m) for j in range(n)]
     arr_a, arr_b = (ctypes.c_float * len(a))(*a), (ctypes.c_float * len(b))(*b)
     arr_c = (ctypes.c_float * (m * n))(*([float("nan")] * (m * n)))
-    ints = [ctypes.c_int(v) for v in (m, n, k)]
+    ints = (ctypes.c_int * 8)(m, -1, n, -1, k, -1, 0, 0)  # each followed by a sentinel (see above)
+    cm, cn, ck = (ctypes.byref(ints, 4 * i) for i in (0, 2, 4))
     one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
-    _int, _float = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_float)
-    call = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, _int, _int, _int, _float, _float, _int, _float,
-                            _int, _float, _float, _int)(address)
-    cm, cn, ck = (ctypes.byref(v) for v in ints)
+    call = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 13)(address)
     # row-major c = a @ b is column-major c^T = b^T a^T
     call(b"N", b"N", cn, cm, ck, ctypes.byref(one), arr_b, cn, arr_a, ck, ctypes.byref(zero), arr_c, cn)
     return all(abs(got - w) <= 1e-5 * (1.0 + abs(w)) for got, w in zip(arr_c, want))

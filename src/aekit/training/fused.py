@@ -7,7 +7,9 @@ over memory and per-op overhead that PyTorch's separate kernels and autograd nod
 
 - :func:`tf1_rmsprop_update`: the TF1 RMSProp update in one pass instead of five;
 - :func:`sigmoid_mlp_loss`: a network of sigmoid layers and its loss (MSE of a sigmoid output, or the softmax
-  cross-entropy of a linear head) as one autograd node, one C pass per layer between PyTorch's matmuls;
+  cross-entropy of a linear head) as one autograd node, one C pass per layer between the matmuls; where PyTorch
+  exports the BLAS ``sgemm_`` its ``torch.mm`` calls (:func:`aekit.native.sgemm`), the whole forward pass and the
+  whole training backward pass are one C call each;
 - :func:`sigmoid_mse`: the MSE of a sigmoid output from its logits, one pass forward and one backward, for the
   models the fused node does not take (tied weights, dropout, ...).
 """
@@ -161,8 +163,12 @@ class _SigmoidMLP(torch.autograd.Function):
     The matmuls: with ``gemm`` (the address of PyTorch's BLAS ``sgemm_``, :func:`aekit.native.sgemm`) the kernels
     call it themselves, and the forward pass is one C call (``mlp_forward``), as is the backward pass where every
     weight and bias learns, the input does not and the loss is unscaled (``mlp_backward``; training, that is).
-    Otherwise, and for the other backward passes, each matmul is a ``torch.mm``. Both call the same ``sgemm_``
-    with the same arguments: the results are the same, bit for bit; one call saves the per-op overhead."""
+    Otherwise, and for the other backward passes, each matmul is a ``torch.mm``. Where ``torch.mm`` calls
+    ``sgemm_`` both paths call it with the same arguments and give the same results, bit for bit (for a single
+    row or column torch may take a matrix-vector routine instead: then the two differ by float rounding). The
+    caller passes no ``gemm`` where ``torch.mm`` would not call ``sgemm_`` at all (a float32 matmul precision
+    below "highest", which lets torch multiply in bf16), nor for a layer of width 0. One call saves the per-op
+    overhead."""
 
     @staticmethod
     def forward(ctx, x, target, loss: str, lib, workspace, learns: bool, gemm, *params):
@@ -174,8 +180,8 @@ class _SigmoidMLP(torch.autograd.Function):
         db = biases[-1].new_empty(widths[-1]) if learns else None
         mse = loss == "mse"
         scale = 2.0 / z.numel() if mse else 1.0 / rows
-        if gemm is not None and max(rows, x.shape[1], *widths) >= 2**31:  # sgemm_ takes C int sizes
-            gemm = None
+        if gemm is not None and not 0 < min(x.shape[1], *widths) <= max(rows, x.shape[1], *widths) < 2**31:
+            gemm = None  # sgemm_ takes C int sizes, and refuses a leading dimension of 0 (writing nothing)
         if gemm is not None:  # the whole pass in one call (the matmuls by torch's own BLAS)
             total = lib.mlp_forward(n, rows, _sizes(x.shape[1], *widths), x.data_ptr(), _pointers(weights),
                                     _pointers(biases), _pointers(acts), 0 if mse else 1, target.data_ptr(), scale,
@@ -278,4 +284,5 @@ def sigmoid_mlp_loss(x: torch.Tensor, target: torch.Tensor, layers, loss: str = 
     if workspace is None:
         workspace = _WORKSPACES[params[0]] = _Workspace()
     learns = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
-    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, sgemm(), *params)
+    gemm = sgemm() if torch.get_float32_matmul_precision() == "highest" else None  # else torch.mm may use bf16
+    return _SigmoidMLP.apply(x, target, loss, lib, workspace, learns, gemm, *params)
