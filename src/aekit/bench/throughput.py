@@ -6,8 +6,9 @@ seed pretraining network, and the cost of the per-epoch resume-state snapshot; (
 reference loop on the same trained weights, and the peers (the tutorial's TF1 code and a Keras 3
 ``model.fit``, each in its own process, see :mod:`aekit.bench.peers`); (d) encode throughput; (e) peak RSS
 of a training process on the whole training set; (f) the command itself, ``aekit reproduce stacked``, end
-to end, and the start-up of ``aekit --help`` and ``aekit datasets`` (:mod:`aekit.bench.command`); (g) the modern recipes and the conv autoencoder, and the seconds the
-modern preset needs to beat PCA (:mod:`aekit.bench.recipe_speed`). Every speed is reported beside a ratio to
+to end, and the start-up of ``aekit --help`` and ``aekit datasets`` (:mod:`aekit.bench.command`); (g) the
+modern recipes and the conv autoencoder, and the seconds the modern preset needs to beat PCA
+(:mod:`aekit.bench.recipe_speed`). Every speed is reported beside a ratio to
 something measured in the same run. Training FLOPs are counted as 6 x weights x samples (forward 2, backward 4).
 """
 

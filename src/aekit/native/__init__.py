@@ -146,7 +146,7 @@ def _build(source: Path, cc: list[str], opts: tuple[str, ...], out: Path) -> boo
 def sgemm() -> int | None:
     """The address of the BLAS ``sgemm_`` (Fortran interface) that PyTorch's own CPU library exports and its
     ``torch.mm`` calls (Intel MKL in the x86-64 wheels), for kernels that run a whole pass of matmuls in one call;
-    None where the kernels are off, PyTorch exports none, or it fails a check against ``torch.mm``."""
+    None where the kernels are off, PyTorch exports none, or it fails the check of :func:`_sgemm_agrees`."""
     return _sgemm() if enabled() else None
 
 

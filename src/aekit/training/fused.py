@@ -54,7 +54,7 @@ def tf1_rmsprop_update(params, grads, ms, mom, lr: float, decay: float, momentum
         return False
     n = len(params)
     lib.rmsprop_tf1(n, _pointers(params), _pointers(grads), _pointers(ms), None if mom is None else _pointers(mom),
-                    (ctypes.c_int64 * n)(*[p.numel() for p in params]), lr, decay, momentum, eps)
+                    _sizes(*[p.numel() for p in params]), lr, decay, momentum, eps)
     _written([*params, *ms, *(mom or [])])
     return True
 
@@ -180,8 +180,8 @@ class _SigmoidMLP(torch.autograd.Function):
         db = biases[-1].new_empty(widths[-1]) if learns else None
         mse = loss == "mse"
         scale = 2.0 / z.numel() if mse else 1.0 / rows
-        if gemm is not None and not 0 < min(x.shape[1], *widths) <= max(rows, x.shape[1], *widths) < 2**31:
-            gemm = None  # sgemm_ takes C int sizes, and refuses a leading dimension of 0 (writing nothing)
+        if min(x.shape[1], *widths) == 0 or max(rows, x.shape[1], *widths) >= 2**31:
+            gemm = None  # sgemm_ refuses a leading dimension of 0 (writing nothing), and takes C int sizes
         if gemm is not None:  # the whole pass in one call (the matmuls by torch's own BLAS)
             total = lib.mlp_forward(n, rows, _sizes(x.shape[1], *widths), x.data_ptr(), _pointers(weights),
                                     _pointers(biases), _pointers(acts), 0 if mse else 1, target.data_ptr(), scale,
