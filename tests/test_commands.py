@@ -146,18 +146,31 @@ def test_classifier_cannot_reconstruct(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("part", ["encoder", "autoencoder"])
-def test_onnx_export_matches_pytorch(run_dir, tmp_path, part):
+def test_onnx_export_takes_what_encode_takes(run_dir, tmp_path, part, capsys):
+    """The graph takes the uint8 pixels `aekit encode` takes and gives its codes; a float array is refused
+    loudly rather than clamped into wrong codes."""
     ort = pytest.importorskip("onnxruntime")
-    path = tmp_path / f"{part}.onnx"
-    assert main(["export", str(run_dir / "out" / "stacked"), "--onnx", str(path), "--part", part]) == 0
+    run, path = run_dir / "out" / "stacked", tmp_path / f"{part}.onnx"
+    assert main(["export", str(run), "--onnx", str(path), "--part", part]) == 0
+    assert "uint8 pixels" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # self-contained: no external data file
-    model = aekit.load(run_dir / "out" / "stacked")
-    x = np.random.default_rng(0).random((37, 784), dtype=np.float32)  # a batch size not seen at export
-    with torch.inference_mode():
-        expected = (model.encode if part == "encoder" else model)(torch.as_tensor(x)).numpy()
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 784), dtype=np.uint8)  # a batch size not seen at export
+    np.save(tmp_path / "pixels.npy", pixels)
     session = ort.InferenceSession(str(path))
-    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    got = session.run(None, {"x": pixels})[0]
+    if part == "encoder":
+        assert main(["encode", str(run), str(tmp_path / "pixels.npy"), "-o", str(tmp_path / "codes.npy")]) == 0
+        expected = np.load(tmp_path / "codes.npy")
+    else:
+        with torch.inference_mode():
+            expected = aekit.load(run)(torch.as_tensor(pixels) * (1 / 255)).numpy()
     assert np.abs(got - expected).max() < 1e-5
+    with pytest.raises(Exception, match="(?i)type"):
+        session.run(None, {"x": pixels.astype(np.float32)})  # 0..255 floats: refused, not clamped
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["aekit.input"].startswith("uint8 pixels")
 
 
 def test_onnx_export_of_estimator_includes_scaling(tmp_path):

@@ -210,7 +210,7 @@ def test_custom_idx_folder(tmp_path):
 
 def test_custom_folder_without_images(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="folder has no train-images or test-images IDX file"):
+    with pytest.raises(DataError, match="not a dataset folder: it is empty.*train-images"):
         load_dataset(str(tmp_path / "empty"))
 
 

@@ -80,6 +80,10 @@ def read(directory: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
     if not isinstance(meta.get("extra", {}), dict):
         raise DataError(f"{cfg_path}: 'extra' is {type(meta['extra']).__name__}; expected a JSON object; {DAMAGED}")
     try:
+        open(weights, "rb").close()  # safetensors reports a permission error as a missing file
+    except OSError as e:
+        raise DataError(f"{weights}: cannot read the file ({e.strerror or e}); check its permissions") from None
+    try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as e:
         raise DataError(f"{weights}: corrupt or unreadable safetensors file ({e})") from None

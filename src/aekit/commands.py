@@ -153,8 +153,10 @@ def cmd_export(args) -> int:
     from aekit.export import export_onnx
     from aekit.inference import open_model
 
-    width, out = export_onnx(open_model(args.model), args.onnx, part=args.part)
+    check_destination(args.onnx)  # an unwritable --onnx fails before the model is read
+    width, out, contract = export_onnx(open_model(args.model), args.onnx, part=args.part)
     print(f"exported the {args.part} ({width} -> {out}, dynamic batch) to {args.onnx}")
+    print(f"its input x: {contract}")
     return 0
 
 

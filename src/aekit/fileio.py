@@ -2,7 +2,8 @@
 
 Every writer goes to a temporary ``.<name>.<pid>.<random>.part`` in the same directory (unique per
 process, so two writers never share one), flushes, then renames; on any error the temporary file is
-removed and the destination is left untouched. JSON is always strict: no NaN or Infinity tokens.
+removed and the destination is left untouched. Every file gets the mode a plain ``open`` would give it
+(0666 less the umask), whatever wrote the temporary file. JSON is always strict: no NaN or Infinity tokens.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from aekit.errors import DataError
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot write {path}: cannot create its folder ({e.strerror or e}); "
+                        "choose a folder you can write to") from None
     part = path.with_name(temporary_name(path.name, "part"))
     try:
         yield part
+        os.chmod(part, 0o666 & ~_umask())  # as open() would: some writers create their files 0600
         os.replace(part, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -38,7 +44,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open ``path`` for writing so that it appears complete or not at all."""
     check_destination(path)
     with atomic_path(path) as part:
-        with open(part, mode) as f:
+        try:
+            f = open(part, mode)
+        except OSError as e:
+            raise DataError(f"cannot write {path} ({e.strerror or e}); choose a folder you can write to") from None
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -50,9 +60,28 @@ def check_destination(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is an existing folder; give the path of a file to write instead")
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
         raise DataError(f"cannot write {path}: {parent} is a file, not a folder")
+    check_writable(parent, f"cannot write {path}")
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise DataError (``what``: the user's path) unless a file can be created in ``folder``: tried, not guessed
+    from mode bits, which say nothing of read-only mounts, /proc, or root without its capabilities."""
+    probe = folder / temporary_name("write-check", "probe")
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as e:
+        raise DataError(f"{what}: cannot create files in {folder} ({e.strerror or e}); "
+                        "choose a folder you can write to") from None
+    probe.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def temporary_name(name: str, kind: str) -> str:

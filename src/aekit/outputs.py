@@ -13,6 +13,8 @@ from aekit.experiments.programs import RunResult
 from aekit.experiments.recipes import first_layer_images
 from aekit.fileio import atomic_open, write_json
 
+MIN_MAP_ROWS = 3  # a 2-D projection of fewer codes says nothing (and PCA needs 2 rows for 2 components)
+
 
 def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last;
@@ -24,7 +26,12 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
                                 out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
     figures.loss_curves(result.curves, out / "loss.png", title=name)
-    figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes, title=f"{name}: test codes")
+    if len(result.test_codes) >= MIN_MAP_ROWS:
+        figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes,
+                         title=f"{name}: test codes")
+    else:
+        print(f"note: codes.png skipped: the test split has {len(result.test_codes)} image(s); "
+              f"a 2-D map of codes needs at least {MIN_MAP_ROWS}")
     filters = first_layer_images(result.autoencoder, image_shape)
     if filters is not None:
         figures.filters(filters, filters.shape[1:], out / "filters.png", title=f"{name}: first-layer filters")

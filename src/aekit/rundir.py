@@ -26,9 +26,12 @@ from aekit.fileio import temporary_name
 LOCK = ".aekit.lock"
 
 
-def _take_lock(lock: Path) -> int:
+def _take_lock(lock: Path, busy: str | None = None) -> int:
     """An open descriptor holding an exclusive ``flock`` on ``lock`` (the kernel frees it if the process dies,
-    so no lock is ever stale); the file names the holder's pid for the message a second run gets."""
+    so no lock is ever stale); the file names the holder's pid for the message a second run gets (``busy``,
+    with ``{pid}`` in it)."""
+    busy = busy or (f"{lock.parent}: another aekit run (pid {{pid}}) is writing into this folder; "
+                    "wait for it to finish or choose another --out")
     while True:
         fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
@@ -36,8 +39,7 @@ def _take_lock(lock: Path) -> int:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise DataError(f"{lock.parent}: another aekit run (pid {holder}) is writing into this folder; "
-                            "wait for it to finish or choose another --out") from None
+            raise DataError(busy.format(pid=holder)) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not a file its last holder removed meanwhile
         except FileNotFoundError:
@@ -70,6 +72,30 @@ def claim(out: str | os.PathLike, option: str = "--out") -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             (out / LOCK).unlink()  # while still holding it: no other run holds this file
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_beside(target: str | os.PathLike, option: str) -> Iterator[None]:
+    """Hold a lock on ``.NAME.lock`` beside ``target`` (a folder that is replaced whole, so the lock cannot live
+    inside it): a second writer of the same ``target`` fails at once. The parent folder is created if needed."""
+    target = Path(target)
+    lock = target.with_name(f".{target.name}.lock")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = _take_lock(lock, f"{option} {target}: another aekit process (pid {{pid}}) is writing it; "
+                              f"wait for it to finish or choose another {option}")
+    except DataError:
+        raise
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"{option} {target}: a part of this path is a file, not a folder; choose another path") from None
+    except OSError as e:
+        raise DataError(f"{option} {target}: cannot write there ({e.strerror}); choose a folder you can write to") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
         os.close(fd)
 
 

@@ -159,8 +159,13 @@ def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_r
         done = read_state(target / "resume")
         if done is not None and done.get("complete"):
             check_fingerprint(target / "resume", done.get("fingerprint", {}), as_saved(fp))
+            try:
+                metrics = json.loads((target / "metrics.json").read_text())
+            except (OSError, ValueError) as e:
+                raise DataError(f"{target / 'metrics.json'}: the run is complete but its metrics cannot be read "
+                                f"({getattr(e, 'strerror', None) or e}); rerun without --resume to train it again") from None
             print(f"{program}: already complete in {target}; nothing to resume")
-            return json.loads((target / "metrics.json").read_text())
+            return metrics
         print(f"note: {out_root} holds no saved state of the {program} program; it starts from the beginning")
     print(f"== {program} ({presets.PRESET_ALIASES.get(spec.preset, spec.preset)} preset) on {device}"
           f"{f', {w.size} processes' if w.size > 1 else ''} ==")

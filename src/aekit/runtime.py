@@ -112,6 +112,11 @@ def distributed(device_name: str | None = "auto") -> Iterator[tuple[torch.device
     else:
         raise ConfigError(f"--device {name!r} under torchrun: use auto, cpu or cuda (each process takes "
                           "cuda:LOCAL_RANK)")
+    missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v)]
+    if missing:  # WORLD_SIZE alone is often a stray variable of a cluster job, not torchrun's
+        raise ConfigError(f"WORLD_SIZE={w.size} asks for {w.size} processes, but {' and '.join(missing)} "
+                          f"{'is' if len(missing) == 1 else 'are'} not set; start the command with torchrun "
+                          "(torchrun --standalone --nproc-per-node N -m aekit ...), or unset WORLD_SIZE to run one process")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     stdout = sys.stdout
     if not w.is_main:

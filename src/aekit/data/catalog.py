@@ -236,11 +236,26 @@ def find_idx_files(path: Path) -> dict[str, Path | None]:
         found[kind] = hits[0] if hits else None
     missing = [k for k in ("train-images", "test-images") if found[k] is None]
     if missing:
-        raise DataError(
-            f"{path}: folder has no {' or '.join(missing)} IDX file; expected train-images-*, t10k-images-* "
-            "(and optionally train-labels-*, t10k-labels-*)"
-        )
+        raise DataError(f"{path}: not a dataset folder: {folder_contents(path)}. {FOLDER_LAYOUTS}")
     return found
+
+
+# Every folder layout aekit reads, said in one breath where a folder fits none of them.
+FOLDER_LAYOUTS = ("A dataset folder holds x_train.npy and x_test.npy (numpy.save, not savez; optionally y_train.npy, "
+                  "y_test.npy, x_val.npy, y_val.npy), or the IDX files train-images-* and t10k-images-* (optionally "
+                  "train-labels-*, t10k-labels-*); `aekit data convert` also reads train/ and test/ folders of PNGs")
+
+
+def folder_contents(path: Path, show: int = 5) -> str:
+    """What ``path`` holds, briefly: 'it holds x_train.npz, x_test.npz and train/' or 'it is empty'."""
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir() if not p.name.startswith("."))
+    except OSError as e:
+        return f"it cannot be listed ({e.strerror or e})"
+    if not names:
+        return "it is empty"
+    listed = ", ".join(names[:show]) + (f" and {len(names) - show} more" if len(names) > show else "")
+    return f"it holds {listed}"
 
 
 def _from_file_arrays(path: Path, name: str, *arrays, seed: int) -> Dataset:

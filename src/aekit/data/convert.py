@@ -28,7 +28,8 @@ from aekit.data.inputs import ZIP_ERRORS, read_npz
 from aekit.data.npyfolder import is_npy_folder
 from aekit.data.sources import Source, array_source, idx_source, npz_source, png_source
 from aekit.errors import DataError
-from aekit.fileio import temporary_name
+from aekit.fileio import check_writable, temporary_name
+from aekit.rundir import locked_beside
 
 Parts = dict[str, "Source | np.ndarray | None"]  # file name in DIR -> images (streamed) or labels
 
@@ -37,14 +38,15 @@ def convert(src: str, dest: str | os.PathLike, data_dir=None, download: bool | N
     """Write SRC as a dataset folder at ``dest``; returns a one-line summary."""
     dest = Path(dest)
     check_target(dest)  # before any work
-    parts = {name: part for name, part in open_parts(src, data_dir, download).items() if part is not None}
-    check_parts(parts)
-    with staged_folder(dest) as tmp:
-        for name, part in parts.items():
-            if isinstance(part, Source):
-                write_images(tmp / name, part)
-            else:
-                np.save(tmp / name, part)
+    with locked_beside(dest, "DIR"):  # a second convert into DIR fails at once
+        parts = {name: part for name, part in open_parts(src, data_dir, download).items() if part is not None}
+        check_parts(parts)
+        with staged_folder(dest) as tmp:
+            for name, part in parts.items():
+                if isinstance(part, Source):
+                    write_images(tmp / name, part)
+                else:
+                    np.save(tmp / name, part)
     sizes = ", ".join(f"{name} {' x '.join(map(str, part.shape))}" for name, part in parts.items())
     return f"wrote {dest}: {sizes}"
 
@@ -52,6 +54,10 @@ def convert(src: str, dest: str | os.PathLike, data_dir=None, download: bool | N
 def check_target(dest: Path) -> None:
     if dest.exists() and not dest.is_dir():
         raise DataError(f"DIR {dest}: is a file; give a folder to write the dataset into")
+    parent = next((p for p in dest.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise DataError(f"DIR {dest}: {parent} is a file, not a folder; choose another path")
+    check_writable(parent, f"DIR {dest}")
     if dest.is_dir() and any(dest.iterdir()) and not is_npy_folder(dest):
         raise DataError(f"DIR {dest}: holds files that are not a dataset of .npy files (no x_train.npy); the "
                         "conversion replaces the whole folder, so move them or choose another DIR")
@@ -76,6 +82,10 @@ def open_parts(src: str, data_dir=None, download: bool | None = None) -> Parts:
         return _npz_parts(path)
     if path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir():
         return {**_png_parts(path / "train", "train"), **_png_parts(path / "test", "test")}
+    if path.is_dir() and ((path / "train").is_dir() or (path / "test").is_dir()):
+        have, lack = ("train", "test") if (path / "train").is_dir() else ("test", "train")
+        raise DataError(f"SRC {path}: has a {have}/ folder but no {lack}/; a folder of PNGs needs both train/ and "
+                        "test/ (images directly inside, or in one subfolder per class)")
     if path.is_dir():
         found = find_idx_files(path)
         return {"x_train.npy": idx_source(found["train-images"]), "x_test.npy": idx_source(found["test-images"]),

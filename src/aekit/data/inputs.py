@@ -134,6 +134,9 @@ def read_npy_header(f: IO[bytes], size: int, what: str) -> tuple[tuple[int, ...]
     except (ValueError, TypeError, EOFError, OverflowError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
             zlib.error) as e:  # numpy parses the header with tokenize and ast: a damaged one can raise their errors
         raise DataError(f"{what}: damaged .npy array ({e}); re-create or re-copy the file") from None
+    if dtype.hasobject:  # pickled Python objects (np.save of a list of arrays, say): never unpickled
+        raise DataError(f"{what}: the array holds Python objects (dtype {dtype}), not numbers; aekit reads numeric "
+                        "arrays only: stack the rows into one array (numpy.stack) and save that")
     offset = f.tell()
     needed = offset + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if needed > size:

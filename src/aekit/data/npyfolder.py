@@ -76,7 +76,16 @@ def load_npy_folder(folder: Path, seed: int = 0) -> Dataset:
                             f"{x_train.shape[1]}; all splits must have the same image size")
     y_train = read_labels(folder, "y_train.npy", len(x_train))
     y_test = read_labels(folder, "y_test.npy", len(x_test))
-    if (folder / "x_val.npy").is_file():
+    has_x_val, has_y_val = (folder / "x_val.npy").is_file(), (folder / "y_val.npy").is_file()
+    if has_y_val and not has_x_val:
+        raise DataError(f"{folder}: y_val.npy without x_val.npy; add the validation images as x_val.npy, or remove "
+                        "y_val.npy (aekit then holds out a stratified validation split of x_train.npy)")
+    if has_x_val and y_train is not None and not has_y_val:
+        # Early stopping and model choice on validation accuracy would silently be skipped without them.
+        raise DataError(f"{folder}: x_val.npy has no y_val.npy, but the training images are labeled; add the "
+                        "validation labels as y_val.npy, or remove x_val.npy (aekit then holds out a stratified "
+                        "validation split of x_train.npy)")
+    if has_x_val:
         x_val = open_images(folder / "x_val.npy")[0]
         train, validation = Split(RowView(x_train), y_train), Split(read_rows(x_val, np.arange(len(x_val))),
                                                                     read_labels(folder, "y_val.npy", len(x_val)))

@@ -12,6 +12,7 @@ import gzip
 import math
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -53,7 +54,11 @@ def _rows_from_stream(open_data: Callable[[], IO[bytes]], what: str, shape: tupl
     with open_data() as f:
         for start in range(0, shape[0], step):
             rows = min(step, shape[0] - start)
-            raw = f.read(rows * row_bytes)
+            try:
+                raw = f.read(rows * row_bytes)
+            except (EOFError, zlib.error, OSError) as e:  # gzip: "ended before the end-of-stream marker"
+                raise DataError(f"{what}: corrupt or truncated compressed data near row {start} ({e}); "
+                                "re-create or re-copy the file") from None
             if len(raw) < rows * row_bytes:
                 raise DataError(f"{what}: truncated: its header says {shape[0]} rows of {row_bytes} bytes, the "
                                 f"data ends in row {start + len(raw) // max(1, row_bytes)}; re-create or re-copy the file")
@@ -112,6 +117,8 @@ def npz_source(path: Path, member: str) -> Source:
         archive, info, f = open_member()
         with archive, f:
             shape, fortran, dtype, offset = read_npy_header(f, info.file_size, what)
+    except DataError:  # a ValueError too, but already the right message
+        raise
     except ZIP_ERRORS as e:
         raise DataError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e}); re-create or re-copy it") from None
     if len(shape) == 0 or dtype.hasobject:
@@ -133,6 +140,8 @@ def npz_source(path: Path, member: str) -> Source:
     def chunks():
         try:
             yield from _rows_from_stream(_Member, what, tuple(shape), dtype, check_end=False)
+        except DataError:
+            raise
         except ZIP_ERRORS as e:
             raise DataError(f"{what}: damaged .npz member ({type(e).__name__}: {e}); re-create or re-copy it") from None
 

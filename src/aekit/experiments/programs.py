@@ -79,6 +79,10 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     (given the ``device``) a network too large for its memory."""
     if isinstance(cfg, PretrainProgram) and (data.train.labels is None or data.test.labels is None):
         raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
+    if isinstance(cfg, PretrainProgram) and cfg.finetune_early_stopping and (
+            data.validation.labels is None or len(data.validation) == 0):
+        raise DataError(f"finetune_early_stopping={cfg.finetune_early_stopping} needs a labeled validation split, and "
+                        f"dataset {data.name!r} has none; give one, or --set finetune_early_stopping=0")
     if cfg.batch_size > len(data.train):
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
                           f"use a batch_size of at most {len(data.train)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,29 +18,39 @@ def error_quantiles(errors: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict_batches(fn: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device) -> Iterable[torch.Tensor]:
+def per_chunk(fn: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device) -> np.ndarray:
+    """``fn`` of every chunk of ``images``, written into one array allocated once.
+
+    Keeping each chunk's small result as its own tensor until the end would interleave long-lived small blocks
+    with the chunks' large ones on the heap, which glibc then cannot give back: over a million-row split the
+    process grew by gigabytes. One output, filled in place, keeps memory flat however many rows there are."""
+    out, start = None, 0
     for x in iterate_in_chunks(images, device):
-        yield x, fn(x)
+        y = fn(x)
+        if out is None:
+            out = torch.empty((len(images), *y.shape[1:]), dtype=y.dtype, device=y.device)
+        out[start:start + len(y)] = y
+        start += len(y)
+    return (out if out is not None else torch.empty(0)).cpu().numpy()
 
 
 def reconstruction_error(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     """Per-sample mean squared error (N,), computed in large batches without autograd."""
     model.eval()
-    errs = [((xh - x) ** 2).mean(dim=1) for x, xh in predict_batches(model, images, device)]
-    return torch.cat(errs).cpu().numpy()
+    return per_chunk(lambda x: ((model(x) - x) ** 2).mean(dim=1), images, device)
 
 
 def encode(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     model.eval()
-    return torch.cat([z for _, z in predict_batches(model.encode, images, device)]).cpu().numpy()
+    return per_chunk(model.encode, images, device)
 
 
 def reconstruct(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     model.eval()
-    return torch.cat([xh for _, xh in predict_batches(model, images, device)]).cpu().numpy()
+    return per_chunk(model, images, device)
 
 
 def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device) -> float:
     model.eval()
-    pred = torch.cat([logits.argmax(dim=1) for _, logits in predict_batches(model, images, device)]).cpu().numpy()
+    pred = per_chunk(lambda x: model(x).argmax(dim=1), images, device)
     return float((pred == labels).mean())

@@ -148,7 +148,7 @@ class ResumeStore:
             path = self.folder / f"{name}.pt"
             if not self.resumed or not path.exists():
                 return name, 0
-            saved = torch.load(path, map_location="cpu", weights_only=False)
+            saved = load_phase_file(path)
             if not saved["done"]:
                 return name, int(saved["next_epoch"])
         return None
@@ -171,11 +171,32 @@ def as_saved(fingerprint: dict) -> dict:
 
 def read_state(folder: Path) -> dict | None:
     try:
-        return json.loads((folder / STATE).read_text())
+        state = json.loads((folder / STATE).read_text())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise DataError(f"{folder / STATE}: unreadable resume state ({e}); rerun without --resume to start over") from None
+    if not isinstance(state, dict) or not isinstance(state.get("fingerprint", {}), dict):
+        raise DataError(f"{folder / STATE}: damaged resume state (not the JSON object aekit writes); "
+                        "rerun without --resume to start over")
+    return state
+
+
+PHASE_KEYS = ("next_epoch", "done", "history", "modules", "optimizer", "rng")  # what every <phase>.pt holds
+
+
+def load_phase_file(path: Path) -> dict:
+    """A phase's saved state, checked for the keys :meth:`Phase.save` writes; a damaged file is a DataError."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many kinds on a damaged file: none of them lets the run continue
+        detail = (str(e).splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{path}: unreadable resume state ({detail}); rerun without --resume to start over") from None
+    missing = [k for k in PHASE_KEYS if not isinstance(saved, dict) or k not in saved]
+    if missing:
+        raise DataError(f"{path}: damaged resume state (it lacks {', '.join(missing)}); "
+                        "rerun without --resume to start over")
+    return saved
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -216,17 +237,26 @@ class Phase:
         or None where the phase has not started."""
         if not self.store.resumed or not self.path.exists():
             return None
+        saved = load_phase_file(self.path)
+        modules = self._modules(model)
+        for name, module in modules.items():  # every module's names and shapes, before anything is loaded
+            got, want = saved["modules"].get(name) if isinstance(saved["modules"], dict) else None, module.state_dict()
+            if not isinstance(got, dict) or set(got) != set(want) or any(
+                    getattr(got[k], "shape", None) != want[k].shape for k in want):
+                raise DataError(f"{self.path}: the saved {name} does not fit this run's model (another run's "
+                                "state?); rerun without --resume to start over")
         try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a damaged file: the run cannot continue from it
-            raise DataError(f"{self.path}: unreadable resume state ({e}); rerun without --resume to start over") from None
-        for name, module in self._modules(model).items():
-            module.load_state_dict(saved["modules"][name])
-        optimizer.load_state_dict(saved["optimizer"])
-        for obj, key in ((scheduler, "scheduler"), (scaler, "scaler"), *((v, f"tracked.{k}") for k, v in self.tracked.items())):
-            if obj is not None and saved.get(key) is not None:
-                obj.load_state_dict(saved[key])
-        set_rng_state(saved["rng"][self.store.world.rank])
+            for name, module in modules.items():
+                module.load_state_dict(saved["modules"][name])
+            optimizer.load_state_dict(saved["optimizer"])
+            for obj, key in ((scheduler, "scheduler"), (scaler, "scaler"),
+                             *((v, f"tracked.{k}") for k, v in self.tracked.items())):
+                if obj is not None and saved.get(key) is not None:
+                    obj.load_state_dict(saved[key])
+            set_rng_state(saved["rng"][self.store.world.rank])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+            raise DataError(f"{self.path}: damaged resume state ({type(e).__name__}: {e}); the run stops here, "
+                            "nothing was written: rerun without --resume to start over") from None
         return saved
 
     def save(self, model: nn.Module, optimizer, scheduler, scaler, *, next_epoch: int, done: bool,
