@@ -4,11 +4,11 @@ In one run it measures (a) fp32 matmul GFLOP/s, large square and at the model's 
 (b) aekit's training samples/s and achieved GFLOP/s on the seed stacked autoencoder and the
 seed pretraining network, and the cost of the per-epoch resume-state snapshot; (c) a tutorial-style
 reference loop on the same trained weights, and the peers (the tutorial's TF1 code and a Keras 3
-``model.fit``, each in its own process, see :mod:`aekit.bench.peers`); (d) encode throughput; (e) peak RSS
+``model.fit``, each in its own process, see :mod:`benchmarks.peers`); (d) encode throughput; (e) peak RSS
 of a training process on the whole training set; (f) the command itself, ``aekit reproduce stacked``, end
-to end, and the start-up of ``aekit --help`` and ``aekit datasets`` (:mod:`aekit.bench.command`); (g) the
+to end, and the start-up of ``aekit --help`` and ``aekit datasets`` (:mod:`benchmarks.command`); (g) the
 modern recipes and the conv autoencoder, and the seconds the modern preset needs to beat PCA
-(:mod:`aekit.bench.recipe_speed`). Every speed is reported beside a ratio to
+(:mod:`benchmarks.recipe_speed`). Every speed is reported beside a ratio to
 something measured in the same run. Training FLOPs are counted as 6 x weights x samples (forward 2, backward 4).
 """
 
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aekit.bench.common import finish, machine, markdown_table, script_main, timed
+from benchmarks.common import finish, machine, markdown_table, script_main, timed
 
 if TYPE_CHECKING:  # torch and the training code are imported where a measurement runs, so --help stays fast
     import torch
@@ -67,7 +67,10 @@ def native_speedup(model, opt, batches, epochs: int) -> dict:
 
 
 def _subprocess_json(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, check=True)
+    """``python -m ARGS`` in a fresh interpreter (``benchmarks.X`` found through PYTHONPATH); its last line, as JSON."""
+    from benchmarks import subprocess_env
+
+    out = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, check=True, env=subprocess_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -95,10 +98,6 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     import numpy as np
     import torch
 
-    from aekit.bench.ceiling import ceiling_with_elementwise, step_matmul_gflops, step_parts
-    from aekit.bench.command import reproduce, startup
-    from aekit.bench.peers import run_peers, write_arrays
-    from aekit.bench.recipe_speed import measure, recipes, time_to_quality
     from aekit.data.batches import DeviceBatches
     from aekit.data.catalog import load_dataset
     from aekit.models.classifier import EncoderClassifier
@@ -108,6 +107,10 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     from aekit.training.loop import fit
     from aekit.training.objectives import classification_loss, reconstruction_loss
     from aekit.training.optim import TF1RMSprop
+    from benchmarks.ceiling import ceiling_with_elementwise, step_matmul_gflops, step_parts
+    from benchmarks.command import reproduce, startup
+    from benchmarks.peers import run_peers, write_arrays
+    from benchmarks.recipe_speed import measure, recipes, time_to_quality
 
     device = torch.device("cpu")
     setup(device)
@@ -144,7 +147,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
         res.update(aekit_samples_per_s=rate, aekit_gflops=rate * flops / 1e9, seconds_per_epoch=len(batches) * 256 / rate)
         log(f"(b) aekit seed stacked: {rate:,.0f} samples/s, {res['aekit_gflops']:.1f} GFLOP/s")
         # (c) the reference loop, same weights, one epoch, fresh interpreter
-        ref = _subprocess_json(["aekit.bench.reference", str(Path(tmp) / "state.pt"), str(Path(tmp) / "x.npy"),
+        ref = _subprocess_json(["benchmarks.reference", str(Path(tmp) / "state.pt"), str(Path(tmp) / "x.npy"),
                                 "256,128", str(len(batches))])
         write_arrays(Path(tmp) / "peers.npz", x, model.state_dict())
         res["peers"] = run_peers(Path(tmp) / "peers.npz", len(batches), peer_python, log, skip=not peers)
@@ -194,7 +197,7 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
     log(f"(d) encode: {res['encode_images_per_s']:,.0f} images/s")
 
     # (e) peak RSS of a fresh process training on the whole training set
-    rss = _subprocess_json(["aekit.bench.rss", dataset])
+    rss = _subprocess_json(["benchmarks.rss", dataset])
     res["peak_rss_mb"] = rss["peak_rss_mb"]
     res["peak_rss_images"] = rss["n_images"]
     res["reference_peak_rss_mb"] = ref["peak_rss_mb"]

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aekit.bench.common import finish, machine, script_main
+from benchmarks.common import finish, machine, script_main
 
 NAME = "explore"
 

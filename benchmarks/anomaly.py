@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from aekit.bench.common import finish, machine, markdown_table, script_main
+from benchmarks.common import finish, machine, markdown_table, script_main
 
 NAME = "anomaly"
 

@@ -2,7 +2,7 @@
 
 The peer is pythae's default ``AE`` (input-512-code-512-input, ReLU, sigmoid output, Adam 1e-3, batch 128, its
 ``TrainingPipeline``, 30 epochs), run in its own process by the peers' interpreter (``--peer-python``; install
-with ``pip install -c constraints.txt -e '.[peers]'`` into ``.venv-peers``); without pythae there, the peer is
+with ``pip install -c constraints.txt -r benchmarks/requirements.txt`` into ``.venv-peers``); without pythae there, the peer is
 skipped with a note. Both train on the same split in the same run, one after the other, and both record the
 validation MSE after every epoch against the seconds since training started (their own evaluation is on their
 clock; the benchmark's own measurement of aekit's curve is not); the test MSE is measured once, at the end, off
@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from aekit.bench.common import finish, machine, markdown_table, script_main
+from benchmarks.common import finish, machine, markdown_table, script_main
 
 NAME = "frontier"
 CODES = (32, 128)
@@ -77,11 +77,11 @@ def peer_curve(data, code_size: int, peer_python: str, epochs: int = PEER_EPOCHS
     python = Path(peer_python)
     if not python.is_file():
         return {"skipped": f"--peer-python {peer_python}: no such interpreter; install the peer with `python3 -m venv "
-                           ".venv-peers && .venv-peers/bin/pip install -c constraints.txt -e '.[peers]'`"}
+                           ".venv-peers && .venv-peers/bin/pip install -c constraints.txt -r benchmarks/requirements.txt`"}
     probe = subprocess.run([str(python), "-c", "import pythae"], capture_output=True, text=True)
     if probe.returncode:
         return {"skipped": f"--peer-python {peer_python}: cannot import pythae; install it there with "
-                           f"`{python.parent / 'pip'} install -c constraints.txt -e '.[peers]'`"}
+                           f"`{python.parent / 'pip'} install -c constraints.txt -r benchmarks/requirements.txt`"}
     script = Path(__file__).with_name("pythae_peer.py")
     with tempfile.TemporaryDirectory() as tmp:
         arrays, out = Path(tmp, "arrays.npz"), Path(tmp, "peer.json")
@@ -122,10 +122,10 @@ def run(datasets=DATASETS, codes=CODES, peer_python: str = DEFAULT_PEER_PYTHON, 
     """For each dataset and code size: PCA, the pythae peer, then aekit's modern preset for that code size."""
     import torch
 
-    from aekit.bench.quality import pca_mse
     from aekit.data.catalog import load_dataset
     from aekit.experiments.presets import get_preset, scale_epochs, with_code_size
     from aekit.runtime import setup
+    from benchmarks.quality import pca_mse
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     setup(device)
@@ -207,8 +207,8 @@ def add_arguments(p) -> None:
 
 
 def run_cli(args) -> int:
-    from aekit.bench.common import write_report
     from aekit.errors import ConfigError
+    from benchmarks.common import write_report
 
     try:
         codes = tuple(int(c) for c in args.codes.split(",") if c.strip())

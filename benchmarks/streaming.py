@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aekit.bench.common import finish, machine, markdown_table, script_main
+from benchmarks.common import finish, machine, markdown_table, script_main
 
 NAME = "streaming"
 MODES = ("memory", "stream", "stream-serial")
@@ -56,8 +56,10 @@ def synthetic_folder(folder: Path, n: int, source: str = "fashion-mnist", seed: 
 
 
 def _worker(mode: str, folder: Path, epochs: int) -> dict:
-    out = subprocess.run([sys.executable, "-m", "aekit.bench.stream_rss", mode, str(folder), str(epochs)],
-                         capture_output=True, text=True, check=True)
+    from benchmarks import subprocess_env
+
+    out = subprocess.run([sys.executable, "-m", "benchmarks.stream_rss", mode, str(folder), str(epochs)],
+                         capture_output=True, text=True, check=True, env=subprocess_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

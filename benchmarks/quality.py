@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from aekit.bench.common import finish, machine, markdown_table, script_main
 from aekit.errors import ConfigError
+from benchmarks.common import finish, machine, markdown_table, script_main
 
 NAME = "quality"
 # Each family member: the modern MLP recipe (presets.MODERN_MLP) plus these changes; "modern preset" is
@@ -206,7 +206,7 @@ def run_cli(args) -> int:
     import json
     from pathlib import Path
 
-    from aekit.bench.common import write_report
+    from benchmarks.common import write_report
 
     sections = tuple(x.strip() for x in args.sections.split(",") if x.strip())
     previous = None
