@@ -1,39 +1,40 @@
 """The screening runs that chose the modern-stacked recipes by quality per second (docs/recipes.md).
 
 Each trial is the modern recipe base (presets.MODERN_AE with AdamW) plus ``--set``-style changes, trained by
-``aekit.bench.frontier.aekit_curve`` (validation MSE after every epoch against seconds); the trial is appended to
+``benchmarks.frontier.aekit_curve`` (validation MSE after every epoch against seconds); the trial is appended to
 ``benchmarks/results/frontier-search.json``. Wall times compare only within one invocation of the frontier
 benchmark; here they only rank recipes against each other.
 
-    python benchmarks/frontier_search.py fashion-mnist 32 'name:architecture=pca-residual;training_epochs=30' ...
+    python -m benchmarks frontier-search fashion-mnist 32 'name:architecture=pca-residual;training_epochs=30' ...
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+NAME = "frontier-search"
 OUT = Path("benchmarks/results/frontier-search.json")
 
 
-def main(argv=None) -> int:
-    import torch
-
-    from aekit.bench.common import machine
-    from aekit.bench.frontier import aekit_curve
-    from aekit.bench.quality import pca_mse
-    from aekit.data.catalog import load_dataset
-    from aekit.experiments.presets import MODERN_AE, StackedProgram, apply_overrides
-    from aekit.fileio import write_json
-    from aekit.runtime import setup
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p) -> None:
     p.add_argument("dataset")
     p.add_argument("code_size", type=int)
     p.add_argument("trials", nargs="+", help="NAME:key=value;key=value (the changes to the modern base)")
     p.add_argument("--json", type=Path, default=OUT)
-    args = p.parse_args(argv)
+
+
+def run_cli(args) -> int:
+    import torch
+
+    from aekit.data.catalog import load_dataset
+    from aekit.experiments.presets import MODERN_AE, StackedProgram, apply_overrides
+    from aekit.fileio import write_json
+    from aekit.runtime import setup
+    from benchmarks.common import machine
+    from benchmarks.frontier import aekit_curve
+    from benchmarks.quality import pca_mse
+
     device = torch.device("cpu")
     setup(device)
     data = load_dataset(args.dataset)
@@ -51,6 +52,14 @@ def main(argv=None) -> int:
         results["machine"] = machine()
         write_json(args.json, results)
     return 0
+
+
+def main(argv=None) -> int:
+    import sys
+
+    from benchmarks.common import script_main
+
+    return script_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,16 @@
-"""Fuzz every reader of outside data: valid seed files, mutated (bit flips, byte and header edits, truncation,
-inserted bytes, random bytes), fed to the reader. Each case must load or raise aekit's own error; anything
-else is a bug. Counts per reader go to benchmarks/results/fuzz.json and fuzz.md, with the first examples
-of any other exception; peak memory (ru_maxrss) must stay under --max-rss-mb. Not run by pytest
-(tests/test_fuzz.py is the quick version); exits 1 when a case raised another exception, hung, or
-memory grew past the limit.
+"""Fuzz every reader of outside data: each mutated file must load or raise aekit's own error.
 
-    taskset -c 0 .venv/bin/python benchmarks/fuzz.py --cases 100000
+Valid seed files are mutated (bit flips, byte and header edits, truncation, inserted bytes, random bytes) and
+fed to the reader; anything other than a load or aekit's own error is a bug. Counts per reader go to
+benchmarks/results/fuzz.json and fuzz.md, with the first examples of any other exception; peak memory
+(ru_maxrss) must stay under --max-rss-mb. Not run by pytest (tests/test_fuzz.py is the quick version); exits 1
+when a case raised another exception, hung, or memory grew past the limit.
+
+    taskset -c 0 .venv/bin/python -m benchmarks fuzz --cases 100000
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import gzip
 import io
@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 import aekit
-from aekit.bench.common import machine, markdown_table, write_report
 from aekit.data.catalog import load_custom
 from aekit.data.idx import encode_idx, read_idx
 from aekit.data.inputs import load_input
@@ -41,6 +40,9 @@ from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
 from aekit.experiments import presets
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runner import RunSpec, build_configs, read_toml
+from benchmarks.common import machine, markdown_table, script_main, write_report
+
+NAME = "fuzz"
 
 EXAMPLES = 3  # kept per reader and kind of surprise
 INTERESTING = (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x80\x00\x00\x00", b"\x00\x00\x01\x00")
@@ -350,16 +352,16 @@ def run_reader(name: str, make: Callable, n: int, rng: random.Random, s: dict, w
     return counts
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks/fuzz.py", description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_arguments(parser) -> None:
     parser.add_argument("--cases", type=int, default=100_000, help="cases in all, split evenly across the readers")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the mutations")
     parser.add_argument("--max-rss-mb", type=float, default=2048.0, help="fail when peak memory passes this")
     parser.add_argument("--case-timeout", type=float, default=10.0, help="seconds before a case counts as hung")
     parser.add_argument("--only", default=None, help="run only the readers whose name contains this")
     parser.add_argument("--json", default="benchmarks/results/fuzz.json", help="where to write the counts")
-    args = parser.parse_args(argv)
+
+
+def run_cli(args) -> int:
     torch.set_num_threads(1)
     signal.signal(signal.SIGALRM, _alarm)
     readers = {k: v for k, v in READERS.items() if args.only is None or args.only in k}
@@ -397,6 +399,10 @@ def main(argv=None) -> int:
         print(f"fuzz: {bad} cases raised another exception or hung, or peak RSS {peak:,.0f} MB passed "
               f"{args.max_rss_mb:,.0f} MB", file=sys.stderr)
     return 0 if ok else 1
+
+
+def main(argv=None) -> int:
+    return script_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

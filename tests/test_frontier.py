@@ -1,4 +1,4 @@
-"""aekit bench frontier: the peer skipped with a note, the JSON and table, the figure, and the preset by code size
+"""python -m benchmarks frontier: the peer skipped with a note, the JSON and table, the figure, and the preset by code size
 and training-set size. No timings are checked here: the seconds in these results are whatever the tiny runs took."""
 
 import dataclasses
@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from aekit.bench import frontier
+from benchmarks import frontier
+from benchmarks.__main__ import main as bench_main
 
 
 def _curve(label, mses, step, test):
@@ -16,6 +17,7 @@ def _curve(label, mses, step, test):
     return {"label": label, "points": points, "seconds": step * len(mses), "test_mse": test}
 
 
+@pytest.mark.slow  # probes an interpreter in a subprocess
 def test_peer_is_skipped_with_a_note_without_its_interpreter_or_without_pythae(tiny_npz, tmp_path):
     from aekit.data.catalog import load_dataset
 
@@ -44,11 +46,10 @@ def test_compare_reaches_the_peers_best_validation_mse():
     assert frontier.reached(row["aekit"], 0.011) == 6.0
 
 
+@pytest.mark.slow  # runs the benchmark
 def test_frontier_writes_json_table_and_figure_with_the_peer_skipped(tiny_npz, tmp_path, capsys):
-    from aekit.cli import main
-
     out, fig = tmp_path / "f.json", tmp_path / "frontier.png"
-    assert main(["bench", "frontier", "--datasets", str(tiny_npz), "--codes", "8", "--peer-python",
+    assert bench_main(["frontier", "--datasets", str(tiny_npz), "--codes", "8", "--peer-python",
                  str(tmp_path / "none"), "--json", str(out), "--figure", str(fig)]) == 0
     r = json.loads(out.read_text())
     row = r["rows"][0]
@@ -79,9 +80,7 @@ def test_frontier_figure_and_table_with_a_peer(tmp_path):
 
 
 def test_bad_codes_are_named(capsys):
-    from aekit.cli import main
-
-    assert main(["bench", "frontier", "--codes", "32,x"]) == 2
+    assert bench_main(["frontier", "--codes", "32,x"]) == 2
     assert "--codes '32,x': expected comma-separated integers" in capsys.readouterr().err
 
 

@@ -16,7 +16,6 @@ LAYERS = [
     ("training", ["training"]),
     ("experiments", ["experiments"]),
     ("uses of models", ["estimators", "loading", "inference", "export", "figures", "outputs", "runner", "explore"]),
-    ("benchmarks", ["bench"]),
     ("commands", ["commands"]),
     ("entry points", ["cli", "__main__", "__init__"]),
 ]
@@ -91,3 +90,14 @@ def test_the_rule_can_fail(tmp_path):
     bad.write_text("def f():\n    from aekit.commands import COMMANDS\n")
     assert imports("models.bad", bad, set(GRAPH) | {"models.bad"}) == {"commands"}
     assert layer("commands") > layer("models.bad")
+
+
+def test_the_package_never_imports_the_benchmarks():
+    """benchmarks/ lives at the repository root, outside the wheel: aekit cannot import it."""
+    found = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.relative_to(PKG)}: {n}" for n in names if n == "benchmarks" or n.startswith("benchmarks.")]
+    assert not found

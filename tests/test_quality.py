@@ -1,11 +1,14 @@
 import json
 
 import numpy as np
+import pytest
 
-from aekit.bench import quality
-from aekit.bench.common import write_report
+from benchmarks import quality
+from benchmarks.__main__ import main as bench_main
+from benchmarks.common import write_report
 
 
+@pytest.mark.slow  # runs the benchmark
 def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
     r = quality.run(datasets=(str(tiny_npz),), codes=(8,), epochs_scale=0.05, few_labels="8,all", seeds=1,
                     members=["mlp", "tied", "modern preset (pca-residual)"], log=lambda s: None,
@@ -54,14 +57,12 @@ def test_pca_baseline_matches_sklearn_definition(tiny_npz):
 
 
 def test_sections_refresh_needs_an_earlier_report_and_known_names(tmp_path, capsys):
-    from aekit.cli import main
-
     missing = tmp_path / "none.json"
-    assert main(["bench", "quality", "--sections", "fewlabels", "--json", str(missing)]) == 2
+    assert bench_main(["quality", "--sections", "fewlabels", "--json", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "--sections fewlabels: keeps the other sections from --json" in err and "Traceback" not in err
     assert not missing.exists()
     earlier = tmp_path / "q.json"
     earlier.write_text("{}")
-    assert main(["bench", "quality", "--sections", "bogus", "--json", str(earlier)]) == 2
+    assert bench_main(["quality", "--sections", "bogus", "--json", str(earlier)]) == 2
     assert "--sections bogus: unknown; choose from reconstruction, classification, fewlabels, ladder" in capsys.readouterr().err

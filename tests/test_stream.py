@@ -247,10 +247,13 @@ def test_convert_refuses_a_truncated_idx_file(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # runs the benchmark, which measures each mode in a subprocess
 def test_streaming_benchmark_writes_json_and_table(tiny_npz, tmp_path):
+    from benchmarks.__main__ import main as bench_main
+
     out = tmp_path / "streaming.json"
-    assert main(["bench", "streaming", "--images", "1000", "--source", str(tiny_npz), "--repeats", "1",
-                 "--tmp", str(tmp_path), "--json", str(out)]) == 0
+    assert bench_main(["streaming", "--images", "1000", "--source", str(tiny_npz), "--repeats", "1",
+                       "--tmp", str(tmp_path), "--json", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["data"]["n_images"] == 1000 and r["memory"]["batches"] == "DeviceBatches"
     assert r["stream"]["batches"] == "StreamBatches" and r["stream"]["n_images"] == 900 // 256 * 256

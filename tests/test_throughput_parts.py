@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from aekit.bench import peers
-from aekit.bench.recipe_speed import forward_flops, training_flops_per_sample
-from aekit.bench.throughput import to_markdown
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from benchmarks import peers
+from benchmarks.recipe_speed import forward_flops, training_flops_per_sample
+from benchmarks.throughput import to_markdown
 
 
 def test_mlp_training_flops_are_six_times_the_weights():
@@ -32,7 +32,7 @@ def test_peers_are_skipped_with_a_note_without_tensorflow(tmp_path, monkeypatch)
     monkeypatch.setattr(peers, "has_tensorflow", lambda python: False)
     out = peers.run_peers(tmp_path / "none.npz", 1, log=lambda s: None)
     assert set(out) == {"tf1", "keras"}
-    assert all("pip install" in p["skipped"] and "aekit[peers]" in p["skipped"] for p in out.values())
+    assert all("pip install" in p["skipped"] and "benchmarks/requirements.txt" in p["skipped"] for p in out.values())
     python, note = peers.peer_python(str(tmp_path / "nope"))
     assert python is None and "--peer-python" in note and "no such interpreter" in note
     assert peers.run_peers(tmp_path / "none.npz", 1, log=lambda s: None, skip=True)["tf1"]["skipped"].endswith("(--no-peers)")
@@ -50,7 +50,7 @@ def test_peer_arrays_hold_the_weights_as_in_by_out(tmp_path):
 
 
 def test_tf1_peer_hands_out_batches_like_next_batch():
-    from aekit.bench.tf1_peer import NextBatch
+    from benchmarks.tf1_peer import NextBatch
 
     nb = NextBatch(np.arange(10)[:, None], seed=0)
     epoch = np.concatenate([nb(3) for _ in range(3)])[:, 0]
@@ -68,9 +68,10 @@ def test_run_metrics_hold_figure_and_checkpoint_seconds(tiny_npz, tmp_path):
     assert all(v >= 0 for v in seconds.values())
 
 
+@pytest.mark.slow  # runs aekit in a subprocess
 @pytest.mark.skipif(sys.platform != "linux", reason="runs aekit in a subprocess; linux is where CI runs it")
 def test_the_command_is_measured_end_to_end(tiny_npz):
-    from aekit.bench.command import reproduce
+    from benchmarks.command import reproduce
 
     c = reproduce(str(tiny_npz), 0.02)
     assert c["epochs"] == 1 and c["train_seconds"] > 0
@@ -87,7 +88,7 @@ def test_markdown_reports_ratios_and_skipped_peers():
 
 
 def test_the_step_ceiling_times_every_matmul_of_a_training_step():
-    from aekit.bench.ceiling import step_matmul_gflops, step_shapes
+    from benchmarks.ceiling import step_matmul_gflops, step_shapes
 
     shapes = step_shapes([784, 256, 128], 32)
     assert shapes == [(32, 784, 256), (784, 32, 256), (32, 256, 128), (256, 32, 128), (32, 128, 256)]
@@ -95,7 +96,7 @@ def test_the_step_ceiling_times_every_matmul_of_a_training_step():
 
 
 def test_targets_table_says_which_targets_hold():
-    from aekit.bench.throughput import targets_table
+    from benchmarks.throughput import targets_table
 
     r = {"command": {"fraction_of_matmul": 0.9, "speedup_vs_tf1": 1.5}, "modern_fraction_of_matmul": 0.7,
          "peak_rss_mb": 700.0}
@@ -104,7 +105,7 @@ def test_targets_table_says_which_targets_hold():
     assert [row.rsplit("|", 2)[-2].strip() for row in rows] == ["yes", "no", "yes", "no"]
     assert "TF1" not in targets_table({"peak_rss_mb": 1.0})  # a run without the peers leaves that target out
     # with the step's parts measured, the fraction target is set against the lower of its two floors
-    from aekit.bench.throughput import matmuls_and_update
+    from benchmarks.throughput import matmuls_and_update
 
     r.update(seed_step_matmuls_fraction_of_matmul=0.9, seed_step={"matmul_seconds": 3.0, "optimizer_seconds": 0.6},
              seed_step_floor={"one_pass_fraction_of_matmul": 0.8})
@@ -118,7 +119,7 @@ def test_targets_table_says_which_targets_hold():
 
 
 def test_headline_speed_baseline_is_the_tf1_code_when_measured():
-    from aekit.bench.report import _speed_baseline
+    from benchmarks.report import _speed_baseline
 
     speed = {"reference_samples_per_s": 10.0, "peers": {"tf1": {"skipped": "no tensorflow"}}}
     assert "DataLoader" in _speed_baseline(speed)
@@ -127,7 +128,7 @@ def test_headline_speed_baseline_is_the_tf1_code_when_measured():
 
 
 def test_the_elementwise_floor_counts_the_bytes_and_lowers_the_ceiling():
-    from aekit.bench.ceiling import ceiling_with_elementwise
+    from benchmarks.ceiling import ceiling_with_elementwise
 
     sizes, batch = [20, 8, 4, 8, 20], 16
     r = ceiling_with_elementwise(sizes, batch, matmul_gflops=50.0, limit_gflops=100.0)
@@ -141,9 +142,10 @@ def test_the_elementwise_floor_counts_the_bytes_and_lowers_the_ceiling():
     assert r["bandwidth_gb_per_s"] > 0
 
 
+@pytest.mark.slow  # runs aekit in subprocesses
 def test_startup_is_timed_in_fresh_processes_beside_the_bare_interpreter():
-    from aekit.bench.command import startup
-    from aekit.bench.throughput import targets_table
+    from benchmarks.command import startup
+    from benchmarks.throughput import targets_table
 
     st = startup(repeats=1)
     assert st["repeats"] == 1 and 0 < st["python_seconds"] < st["help_seconds"] and st["datasets_seconds"] > 0

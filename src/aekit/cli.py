@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aekit.bench import benchmarks
 from aekit.errors import AekitError
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
@@ -155,16 +154,6 @@ def _add_data(sub) -> None:
     c.add_argument("--data-dir", default=None, help="folder searched first for a named SRC")
 
 
-def _add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="run a benchmark; writes JSON and a markdown table",
-                       description="Benchmarks that write JSON and a markdown table.")
-    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
-    for module in benchmarks():
-        summary = (module.__doc__ or module.NAME).strip().splitlines()[0].rstrip(".")
-        t = bench.add_parser(module.NAME, help=summary, description=module.__doc__, formatter_class=Formatter)
-        module.add_arguments(t)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from aekit import __version__
 
@@ -173,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_data, _add_inference, _add_export,
-                _add_explore, _add_bench):
+                _add_explore):
         add(sub)
     return parser
 

@@ -177,13 +177,7 @@ def cmd_explore(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from aekit.bench import benchmarks
-
-    return {m.NAME: m.run_cli for m in benchmarks()}[args.bench](args)
-
-
 COMMANDS = {
     "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "data": cmd_data, "encode": cmd_encode,
-    "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "explore": cmd_explore, "bench": cmd_bench,
+    "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "explore": cmd_explore,
 }

@@ -167,7 +167,7 @@ def fewlabels_curves(result: dict, path) -> None:
 
 
 def frontier_figure(rows: list[dict], path) -> None:
-    """Validation MSE against training seconds, one panel per dataset and code size (``aekit bench frontier``):
+    """Validation MSE against training seconds, one panel per dataset and code size (``python -m benchmarks frontier``):
     each curve's points, a star at its end for its test MSE, PCA's test MSE as a dashed line, and a dotted line at
     half the peer's time (the target is to be below the peer's best before it)."""
     datasets = list(dict.fromkeys(row["dataset"] for row in rows))  # one row of panels per dataset

@@ -18,7 +18,8 @@ MIN_MAP_ROWS = 3  # a 2-D projection of fewer codes says nothing (and PCA needs 
 
 def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     """Figures, then the checkpoint (``out`` itself; the classifier in ``out/classifier``), ``metrics.json`` last;
-    the seconds each took join ``metrics["seconds"]`` (``aekit bench throughput`` reads the command's parts there)."""
+    the seconds each took join ``metrics["seconds"]`` (``python -m benchmarks throughput`` reads the command's
+    parts there)."""
     m = result.metrics
     t0 = time.perf_counter()
     image_shape, classes = data.image_shape, data.classes

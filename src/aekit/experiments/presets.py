@@ -97,7 +97,7 @@ class PretrainProgram(AutoencoderRecipe):
 # The modern recipes, chosen by the trials recorded in docs/recipes.md.
 MODERN_AE = dict(activation="gelu", code_activation="identity", init="kaiming", weight_decay=1e-4,
                  schedule="onecycle", batch_size=128)
-# What modern-stacked trains with at every code size, chosen by quality per second (aekit bench frontier): batches
+# What modern-stacked trains with at every code size, chosen by quality per second (python -m benchmarks frontier): batches
 # of 256 under bf16 autocast where the hardware multiplies bf16 (precision="auto": 1.5-2x the samples per second
 # of fp32 on a CPU with AMX; fp32 elsewhere, where bf16 is emulated and slower; 512 is faster still but refuses
 # datasets of fewer than 512 training images), one-cycle AdamW, and early stopping that keeps the best epoch on
@@ -124,7 +124,7 @@ MODERN_MLP = StackedProgram(**MODERN_AE, hidden_sizes=(1024, 512, 128), learning
                             optimizer="adamw")
 # Presets whose recipe depends on the code size and on the size of the training set: rows of (largest code
 # size, largest number of training images, recipe), the first row that fits wins; None is no limit. modern-stacked
-# is chosen by quality per second (aekit bench frontier, docs/recipes.md).
+# is chosen by quality per second (python -m benchmarks frontier, docs/recipes.md).
 SMALL_DATA = 10_000  # training images up to which modern-stacked uses its small-data recipes
 SMALL_CODE = 64  # code sizes up to which it uses its small-code recipes
 # On small data the residual branches overfit within a few epochs; translating each training image (and its

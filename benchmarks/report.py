@@ -10,9 +10,8 @@ commit, where recorded) they hold. The markdown each benchmark writes beside its
 a file is out of date; otherwise the files that changed are rewritten atomically.
 """
 
-# This module also holds the helpers every benchmark uses to write its JSON and markdown. Its imports
-# stay light (``aekit bench --help`` imports it); the benchmarks' renderers, and torch with them, are
-# imported only when a report runs.
+# Its imports stay light (``python -m benchmarks report --help`` imports it); the benchmarks' renderers,
+# and torch with them, are imported only when a report runs.
 
 from __future__ import annotations
 
@@ -23,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from aekit.bench.common import markdown_table
 from aekit.errors import ConfigError, DataError
 from aekit.fileio import atomic_open
+from benchmarks.common import markdown_table
 
 NAME = "report"
 RESULTS = Path("benchmarks", "results")
@@ -121,7 +120,7 @@ def headline(ctx: Context, key=None) -> str:
 
 def _headline_reconstruction(ctx: Context, dataset: str) -> list[str]:
     """The modern preset's test MSE and training time at codes 32 and 128, against pythae's default autoencoder
-    (PCA's where the peer was skipped), all from one run of ``aekit bench frontier``; docs/recipes.md has both."""
+    (PCA's where the peer was skipped), all from one run of ``python -m benchmarks frontier``; docs/recipes.md has both."""
     rows = {r["code_size"]: r for r in ctx("frontier")["rows"] if r["dataset"] == dataset}
     r32, r128 = _entry(rows, 32, f"frontier ({dataset})"), _entry(rows, 128, f"frontier ({dataset})")
     ours = f"{r32['aekit']['test_mse']:.4f} / {r128['aekit']['test_mse']:.4f} (modern, " \
@@ -135,7 +134,7 @@ def _headline_reconstruction(ctx: Context, dataset: str) -> list[str]:
 
 
 def _speed_baseline(speed: dict) -> str:
-    """The tutorial's TF1 code measured in the same run where it was (aekit[peers]), else the DataLoader loop."""
+    """The tutorial's TF1 code measured in the same run where it was (benchmarks/requirements.txt), else the DataLoader loop."""
     tf1 = speed.get("peers", {}).get("tf1", {})
     if "samples_per_s" in tf1:
         return f"{tf1['samples_per_s']:,.0f} samples/s (TF1 code, same run)"
@@ -166,13 +165,13 @@ def recipe_search(ctx: Context, key=None) -> str:
 
 
 def quality_reconstruction(ctx: Context, key=None) -> str:
-    from aekit.bench.quality import reconstruction_table
+    from benchmarks.quality import reconstruction_table
 
     return reconstruction_table(ctx("quality"))
 
 
 def quality_classification(ctx: Context, key=None) -> str:
-    from aekit.bench.quality import classification_table
+    from benchmarks.quality import classification_table
 
     return classification_table(ctx("quality"))
 
@@ -198,12 +197,12 @@ def _whole_view(name: str) -> Callable[[Context, str | None], str]:
 
         return importlib.import_module(f"{__package__}.{name}").to_markdown(ctx(name))
 
-    view.__doc__ = f"{name}.json rendered by aekit.bench.{name}.to_markdown."
+    view.__doc__ = f"{name}.json rendered by benchmarks.{name}.to_markdown."
     return view
 
 
 def frontier_search(ctx: Context, key=None) -> str:
-    from aekit.bench.frontier import search_table
+    from benchmarks.frontier import search_table
 
     return search_table(ctx("frontier-search"))
 
@@ -298,7 +297,7 @@ def run_cli(args) -> int:
         for path, _ in stale:
             print(f"out of date: {path.relative_to(root)}")
         if stale:
-            print(f"{len(stale)} of {len(files)} files differ from {RESULTS}; run `aekit bench report` to regenerate them")
+            print(f"{len(stale)} of {len(files)} files differ from {RESULTS}; run `python -m benchmarks report` to regenerate them")
             return 1
         print(f"{len(files)} files up to date with {RESULTS}")
         return 0

@@ -3,7 +3,7 @@
 ``TensorDataset`` of float32 + ``DataLoader(shuffle=True)`` + ``torch.optim.RMSprop``, no other
 settings: default threads, denormals not flushed, ``loss.item()`` every step.
 
-Usage: python -m aekit.bench.reference STATE.pt IMAGES.npy HIDDEN_SIZES STEPS
+Usage: python -m benchmarks.reference STATE.pt IMAGES.npy HIDDEN_SIZES STEPS
 prints one JSON line: samples_per_s, seconds, steps, peak_rss_mb.
 """
 

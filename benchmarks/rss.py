@@ -1,6 +1,6 @@
 """Peak resident memory of one aekit training epoch on a whole dataset, measured in a fresh process.
 
-Usage: python -m aekit.bench.rss DATASET  -> one JSON line: peak_rss_mb, n_images, features
+Usage: python -m benchmarks.rss DATASET  -> one JSON line: peak_rss_mb, n_images, features
 """
 
 import json

@@ -1,5 +1,5 @@
 """What every benchmark shares: the machine and commit that measured a result, markdown tables, and
-writing JSON plus markdown atomically. Light imports only: ``aekit bench --help`` imports every benchmark."""
+writing JSON plus markdown atomically. Light imports only: ``python -m benchmarks NAME --help`` imports it."""
 
 from __future__ import annotations
 
@@ -73,12 +73,14 @@ def finish(result: dict, markdown: str, json_path: str | Path) -> int:
 
 
 def script_main(module, argv=None) -> int:
-    """``python benchmarks/<name>.py``: the module's arguments and run_cli, with the CLI's clean errors."""
-    parser = argparse.ArgumentParser(prog=f"benchmarks/{module.NAME}.py", description=module.__doc__,
+    """``python -m benchmarks NAME``: the module's arguments and run_cli, with aekit's clean errors (one line on
+    stderr and the error's exit code for an AekitError)."""
+    prog = f"python -m benchmarks {module.NAME}"
+    parser = argparse.ArgumentParser(prog=prog, description=module.__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     module.add_arguments(parser)
     try:
         return module.run_cli(parser.parse_args(argv))
     except AekitError as e:
-        print(f"benchmarks/{module.NAME}.py: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return e.exit_code

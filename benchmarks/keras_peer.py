@@ -1,11 +1,11 @@
-"""Peer of ``aekit bench throughput``: the same network as a Keras 3 ``model.fit``, timed in its own process.
+"""Peer of ``python -m benchmarks throughput``: the same network as a Keras 3 ``model.fit``, timed in its own process.
 
 784-256-128-256-784 with sigmoids, mean squared error, ``keras.optimizers.RMSprop`` at the tutorial's rate, batch
 256, ``shuffle=True``: what a user of today's TensorFlow would write. It starts from the same weights as aekit
 (from the ``.npz``). The first ``--warm-epochs`` epochs (tracing, compiling) are not timed; the clock covers the
 epochs after them, read by a callback. Run as a script by the peers' interpreter, never imported by aekit:
 
-    .venv-peers/bin/python keras_peer.py IN.npz --epochs 1
+    .venv-peers/bin/python benchmarks/keras_peer.py IN.npz --epochs 1
 
 prints one JSON line: samples_per_s, seconds, epochs, peak_rss_mb, keras, backend.
 """

@@ -1,4 +1,4 @@
-"""The peer of ``aekit bench frontier``: pythae's default autoencoder, trained the way its README shows.
+"""The peer of ``python -m benchmarks frontier``: pythae's default autoencoder, trained the way its README shows.
 
 Run as a script by the peers' interpreter (``.venv-peers/bin/python path/to/pythae_peer.py IN.npz OUT.json``),
 never imported by aekit: it needs only numpy, torch and pythae, so the peers' venv does not need aekit, and

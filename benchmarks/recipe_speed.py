@@ -109,12 +109,12 @@ def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 
     read before training and after every epoch, off the clock."""
     import torch
 
-    from aekit.bench.quality import pca_mse
     from aekit.data.batches import DeviceBatches
     from aekit.experiments.presets import get_preset, with_code_size
     from aekit.experiments.recipes import build_autoencoder, train_autoencoder
     from aekit.runtime import generator, seeded_global_rng
     from aekit.training.evaluate import reconstruction_error
+    from benchmarks.quality import pca_mse
 
     cfg = get_preset("stacked", "modern", code_size, n_train=len(data.train), image_shape=data.image_shape)
     cfg = with_code_size(cfg, code_size)  # as aekit reproduce picks it

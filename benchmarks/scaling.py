@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aekit.bench.common import finish, machine, markdown_table, script_main
 from aekit.errors import ConfigError
+from benchmarks.common import finish, machine, markdown_table, script_main
 
 NAME = "scaling"
 

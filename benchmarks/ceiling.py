@@ -26,7 +26,7 @@ def step_matmul_gflops(sizes: list[int], batch: int, min_seconds: float = 0.5) -
     """GFLOP/s of one step's matmuls, counted as 6 x weights x ``batch`` FLOPs per step."""
     import torch
 
-    from aekit.bench.common import timed
+    from benchmarks.common import timed
 
     pairs = [(torch.rand(m, k), torch.rand(k, n)) for m, k, n in step_shapes(sizes, batch)]
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -42,7 +42,7 @@ def step_parts(model, objective, optimizer, x, min_seconds: float = 0.5) -> dict
     """Seconds of one training step on batch ``x``, and of its parts alone: forward + backward, the optimizer's
     update. With the matmuls' seconds this says where a step's time goes (the rest is elementwise work:
     activations, loss, bias gradients). The optimizer's extra updates change the weights a little: measure last."""
-    from aekit.bench.common import timed
+    from benchmarks.common import timed
 
     def forward_backward():
         optimizer.zero_grad(set_to_none=True)
@@ -58,7 +58,7 @@ def step_parts(model, objective, optimizer, x, min_seconds: float = 0.5) -> dict
 
 def best_of(fn, repeats: int = 5, min_seconds: float = 0.1) -> float:
     """The fastest of ``repeats`` timings of ``fn`` (seconds per call): on a shared machine the least disturbed."""
-    from aekit.bench.common import timed
+    from benchmarks.common import timed
 
     return min(timed(fn, min_seconds) for _ in range(repeats))
 

@@ -1,6 +1,6 @@
 """One timed training epoch on a dataset folder of .npy files, in a fresh process, and its peak RSS.
 
-Usage: python -m aekit.bench.stream_rss MODE FOLDER EPOCHS -> one JSON line: samples_per_s, peak_rss_mb, ...
+Usage: python -m benchmarks.stream_rss MODE FOLDER EPOCHS -> one JSON line: samples_per_s, peak_rss_mb, ...
 One epoch first warms up (the page cache, the allocator, the sigmoids), then EPOCHS are timed.
 MODE ``memory`` reads x_train.npy whole and trains from memory (:class:`DeviceBatches`); ``stream`` and
 ``stream-serial`` open the folder as ``--dataset`` does and stream it (with and without the read-ahead thread).

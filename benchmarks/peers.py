@@ -1,8 +1,9 @@
 """The throughput benchmark's peers: the tutorial's TF1 code and a Keras 3 ``model.fit``, each in its own process.
 
 TensorFlow and torch in one process fight over threads, so each peer is a script (``tf1_peer.py``,
-``keras_peer.py``) run by an interpreter that has TensorFlow: this one when it does (the benchmark run from
-``.venv-peers``), else ``.venv-peers/bin/python``, or ``--peer-python``. Without one, each peer is skipped with a
+``keras_peer.py``) run by file path by an interpreter that has TensorFlow: this one when it does (the benchmark
+run from ``.venv-peers``), else ``.venv-peers/bin/python``, or ``--peer-python``. The scripts import neither
+aekit nor this package. Without such an interpreter, each peer is skipped with a
 note saying how to install it. Both start from the weights aekit is measured on, and train on the same images.
 """
 
@@ -16,8 +17,8 @@ from pathlib import Path
 
 PEERS = {"tf1": "tf1_peer.py", "keras": "keras_peer.py"}
 VENV_PEERS = Path(".venv-peers", "bin", "python")
-INSTALL = ("python3 -m venv .venv-peers && .venv-peers/bin/pip install -c constraints.txt -e '.[peers]', "
-           "then run the benchmark with .venv-peers/bin/aekit")
+INSTALL = ("python3 -m venv .venv-peers && .venv-peers/bin/pip install -c constraints.txt -e . "
+           "-r benchmarks/requirements.txt, then run the benchmark with .venv-peers/bin/python -m benchmarks")
 
 
 def has_tensorflow(python: str | Path) -> bool:
@@ -36,7 +37,7 @@ def peer_python(requested: str | None = None) -> tuple[str | None, str]:
     for candidate in (sys.executable, VENV_PEERS):
         if Path(candidate).is_file() and has_tensorflow(candidate):
             return str(candidate), ""
-    return None, f"tensorflow is not installed (aekit[peers]); skipped. To measure the peers: {INSTALL}"
+    return None, f"tensorflow is not installed (benchmarks/requirements.txt); skipped. To measure the peers: {INSTALL}"
 
 
 def write_arrays(path: Path, images, state: dict) -> None:

@@ -1,4 +1,4 @@
-"""Peer of ``aekit bench throughput``: the tutorial's own TF1 program 1 (tf.compat.v1), timed in its own process.
+"""Peer of ``python -m benchmarks throughput``: the tutorial's own TF1 program 1 (tf.compat.v1), timed in its own process.
 
 The code is the seed's (placeholder, N(0, 1) variables, sigmoid layers, ``tf.train.RMSPropOptimizer``, one
 ``sess.run([train_step, loss], feed_dict=...)`` per batch); only the data source changed: the images come from an
@@ -7,7 +7,7 @@ The code is the seed's (placeholder, N(0, 1) variables, sigmoid layers, ``tf.tra
 network as aekit in the same run. Run as a script by the peers' interpreter, never imported by aekit (it needs
 only numpy and tensorflow):
 
-    .venv-peers/bin/python tf1_peer.py IN.npz --steps 214 --warm-steps 20
+    .venv-peers/bin/python benchmarks/tf1_peer.py IN.npz --steps 214 --warm-steps 20
 
 prints one JSON line: samples_per_s, seconds, steps, peak_rss_mb, tensorflow.
 """

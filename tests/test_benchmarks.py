@@ -1,0 +1,74 @@
+"""The benchmarks at the repository root: ``python -m benchmarks NAME`` runs each, ``--help`` lists them, and the
+throughput benchmark writes its JSON and table."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import NAMES, benchmarks, module_name, subprocess_env, summary
+from benchmarks.__main__ import main
+
+
+def test_every_benchmark_is_listed_by_its_module_name():
+    modules = benchmarks()
+    assert [module_name(m.NAME) for m in modules] == [m.__name__ for m in modules] and len(modules) == len(NAMES)
+    assert {"throughput", "anomaly", "quality", "frontier-search", "fuzz", "report"} <= {m.NAME for m in modules}
+    assert all(m.__doc__ and callable(m.add_arguments) and callable(m.run_cli) for m in modules)
+    assert all(summary(m.NAME) == m.__doc__.strip().splitlines()[0].rstrip(".") for m in modules)
+
+
+def test_an_unknown_benchmark_is_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["nosuchbenchmark"])
+    assert e.value.code == 2 and "invalid choice: 'nosuchbenchmark'" in capsys.readouterr().err
+
+
+def test_the_user_command_line_has_no_bench(capsys):
+    from aekit.cli import main as aekit_main
+
+    with pytest.raises(SystemExit) as e:
+        aekit_main(["bench", "throughput"])
+    assert e.value.code == 2 and "invalid choice: 'bench'" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # fresh interpreters
+@pytest.mark.parametrize("argv", [["--help"], ["throughput", "--help"], ["report", "--help"]], ids=" ".join)
+def test_help_lists_the_benchmarks_and_imports_nothing_heavy(argv, tmp_path):
+    """From any folder, with the repository root on PYTHONPATH, as the benchmarks run their own subprocesses."""
+    code = ("import runpy, sys; sys.argv = ['benchmarks', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('benchmarks', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print([m for m in ('torch', 'numpy', 'sklearn', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path,
+                         env=subprocess_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    if argv == ["--help"]:
+        assert out.stdout.startswith("usage: python -m benchmarks") and all(f"  {n} " in out.stdout for n in NAMES)
+    else:
+        assert out.stdout.startswith(f"usage: python -m benchmarks {argv[0]}")
+
+
+@pytest.mark.slow  # runs the benchmark (and a subprocess of it)
+def test_throughput_benchmark_writes_json_and_table(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "tp.json"
+    assert main(["throughput", "--dataset", str(tiny_npz), "--warm-epochs", "1", "--epochs", "1", "--json", str(out),
+                 "--no-peers", "--recipe-images", "256", "--quality-epochs", "1", "--command-epochs-scale", "0.02"]) == 0
+    r = json.loads(out.read_text())
+    for key in ("aekit_samples_per_s", "reference_samples_per_s", "matmul_gflops", "aekit_gflops", "peak_rss_mb"):
+        assert r[key] > 0, key
+    assert r["peak_rss_images"] == 300  # train + validation
+    assert 0 < r["modern_fraction_of_matmul"] == r["recipes"]["modern-stacked"]["fraction_of_matmul"]
+    assert set(r["recipes"]) == {"modern-stacked", "modern-stacked at batch 512 (diagnostic)",
+                              "modern-pretrain (pretraining)", "conv (modern training)"}
+    assert all(m["training_flops_per_sample"] > 0 for m in r["recipes"].values())
+    assert r["command"]["seconds_per_epoch"] > 0 and r["command"]["fraction_of_matmul"] > 0
+    assert all("skipped" in p for p in r["peers"].values()) and "cost" in r["resume_snapshot"]
+    assert 0 < r["seed_step"]["optimizer_seconds"] < r["seed_step"]["step_seconds"]
+    assert len(r["command"]["command"]) and r["command"]["first_epoch_seconds"] > 0
+    assert r["time_to_quality"]["pca_test_mse"] > 0 and r["time_to_quality"]["points"]
+    table = out.with_suffix(".md").read_text()
+    assert table.count("\n|") >= 12 and "aekit / reference" in table
+    assert "speedup" in capsys.readouterr().out
