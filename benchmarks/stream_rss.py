@@ -1,12 +1,16 @@
 """One timed training epoch on a dataset folder of .npy files, in a fresh process, and its peak RSS.
 
 Usage: python -m benchmarks.stream_rss MODE FOLDER EPOCHS -> one JSON line: samples_per_s, peak_rss_mb, ...
-One epoch first warms up (the page cache, the allocator, the sigmoids), then EPOCHS are timed.
+One epoch first warms up (the page cache, the allocator), then EPOCHS are timed.
 MODE ``memory`` reads x_train.npy whole and trains from memory (:class:`DeviceBatches`); ``stream`` and
 ``stream-serial`` open the folder as ``--dataset`` does and stream it (with and without the read-ahead thread).
+MODE ``command`` and ``command-cold`` run the whole ``aekit reproduce stacked --dataset FOLDER`` for EPOCHS
+epochs (training, evaluation over every split, figures, checkpoint) with no warm-up, the second after asking
+the kernel to drop x_train.npy from the page cache, so that the first epoch reads it from the disk.
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +28,8 @@ def main(mode: str, folder: str, epochs: int) -> None:
     from aekit.training.objectives import reconstruction_loss
     from aekit.training.optim import TF1RMSprop
 
+    if mode.startswith("command"):
+        return command(mode, folder, epochs)
     setup(torch.device("cpu"))
     t0 = time.perf_counter()
     if mode == "memory":
@@ -45,6 +51,31 @@ def main(mode: str, folder: str, epochs: int) -> None:
     print(json.dumps({"mode": mode, "samples_per_s": epochs * len(batches) * batches.batch_size / hist.seconds,
                       "epoch_s": hist.seconds / epochs, "load_s": load_s, "peak_rss_mb": peak_rss_mb(),
                       "n_images": len(batches) * batches.batch_size, "batches": type(batches).__name__}))
+
+
+def command(mode: str, folder: str, epochs: int) -> None:
+    import tempfile
+
+    from aekit.cli import main as aekit
+
+    if mode == "command-cold":
+        with open(Path(folder, "x_train.npy"), "rb") as f:  # clean pages go; the next read comes from the disk
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    with tempfile.TemporaryDirectory(prefix="aekit-stream-cmd-") as out:
+        t0 = time.perf_counter()
+        code = aekit(["reproduce", "stacked", "--dataset", folder, "--set", f"training_epochs={epochs}",
+                      "--no-progress", "--out", out])
+        wall = time.perf_counter() - t0
+        if code != 0:
+            raise SystemExit(f"aekit reproduce exited {code}")
+        m = json.loads(Path(out, "stacked", "metrics.json").read_text())
+    seconds = m["seconds"]
+    n = m["n_train"] // 256 * 256
+    sys.stdout.flush()
+    print("\n" + json.dumps({"mode": mode, "samples_per_s": epochs * n / seconds["train"], "epoch_s": seconds["train"] / epochs,
+                      "load_s": wall - seconds["total"] - seconds.get("figures", 0) - seconds.get("checkpoint", 0),
+                      "after_training_s": seconds["total"] - seconds["train"], "command_s": wall,
+                      "peak_rss_mb": peak_rss_mb(), "n_images": n, "batches": "aekit reproduce"}))
 
 
 def peak_rss_mb() -> float:
