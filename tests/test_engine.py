@@ -1,4 +1,4 @@
-"""The fast path (device-resident uint8 batches, one-pass TF1 RMSProp, fused sigmoid + MSE, on-device loss sums)
+"""The fast path (device-resident uint8 batches, the TF1 RMSProp update over all parameters at once, on-device loss sums)
 gives the same numbers as a plain eager loop written the obvious way."""
 
 import copy

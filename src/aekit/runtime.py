@@ -140,7 +140,7 @@ def available_cpus() -> int:
     return max(1, n)
 
 
-def native_bf16(device: torch.device) -> bool:
+def hardware_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bf16 matrices in hardware: a CUDA GPU that supports bf16, or a CPU with AMX
     or AVX512-BF16 (read from /proc/cpuinfo; where that cannot be read, False). On other CPUs bf16 autocast
     emulates the products and trains slower than fp32."""

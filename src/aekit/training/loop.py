@@ -42,7 +42,7 @@ class History:
                 **({"epoch_seconds": self.epoch_seconds} if self.epoch_seconds else {})}
 
 
-# auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.native_bf16), else fp32.
+# auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.hardware_bf16), else fp32.
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "auto": None}
 
 
@@ -52,9 +52,9 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
         raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
-    from aekit.runtime import native_bf16
+    from aekit.runtime import hardware_bf16
 
-    return "bf16" if native_bf16(torch.device(device)) else "fp32"
+    return "bf16" if hardware_bf16(torch.device(device)) else "fp32"
 
 
 def autocast(device_type: str, precision: str):
