@@ -92,6 +92,7 @@ def test_metrics_record_the_precision_auto_resolved_to(tiny_npz, tmp_path, monke
                      "--set", "training_epochs=1", "--set", "hidden_sizes=32,8", "--no-progress"]) == 0
         m = json.loads((out / "stacked" / "metrics.json").read_text())
         assert m["config"]["precision"] == "auto" and m["precision"] == expected
+        assert (m["torch"], m["device"], m["compile"]) == (torch.__version__, "cpu", False)  # the rest of the arithmetic
 
 
 def test_the_presets_know_the_loops_precisions():

@@ -113,12 +113,24 @@ def test_killed_at_a_random_moment(tmp_path, reference):
 
 def test_resume_refuses_a_different_run(tmp_path):
     finish(aekit(tmp_path, "tutorial-stacked", kill="loss:1:end"), expect=-signal.SIGKILL)
-    proc = subprocess.run([sys.executable, "-m", "aekit", "reproduce", *RECIPES["tutorial-stacked"], *SMALL,
-                           "--out", str(tmp_path), "--resume", "--set", "learning_rate=0.01"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
-    assert "holds the state of a different run (config.learning_rate: saved 0.02, now 0.01)" in proc.stderr
-    assert "Traceback" not in proc.stderr
+
+    def refused(*extra: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "aekit", "reproduce", *RECIPES["tutorial-stacked"], *SMALL,
+                               "--out", str(tmp_path), "--resume", *extra], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        return proc.stderr
+    assert "holds the state of a different run (config.learning_rate: saved 0.02, now 0.01)" in refused(
+        "--set", "learning_rate=0.01")
+    # what decides the arithmetic beside the recipe: torch.compile, and the torch version (a state saved by another)
+    assert "holds the state of a different run (compile: saved False, now True)" in refused("--compile")
+    state = tmp_path / ".stacked.partial" / "resume" / "state.json"
+    saved = json.loads(state.read_text())
+    assert saved["fingerprint"]["torch"] == torch.__version__
+    assert {k: saved["fingerprint"][k] for k in ("device", "precision", "compile")} == {
+        "device": "cpu", "precision": "fp32", "compile": False}
+    saved["fingerprint"]["torch"] = "2.0.0"
+    state.write_text(json.dumps(saved))
+    assert f"holds the state of a different run (torch: saved '2.0.0', now '{torch.__version__}')" in refused()
 
 
 class Interrupted(Exception):
