@@ -1,5 +1,5 @@
-"""The fast path (device-resident uint8 batches, the TF1 RMSProp update over all parameters at once, on-device loss sums)
-gives the same numbers as a plain eager loop written the obvious way."""
+"""The fast path (device-resident uint8 batches, the TF1 RMSProp update over all parameters at once, on-device
+loss sums) gives the same numbers as a plain eager loop written the obvious way."""
 
 import copy
 

@@ -166,7 +166,9 @@ def setup(device: torch.device, threads: int | None = None) -> None:
 
     Saturated sigmoids give denormal gradients, and x86 CPUs handle denormals in
     microcode: one step of the seed autoencoder measured 32 ms instead of 9.6 ms. Worker
-    threads inherit the FP mode of the thread that creates them, hence "before".
+    threads inherit the FP mode of the thread that creates them, hence "before". The one place aekit sets
+    the FP mode: the commands (``reproduce``, ``train``, ``fewlabels``) and the estimators call it; code that calls
+    ``fit`` or the programs directly calls it first.
     """
     torch.set_flush_denormal(True)
     if device.type == "cpu":
