@@ -89,7 +89,7 @@ def elementwise_floor(sizes: list[int], batch: int) -> dict:
     params += [torch.randn(b).requires_grad_() for b in outs]
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
-    opt = TF1RMSprop(params, lr=1e-12, native=False)  # PyTorch's ops, in full; the weights barely move
+    opt = TF1RMSprop(params, lr=1e-12)  # the weights barely move
 
     def activations():
         for a, g, b in zip(acts, grads, biases):

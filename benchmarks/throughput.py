@@ -48,24 +48,6 @@ def _train_rate(model, objective, opt, batches, epochs, **kw) -> float:
     return epochs * len(batches) * batches.batch_size / hist.seconds
 
 
-def native_speedup(model, opt, batches, epochs: int) -> dict:
-    """Training with aekit's C kernels (:mod:`aekit.native`) against PyTorch's own ops for the same steps, in
-    turn on the same weights: ``speedup`` is the ratio of the median rates."""
-    import statistics
-
-    from aekit import native
-    from aekit.training.objectives import reconstruction_loss
-
-    rates: dict[str, list[float]] = {"kernels": [], "pytorch": []}
-    for _ in range(2):
-        rates["kernels"].append(_train_rate(model, reconstruction_loss, opt, batches, epochs))
-        with native.turned_off():
-            rates["pytorch"].append(_train_rate(model, reconstruction_loss, opt, batches, epochs))
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    return {"loaded": None not in (native.load("rmsprop_tf1"), native.load("mse"), native.load("sigmoid")),
-            "samples_per_s": med, "speedup": med["kernels"] / med["pytorch"], "epochs": epochs}
-
-
 def _subprocess_json(args: list[str]) -> dict:
     """``python -m ARGS`` in a fresh interpreter (``benchmarks.X`` found through PYTHONPATH); its last line, as JSON."""
     from benchmarks import subprocess_env
@@ -166,10 +148,6 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
             res[f"speedup_vs_{name}"] = rate / peer["samples_per_s"]
             log(f"    {name}: {peer['samples_per_s']:,.0f} samples/s -> aekit is {res[f'speedup_vs_{name}']:.2f}x")
     log(f"    resume snapshot every epoch: {res['resume_snapshot']['cost']:+.1%} of an epoch")
-    res["native"] = native_speedup(model, opt, batches, epochs)
-    log(f"    C kernels (TF1 RMSProp update, the sigmoid network as one fused node): {res['native']['speedup']:.3f}x "
-        "PyTorch's ops"
-        + ("" if res["native"]["loaded"] else " (not loaded: no C compiler?)"))
 
     if compile:
         compiled = torch.compile(model)
@@ -274,9 +252,6 @@ def to_markdown(r: dict) -> str:
                   ("optimizer update (TF1 RMSProp)", "optimizer_seconds"))]
     if "resume_snapshot" in r:
         rows.append(["resume-state snapshot every epoch", "fraction of an epoch", r["resume_snapshot"]["cost"]])
-    if "native" in r:
-        rows.append(["aekit's C kernels (TF1 RMSProp update, fused sigmoid network) / PyTorch's ops, same steps", "speedup",
-                     r["native"]["speedup"] if r["native"]["loaded"] else "not loaded (no C compiler)"])
     if "matmul_gflops_bf16" in r:
         rows.append(["bf16 matmul 2048x2048x2048", "GFLOP/s", r["matmul_gflops_bf16"]])
     rows += [

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_steps.py"
+KILLED_RUN = Path(__file__).parent / "scripts" / "killed_run.py"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
 
 
@@ -68,8 +69,9 @@ def test_two_ranks_killed_then_resumed_equal_an_uninterrupted_pair(tmp_path):
     args = ["-m", "aekit", "reproduce", "pretrain", "--dataset", "mnist-5k", "--epochs-scale", "0.02", "--no-progress",
             "--preset", "modern", "--set", "hidden_sizes=64,16"]
     torchrun(2, *args, "--out", str(tmp_path / "whole"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "AEKIT_KILL_AT": "fine-tuning loss:0:3"}
-    killed = subprocess.run([*TORCHRUN, "--nproc-per-node", "2", *args, "--out", str(tmp_path / "cut")],
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killing = [str(KILLED_RUN), "fine-tuning loss:0:3", *args[2:]]  # each rank kills itself there
+    killed = subprocess.run([*TORCHRUN, "--nproc-per-node", "2", *killing, "--out", str(tmp_path / "cut")],
                             capture_output=True, text=True, timeout=300, env=env)
     assert killed.returncode != 0 and not (tmp_path / "cut" / "pretrain").exists()
     assert "resuming from" in torchrun(2, *args, "--out", str(tmp_path / "cut"), "--resume").stdout

@@ -1,5 +1,5 @@
-"""The fast path (device-resident uint8 batches, one-pass TF1 RMSProp, fused sigmoid + MSE, on-device loss sums)
-gives the same numbers as a plain eager loop written the obvious way."""
+"""The fast path (device-resident uint8 batches, the TF1 RMSProp update over all parameters at once, on-device
+loss sums) gives the same numbers as a plain eager loop written the obvious way."""
 
 import copy
 
@@ -92,6 +92,7 @@ def test_metrics_record_the_precision_auto_resolved_to(tiny_npz, tmp_path, monke
                      "--set", "training_epochs=1", "--set", "hidden_sizes=32,8", "--no-progress"]) == 0
         m = json.loads((out / "stacked" / "metrics.json").read_text())
         assert m["config"]["precision"] == "auto" and m["precision"] == expected
+        assert (m["torch"], m["device"], m["compile"]) == (torch.__version__, "cpu", False)  # the rest of the arithmetic
 
 
 def test_the_presets_know_the_loops_precisions():

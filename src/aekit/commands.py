@@ -38,6 +38,7 @@ def cmd_fewlabels(args) -> int:
     from aekit.data.arrays import data_fingerprint
     from aekit.data.catalog import load_dataset
     from aekit.experiments import fewlabels, presets
+    from aekit.experiments.programs import arithmetic
     from aekit.models.ladder import LadderRecipe
     from aekit.outputs import write_fewlabels
     from aekit.runtime import select_device, setup
@@ -57,7 +58,8 @@ def cmd_fewlabels(args) -> int:
     print(data.summary())
     run = fewlabels.run_ladder if args.method == "ladder" else fewlabels.run
     fp = {"command": "fewlabels", "method": args.method, "config": dataclasses.asdict(cfg), "labels": labels,
-          "seeds": args.seeds, "dataset": data_fingerprint(data)}
+          "seeds": args.seeds, "dataset": data_fingerprint(data),
+          **arithmetic(device, getattr(cfg, "precision", "fp32"))}  # the ladder's recipe has none: it trains in fp32
     with claim(args.out):  # checked and locked before any work
         store = ResumeStore(Path(args.out) / "resume", fp, resume=args.resume)
         if store.resumed:

@@ -30,7 +30,7 @@ from aekit.experiments.presets import PretrainProgram, StackedProgram
 from aekit.experiments.programs import fine_tune
 from aekit.experiments.recipes import build_autoencoder, train_autoencoder
 from aekit.models.stacked import StackedAutoencoder
-from aekit.runtime import generator, seeded_global_rng, select_device
+from aekit.runtime import generator, seeded_global_rng, select_device, setup
 
 DTYPES = [np.float64, np.float32, np.uint8]
 
@@ -86,7 +86,11 @@ class _AutoencoderBase(BaseEstimator):
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _device(self) -> torch.device:
-        return select_device(self.device)
+        """The device to train on, after :func:`aekit.runtime.setup` (flush-to-zero: saturated sigmoids give
+        denormal gradients, which x86 CPUs compute in microcode) with the caller's thread count kept."""
+        device = select_device(self.device)
+        setup(device, threads=torch.get_num_threads())
+        return device
 
     def _train_autoencoder(self, Xs: np.ndarray, hs: tuple, epochs: int, seed: int, device) -> tuple:
         """The programs' autoencoder training, with this estimator's recipe: a plain MLP autoencoder, AdamW."""

@@ -17,7 +17,7 @@ from aekit.data.arrays import data_fingerprint, split_warnings
 from aekit.data.catalog import load_dataset
 from aekit.errors import ConfigError, DataError
 from aekit.experiments import presets
-from aekit.experiments.programs import check_fits, run_pretrain, run_stacked
+from aekit.experiments.programs import arithmetic, check_fits, run_pretrain, run_stacked
 from aekit.outputs import write_run
 from aekit.runtime import World, distributed, setup
 from aekit.training.resume import ResumeStore, as_saved, check_fingerprint, read_state
@@ -146,15 +146,16 @@ def execute(spec: RunSpec) -> dict[str, dict]:
                     for program, cfg in configs.items()}
 
 
-def fingerprint(program: str, cfg, data, spec: RunSpec, w: World) -> dict:
-    """What makes two runs the same run, for --resume: recipe, dataset, seed and number of processes."""
+def fingerprint(program: str, cfg, data, spec: RunSpec, w: World, device: torch.device) -> dict:
+    """What makes two runs the same run, for --resume: recipe, dataset, seed, number of processes, and what decides
+    the arithmetic (torch version, kind of device, resolved precision, torch.compile: :func:`arithmetic`)."""
     return {"program": program, "config": dataclasses.asdict(cfg), "dataset": data_fingerprint(data),
-            "seed": spec.seed, "world_size": w.size}
+            "seed": spec.seed, "world_size": w.size, **arithmetic(device, cfg.precision, spec.compile)}
 
 
 def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_root: Path) -> dict:
     target, partial = out_root / program, rundir.partial(out_root, program)
-    fp = fingerprint(program, cfg, data, spec, w)
+    fp = fingerprint(program, cfg, data, spec, w, device)
     if spec.resume and not (partial / "resume").exists():
         done = read_state(target / "resume")
         if done is not None and done.get("complete"):

@@ -145,7 +145,7 @@ def available_cpus() -> int:
     return max(1, n)
 
 
-def native_bf16(device: torch.device) -> bool:
+def hardware_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bf16 matrices in hardware: a CUDA GPU that supports bf16, or a CPU with AMX
     or AVX512-BF16 (read from /proc/cpuinfo; where that cannot be read, False). On other CPUs bf16 autocast
     emulates the products and trains slower than fp32."""
@@ -171,7 +171,9 @@ def setup(device: torch.device, threads: int | None = None) -> None:
 
     Saturated sigmoids give denormal gradients, and x86 CPUs handle denormals in
     microcode: one step of the seed autoencoder measured 32 ms instead of 9.6 ms. Worker
-    threads inherit the FP mode of the thread that creates them, hence "before".
+    threads inherit the FP mode of the thread that creates them, hence "before". The one place aekit sets
+    the FP mode: the commands (``reproduce``, ``train``, ``fewlabels``) and the estimators call it; code that calls
+    ``fit`` or the programs directly calls it first.
     """
     torch.set_flush_denormal(True)
     if device.type == "cpu":

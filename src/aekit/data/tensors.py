@@ -9,29 +9,17 @@ import numpy as np
 import torch
 
 from aekit.errors import ConfigError
-from aekit.native import load
 
 SCALE = 1.0 / 255.0  # input_data multiplies by 1/255 in float32
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float32 in [0, 1] in one fused cast-and-scale op; float data passes through."""
+    """uint8 pixels -> float32 in [0, 1] in one cast-and-scale op; float data passes through."""
     return torch.mul(x, SCALE) if x.dtype == torch.uint8 else x  # uint8 * python float promotes to float32
 
 
 def gather_float(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``to_float(x.index_select(0, idx))``: rows ``idx`` of ``x`` as float32. For uint8 CPU tensors one C pass
-    (:mod:`aekit.native`) where it loads, else PyTorch's two ops."""
-    if (x.dtype is torch.uint8 and x.dim() == 2 and x.is_cpu and x.is_contiguous() and idx.dtype is torch.int64
-            and idx.dim() == 1 and idx.is_cpu and idx.is_contiguous()):
-        lib = load("gather")
-        if lib is not None:
-            out = torch.empty((len(idx), x.shape[1]), dtype=torch.float32)
-            bad = lib.gather_scaled_u8(x.shape[0], x.shape[1], x.data_ptr(), len(idx), idx.data_ptr(), SCALE,
-                                       out.data_ptr())
-            if bad < 0:
-                raise IndexError(f"row index {int(idx[-1 - bad])} is out of range for {x.shape[0]} rows")
-            return out
+    """``to_float(x.index_select(0, idx))``: rows ``idx`` of ``x`` as float32 (uint8 scaled to [0, 1])."""
     return to_float(x.index_select(0, idx))
 
 

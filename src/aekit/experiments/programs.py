@@ -61,11 +61,19 @@ class RunResult:
     worst_reconstructions: np.ndarray  # (10, D) float in [0, 1]
 
 
-def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: int) -> dict:
+def arithmetic(device: torch.device | str, precision: str = "fp32", compile: bool = False) -> dict:
+    """What decides a run's arithmetic beside its recipe and data: the torch version, the kind of device, the
+    precision training runs in (``auto`` made concrete for the device) and whether it runs through torch.compile.
+    ``metrics.json`` records it, and it is part of the resume fingerprint: a run is continued only under the same."""
+    return {"torch": torch.__version__, "device": torch.device(device).type,
+            "precision": resolve_precision(precision, device), "compile": bool(compile)}
+
+
+def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: int, compile: bool) -> dict:
     return {
         "program": program, "dataset": data.name, "n_train": len(data.train), "n_validation": len(data.validation),
-        "n_test": len(data.test), "seed": seed, "device": str(device), "torch": torch.__version__,
-        "precision": resolve_precision(cfg.precision, device),  # what training ran in ("auto" made concrete)
+        "n_test": len(data.test), "seed": seed,
+        **arithmetic(device, cfg.precision, compile), "device": str(device),  # the device itself: cuda:1, ...
         "world_size": world().size,
         "validation_split": data.split,
         "class_counts": {name: class_counts(getattr(data, name), data.classes)
@@ -151,7 +159,7 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
                              log=log, progress=progress, label="loss", on_epoch_end=_hook(on_epoch, "train"),
                              train_module=_trainable(model, compile), store=store, phase="train")
     ev = _evaluate(model, data, cfg.examples_to_show, device)
-    metrics = _base_metrics("stacked", cfg, data, device, seed)
+    metrics = _base_metrics("stacked", cfg, data, device, seed, compile)
     metrics.update(test_mse=float(ev["test_errors"].mean()),
                    seconds={"train": hist.seconds, "total": time.perf_counter() - t0},
                    seconds_per_epoch=hist.seconds / max(1, len(hist.epoch_loss)), history={"train": hist.as_dict()})
@@ -230,7 +238,7 @@ def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed
     clf, fine = fine_tune(cfg, ae, data, batches.reseeded(seed + 1), device, gen, log=log, progress=progress,
                           on_epoch_end=_hook(on_epoch, "finetune"), compile=compile, store=store)  # all labeled
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
-    metrics = _base_metrics("pretrain", cfg, data, device, seed)
+    metrics = _base_metrics("pretrain", cfg, data, device, seed, compile)
     metrics.update(
         test_mse=float(ev["test_errors"].mean()), test_accuracy=test_acc,
         seconds={"pretrain": pre.seconds, "finetune": fine.seconds, "total": time.perf_counter() - t0},

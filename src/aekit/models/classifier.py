@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aekit.models.layers import SaveMixin, hooked, init_linear, sigmoid_stack
+from aekit.models.layers import SaveMixin, init_linear
 from aekit.models.stacked import StackedAutoencoder
 
 
@@ -41,15 +41,6 @@ class EncoderClassifier(SaveMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, n_classes) logits
-
-    def sigmoid_layers(self) -> list[nn.Linear] | None:
-        """The encoder's ``nn.Linear`` layers and then the head, when the encoder is Linear layers each followed by a
-        sigmoid (the tutorial's), for :func:`aekit.training.fused.sigmoid_mlp_loss` with ``loss="cross_entropy"``."""
-        own = all(getattr(type(self), f) is getattr(EncoderClassifier, f) for f in ("forward", "encode"))
-        if not own or type(self.encoder) is not nn.Sequential or type(self.head) is not nn.Linear or hooked(self):
-            return None
-        layers = sigmoid_stack(self.encoder)
-        return None if layers is None else [*layers, self.head]
 
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self(x), dim=1)

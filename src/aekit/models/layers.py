@@ -70,31 +70,3 @@ def mlp(sizes: list[int], activations: list[str], init: str, gen: torch.Generato
         if dropout and hidden:
             layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
-
-
-def sigmoid_stack(modules) -> list[nn.Linear] | None:
-    """The Linear layers of ``modules`` if they are Linear, Sigmoid, Linear, Sigmoid, ... and nothing else (exactly
-    those classes: a subclass, such as a quantisation-aware Linear, may compute something else)."""
-    modules = list(modules)
-    pairs = list(zip(modules[::2], modules[1::2]))
-    if not modules or len(modules) % 2 or not all(type(a) is nn.Linear and type(s) is nn.Sigmoid for a, s in pairs):
-        return None
-    return [linear for linear, _ in pairs]
-
-
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-
-def hooked(model: nn.Module) -> bool:
-    """Whether a forward or backward (pre-)hook is registered on ``model``, any module in it, or on all modules: a
-    fused pass that calls no module must then step aside, or the hook would silently not run."""
-    glob = nn.modules.module
-    if any(getattr(glob, f"_global{name}", None) for name in _HOOKS):
-        return True
-    stack = [model]  # model.modules() walks named_modules: several times slower, and this runs every step
-    while stack:
-        m = stack.pop()
-        if any(getattr(m, name, None) for name in _HOOKS):
-            return True
-        stack.extend(m._modules.values())
-    return False

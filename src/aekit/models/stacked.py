@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.models.layers import ACTIVATIONS, INITS, SaveMixin, check_choice, hooked, mlp, sigmoid_stack
+from aekit.models.layers import ACTIVATIONS, INITS, SaveMixin, check_choice, mlp
 
 
 @dataclass
@@ -101,14 +101,6 @@ class StackedAutoencoder(SaveMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
-
-    def sigmoid_layers(self) -> list[nn.Linear] | None:
-        """The ``nn.Linear`` layers in order when the whole network is Linear layers each followed by a sigmoid (the
-        tutorial's networks), for :func:`aekit.training.fused.sigmoid_mlp_loss`; else None (see :func:`sigmoid_stack`)."""
-        own = all(getattr(type(self), f) is getattr(StackedAutoencoder, f) for f in ("forward", "encode", "decode"))
-        if not own or isinstance(self.decoder, TiedDecoder) or hooked(self):  # a subclass may compute otherwise
-            return None
-        return sigmoid_stack([*self.encoder, *self.decoder])
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor | None:
         """The reconstruction before its sigmoid, for BCE-with-logits; None without a sigmoid output."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -42,7 +40,7 @@ class History:
                 **({"epoch_seconds": self.epoch_seconds} if self.epoch_seconds else {})}
 
 
-# auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.native_bf16), else fp32.
+# auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.hardware_bf16), else fp32.
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "auto": None}
 
 
@@ -52,9 +50,9 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
         raise ConfigError(f"precision={precision!r} is not allowed; choose one of: {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
-    from aekit.runtime import native_bf16
+    from aekit.runtime import hardware_bf16
 
-    return "bf16" if native_bf16(torch.device(device)) else "fp32"
+    return "bf16" if hardware_bf16(torch.device(device)) else "fp32"
 
 
 def autocast(device_type: str, precision: str):
@@ -88,13 +86,11 @@ def data_parallel(model: nn.Module, objective: Objective, device: torch.device) 
     return lambda _, *batch: ddp(*batch)
 
 
-def _kill_point(label: str) -> tuple[int, str] | None:
-    """``AEKIT_KILL_AT=LABEL:EPOCH:STEP`` (STEP a number, or ``end`` after the epoch's state is saved): this
-    process kills itself with SIGKILL there. Only the resume tests set it: a kill -9 at an exact moment."""
-    parts = os.environ.get("AEKIT_KILL_AT", "").rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != label:
-        return None
-    return int(parts[1]), parts[2]
+# A test seam: each function here is called as ``hook(label, epoch, step, state)`` before every training step
+# (``step`` its index in the epoch) and once after each epoch's state is saved (``step == "end"``; ``state`` the
+# phase's :class:`aekit.training.resume.Phase`, or None). Empty in production, where it costs one check per step;
+# the resume tests put here a function that kills the process at an exact moment (tests/scripts/killed_run.py).
+STEP_HOOKS: list[Callable[[str, int, int | str, Phase | None], None]] = []
 
 
 def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, batches: DeviceBatches,
@@ -112,18 +108,18 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     resumes, restored first: the loop then continues after the last saved epoch, or returns at once if
     the phase had finished. Under torchrun the objective runs through DistributedDataParallel; losses are
     averaged over the ranks once per epoch, and only rank 0 prints.
+    Call :func:`aekit.runtime.setup` before the first op (flush-to-zero, threads), as the CLI and the estimators do.
     """
     from tqdm.auto import tqdm
 
     precision = resolve_precision(precision, batches.device)  # refuses an unknown one before anything runs
     w = world()
     log = (log or tqdm.write) if w.is_main else (lambda _: None)  # tqdm.write prints above the progress bar
-    torch.set_flush_denormal(True)  # this thread at least; runtime.setup() before any op covers the workers
     device_type = batches.device.type
     scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
     guard = DivergenceGuard(batches.device, label)
     step_fn = data_parallel(model, objective, batches.device) if w.size > 1 else objective
-    kill = _kill_point(label)
+    hooks = tuple(STEP_HOOKS)
     model.train()
     sums, lasts, part_sums, seconds, first, times = [], [], {}, 0.0, 0, []
     saved = state.restore(model, optimizer, scheduler, scaler) if state is not None else None
@@ -143,8 +139,8 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
         parts_total: dict[str, torch.Tensor] = {}
         steps = 0  # counted: the last epoch of step-counted data (the ladder's) may be shorter than len(batches)
         for step, batch in enumerate(batches.epoch(epoch)):
-            if kill is not None and kill == (epoch, str(step)):
-                os.kill(os.getpid(), signal.SIGKILL)
+            for hook in hooks:
+                hook(label, epoch, step, state)
             steps += 1
             with autocast(device_type, precision):
                 loss = step_fn(model, *batch)
@@ -182,10 +178,8 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
         if state is not None:
             state.save(model, optimizer, scheduler, scaler, next_epoch=epoch + 1, done=stop or epoch == epochs - 1,
                        history=_history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times).as_dict())
-        if kill is not None and kill == (epoch, "end"):
-            if state is not None:
-                state.store.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
+        for hook in hooks:
+            hook(label, epoch, "end", state)
         if stop:
             break
     return _history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times)

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import ConfigError
-from aekit.training.fused import fused_layers, sigmoid_mlp_loss, sigmoid_mse
 
 LOSSES = ("mse", "bce")
 NOISES = ("none", "mask", "gaussian")
@@ -32,30 +31,20 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor, *_) -> torch.Tensor:
 
 
 def mse_of(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The mean squared error of ``model(x)`` against ``target``. A network of sigmoid layers alone
-    (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_loss`) where the kernels can run it."""
-    layers = fused_layers(model)
-    loss = None if layers is None else sigmoid_mlp_loss(x, target, layers)
-    if loss is not None:
-        return loss
+    """The mean squared error of ``model(x)`` against ``target``."""
     if hasattr(model, "_orig_mod") or not hasattr(model, "encode"):  # torch.compile'd: through its traced forward
         return F.mse_loss(model(x), target)
     return reconstruction_mse(model, model.encode(x), target)
 
 
 def reconstruction_mse(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The mean squared error of ``model.decode(z)`` against ``x``. A model whose ``decode_logits(z)`` gives
-    its output before a sigmoid (None if it has none) has the sigmoid and the loss fused (:func:`sigmoid_mse`)."""
-    logits = model.decode_logits(z) if hasattr(model, "decode_logits") else None
-    return F.mse_loss(model.decode(z), x) if logits is None else sigmoid_mse(logits, x)
+    """The mean squared error of ``model.decode(z)`` against ``x``."""
+    return F.mse_loss(model.decode(z), x)
 
 
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The tutorial's ``mean(-sum(y * log(softmax)))``, computed stably from logits; a sigmoid encoder with a linear
-    head (``model.sigmoid_layers()``) runs as one fused node (:func:`sigmoid_mlp_loss`) where the kernels can."""
-    layers = fused_layers(model)
-    loss = None if layers is None else sigmoid_mlp_loss(x, y, layers, "cross_entropy")
-    return F.cross_entropy(model(x), y) if loss is None else loss
+    """The tutorial's ``mean(-sum(y * log(softmax)))``, computed stably from logits."""
+    return F.cross_entropy(model(x), y)
 
 
 def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
@@ -122,7 +111,7 @@ class ReconstructionObjective:
         x = translate(x, self.image_shape, self.augment_shift)  # (B, D) the target: a new image, not a corruption
         x_in = corrupt(translate(x, self.image_shape, self.shift), self.noise, self.noise_level)
         if self.loss == "mse" and (self.sparsity == "none" or self.sparsity_weight == 0):
-            return mse_of(model, x_in, x)  # no code needed outside the model: the fused path may run it
+            return mse_of(model, x_in, x)
         z = model.encode(x_in)  # (B, code)
         if self.loss == "bce":
             decoder_logits = model.decode_logits(z) if hasattr(model, "decode_logits") else None

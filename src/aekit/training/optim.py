@@ -21,16 +21,12 @@ import torch
 from torch.optim import Optimizer
 
 from aekit.errors import ConfigError
-from aekit.training.fused import tf1_rmsprop_update
 
 
 class TF1RMSprop(Optimizer):
-    """RMSProp with TF1 semantics. On the CPU (float32, contiguous) the update is one pass of a C kernel over
-    each parameter (:mod:`aekit.native`); elsewhere, or with ``native=False`` or without a C compiler, it is
-    vectorised over all parameters with ``torch._foreach_*`` ops (five passes over the weights)."""
+    """RMSProp with TF1 semantics, vectorised over all parameters with ``torch._foreach_*`` ops."""
 
-    def __init__(self, params, lr: float = 0.001, decay: float = 0.9, momentum: float = 0.0, eps: float = 1e-10,
-                 native: bool = True):
+    def __init__(self, params, lr: float = 0.001, decay: float = 0.9, momentum: float = 0.0, eps: float = 1e-10):
         if lr <= 0:
             raise ConfigError(f"learning rate lr={lr} must be positive")
         if not 0.0 <= decay < 1.0:
@@ -38,7 +34,6 @@ class TF1RMSprop(Optimizer):
         if momentum < 0:
             raise ConfigError(f"momentum={momentum} must be non-negative")
         super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, eps=eps))
-        self.native = native
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -58,9 +53,6 @@ class TF1RMSprop(Optimizer):
                         self.state[p]["mom"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             ms = [self.state[p]["ms"] for p in params]
             mom = [self.state[p]["mom"] for p in params] if group["momentum"] > 0 else None
-            if self.native and tf1_rmsprop_update(params, grads, ms, mom, group["lr"], group["decay"],
-                                                  group["momentum"], group["eps"]):
-                continue
             torch._foreach_mul_(ms, group["decay"])
             torch._foreach_addcmul_(ms, grads, grads, value=1.0 - group["decay"])
             denom = torch._foreach_add(ms, group["eps"])

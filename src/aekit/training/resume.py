@@ -111,7 +111,8 @@ class _Writer:
 class ResumeStore:
     """The ``resume/`` folder of one program run.
 
-    ``fingerprint`` says what run this is (recipe, dataset, seed, world size). With ``resume=False`` the
+    ``fingerprint`` says what run this is (recipe, dataset, seed, world size, torch version, device, precision,
+    torch.compile). With ``resume=False`` the
     folder is emptied and the run starts over; with ``resume=True`` a folder made by a different run is
     refused, and the phases saved in it are continued.
     """
@@ -209,7 +210,7 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def check_fingerprint(folder: Path, saved: dict, now: dict) -> None:
-    """Refuse to continue a state made by another recipe, dataset, seed or world size, naming what differs."""
+    """Refuse to continue a state made by a different run (any field of the fingerprint), naming what differs."""
     a, b = _flat(saved), _flat(now)
     diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if diff:

@@ -1,0 +1,91 @@
+"""The objectives run the models' own modules: PyTorch's losses and gradients, every module hook fires, and
+torch.func transforms go through them."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aekit.models.classifier import EncoderClassifier
+from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
+from aekit.training.objectives import ReconstructionObjective, classification_loss, reconstruction_loss
+
+
+def _net(size=48, hidden=(32, 8), seed=0, **kw):
+    return StackedAutoencoder(AutoencoderConfig(input_size=size, hidden_sizes=hidden, **kw),
+                              torch.Generator().manual_seed(seed))
+
+
+def test_reconstruction_losses_equal_the_mse_of_the_output():
+    """The tutorial's reduce_mean((x - x_hat)^2), gradients included, bit for bit."""
+    model, x = _net(), torch.rand(16, 48, generator=torch.Generator().manual_seed(1))
+    for objective in (reconstruction_loss, ReconstructionObjective()):
+        a, b = copy.deepcopy(model), copy.deepcopy(model)
+        loss = objective(a, x)
+        ref = F.mse_loss(b(x), x)
+        assert torch.equal(loss, ref)
+        loss.backward()
+        ref.backward()
+        assert all(torch.equal(p.grad, q.grad) for p, q in zip(a.parameters(), b.parameters()))
+    for kw in ({"tied": True}, {"output_activation": "identity"}):
+        other = _net(**kw)
+        assert torch.equal(reconstruction_loss(other, x), F.mse_loss(other(x), x))
+
+
+def test_classification_loss_is_pytorchs_cross_entropy():
+    clf = EncoderClassifier.from_autoencoder(_net(), 10, "normal", torch.Generator().manual_seed(2))
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.rand(7, 48, generator=gen), torch.randint(0, 10, (7,), generator=gen)
+    assert torch.equal(classification_loss(clf, x, y), F.cross_entropy(clf(x), y))
+    ignored = y.clone()
+    ignored[::3] = -100  # F.cross_entropy's ignore_index
+    assert torch.equal(classification_loss(clf, x, ignored), F.cross_entropy(clf(x), ignored))
+    with pytest.raises(IndexError):
+        classification_loss(clf, x, torch.full((7,), 10))  # a label beyond the classes is refused
+
+
+def test_module_hooks_run_in_the_objectives():
+    model, x = _net(), torch.rand(16, 48)
+    seen = []
+    handles = [model.encoder[1].register_forward_hook(lambda m, i, out: seen.append(("forward", out.shape))),
+               model.decoder[0].register_full_backward_hook(lambda m, gi, go: seen.append(("backward", go[0].shape)))]
+    try:
+        reconstruction_loss(model, x).backward()
+        ReconstructionObjective(noise="mask", noise_level=0.3)(model, x).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    assert seen == [("forward", (16, 32)), ("backward", (16, 32))] * 2
+    clf = EncoderClassifier.from_autoencoder(model, 3)
+    everywhere = torch.nn.modules.module.register_module_forward_hook(lambda m, i, out: seen.append(m))
+    try:
+        seen.clear()
+        classification_loss(clf, x, torch.zeros(16, dtype=torch.int64))
+    finally:
+        everywhere.remove()
+    assert clf.head in seen and model.encoder[0] in seen
+
+
+def test_torch_func_grad_goes_through_reconstruction_loss():
+    """torch.func transforms see plain PyTorch ops: grad of the loss as a function of the weights is autograd's."""
+    model, x = _net(), torch.rand(8, 48, generator=torch.Generator().manual_seed(4))
+    loss = _Loss(model)
+    params = {k: v.detach() for k, v in loss.named_parameters()}
+    grads = torch.func.grad(lambda p: torch.func.functional_call(loss, p, (x,)))(params)
+    reconstruction_loss(model, x).backward()
+    for name, p in loss.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-6, atol=0)
+
+
+class _Loss(torch.nn.Module):
+    """``reconstruction_loss`` of ``model`` as a module, for torch.func.functional_call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return reconstruction_loss(self.model, x)
