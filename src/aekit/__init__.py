@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from aekit.data.arrays import Dataset, Split
     from aekit.data.catalog import load_dataset
     from aekit.errors import AekitError, ConfigError, DataError
-    from aekit.experiments.presets import PretrainProgram, StackedProgram
+    from aekit.experiments.presets import get_preset
+    from aekit.experiments.recipe import Finetune, Phase, Recipe
     from aekit.experiments.programs import run_pretrain, run_stacked
     from aekit.loading import load
     from aekit.models.classifier import EncoderClassifier
@@ -23,8 +24,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
 __version__ = "0.1.0"
 
 __all__ = [
-    "AekitError", "AutoencoderConfig", "ConfigError", "DataError", "Dataset", "EncoderClassifier", "PretrainProgram",
-    "Split", "StackedAutoencoder", "StackedProgram", "TF1RMSprop", "load", "load_dataset", "run_pretrain", "run_stacked",
+    "AekitError", "AutoencoderConfig", "ConfigError", "DataError", "Dataset", "EncoderClassifier", "Finetune", "Phase",
+    "Recipe", "Split", "StackedAutoencoder", "TF1RMSprop", "get_preset", "load", "load_dataset", "run_pretrain",
+    "run_stacked",
 ]
 
 # public name -> the submodule that defines it
@@ -32,8 +34,8 @@ _SOURCES = {
     "load": "loading", "Dataset": "data.arrays", "Split": "data.arrays", "load_dataset": "data.catalog",
     "AekitError": "errors", "ConfigError": "errors", "DataError": "errors",
     "AutoencoderConfig": "models.stacked", "EncoderClassifier": "models.classifier",
-    "StackedAutoencoder": "models.stacked", "TF1RMSprop": "training.optim", "PretrainProgram": "experiments.presets",
-    "StackedProgram": "experiments.presets", "run_pretrain": "experiments.programs", "run_stacked": "experiments.programs",
+    "StackedAutoencoder": "models.stacked", "TF1RMSprop": "training.optim", "Recipe": "experiments.recipe",
+    "Phase": "experiments.recipe", "Finetune": "experiments.recipe", "get_preset": "experiments.presets", "run_pretrain": "experiments.programs", "run_stacked": "experiments.programs",
 }
 
 

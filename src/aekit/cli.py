@@ -48,7 +48,9 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count by this factor")
     p.add_argument("--out", default=None, help="output folder (default: runs/<dataset>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset field, e.g. --set batch_size=128 --set hidden_sizes=512,64; repeatable")
+                   help="change a recipe key: a field (hidden_sizes=512,64, noise=mask) or a phase's (epochs=5 and "
+                        "learning_rate=0.01 are the autoencoder's training, finetune.epochs=20 the fine-tuning's); "
+                        "repeatable")
     _add_run_options(p)
 
 
@@ -127,7 +129,7 @@ def _add_fewlabels(sub) -> None:
                    help="autoencoder: the modern-pretrain recipe; ladder: a ladder network (Rasmus et al. 2015), "
                    "pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field of the method's recipe (modern-pretrain, or aekit.models.ladder.LadderRecipe); "
+                   help="change a key of the method's recipe (modern-pretrain, or aekit.models.ladder.LadderRecipe); "
                    "repeatable")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run saved in OUT/resume")

@@ -12,7 +12,7 @@ from aekit.rundir import claim
 
 
 def cmd_reproduce(args) -> int:
-    from aekit.experiments.presets import parse_overrides
+    from aekit.experiments.overrides import parse_overrides
     from aekit.runner import RunSpec, execute
 
     execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
@@ -37,7 +37,7 @@ def cmd_fewlabels(args) -> int:
 
     from aekit.data.arrays import data_fingerprint
     from aekit.data.catalog import load_dataset
-    from aekit.experiments import fewlabels, presets
+    from aekit.experiments import fewlabels, overrides, presets
     from aekit.experiments.programs import arithmetic
     from aekit.models.ladder import LadderRecipe
     from aekit.outputs import write_fewlabels
@@ -46,11 +46,11 @@ def cmd_fewlabels(args) -> int:
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be at least 1")
-    overrides = presets.parse_overrides(args.overrides)
+    changes = overrides.parse_overrides(args.overrides)
     if args.method == "ladder":
-        cfg = presets.apply_overrides(LadderRecipe(), overrides)
+        cfg = overrides.apply_flat(LadderRecipe(), changes)
     else:
-        cfg = presets.apply_overrides(presets.get_preset("pretrain", "modern"), overrides)
+        cfg = overrides.apply_overrides(presets.get_preset("pretrain", "modern"), changes)
     device = select_device(args.device)
     setup(device)
     data = load_dataset(args.dataset, data_dir=args.data_dir)

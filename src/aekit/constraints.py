@@ -60,7 +60,9 @@ class Options:
         return isinstance(v, (str, bool, type(None))) and v in self.values
 
     def __str__(self) -> str:
-        return "a str among {" + ", ".join(repr(v) for v in self.values) + "}"
+        if all(isinstance(v, bool) for v in self.values):
+            return "true or false"
+        return "one of: " + ", ".join(repr(v) for v in self.values)
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,17 @@ class InstanceOf:
         return self.text
 
 
+def describe_violation(value: Any, allowed) -> str | None:
+    """None where one of the constraints ``allowed`` (one, or a list) accepts ``value``; else "must be ..."."""
+    allowed = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+    if any(c.accepts(value) for c in allowed):
+        return None
+    return "must be " + " or ".join(str(c) for c in allowed)
+
+
 def check_params(owner: str, params: Mapping[str, Any], constraints: Mapping[str, Any]) -> None:
     """Raise :class:`InvalidParameterError` for the first parameter that no constraint of its accepts."""
     for name, allowed in constraints.items():
-        allowed = allowed if isinstance(allowed, (list, tuple)) else [allowed]
-        value = params[name]
-        if not any(c.accepts(value) for c in allowed):
-            what = " or ".join(str(c) for c in allowed)
-            raise InvalidParameterError(f"The {name!r} parameter of {owner} must be {what}. Got {value!r} instead.")
+        problem = describe_violation(params[name], allowed)
+        if problem:
+            raise InvalidParameterError(f"The {name!r} parameter of {owner} {problem}. Got {params[name]!r} instead.")

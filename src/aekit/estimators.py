@@ -26,9 +26,10 @@ from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
 from aekit.data.arrays import Dataset, Split
 from aekit.data.batches import make_batches, iterate_in_chunks
 from aekit.errors import ConfigError, DataError
-from aekit.experiments.presets import PretrainProgram, StackedProgram
+from aekit.experiments.recipe import Finetune, Phase, Recipe, check
 from aekit.experiments.programs import fine_tune
-from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+from aekit.experiments.builders import build_autoencoder, train_autoencoder
+from aekit.models.layers import ACTIVATIONS
 from aekit.models.stacked import StackedAutoencoder
 from aekit.runtime import generator, seeded_global_rng, select_device, setup
 
@@ -40,7 +41,7 @@ class _AutoencoderBase(BaseEstimator):
 
     _parameter_constraints: dict = {
         "hidden_sizes": Sizes(),
-        "activation": Options(("relu", "gelu", "selu", "sigmoid", "tanh")),
+        "activation": Options(tuple(ACTIVATIONS)),
         "batch_size": Interval(int, 1),
         "learning_rate": Interval(float, 0, None, closed="neither"),
         "weight_decay": Interval(float, 0),
@@ -92,20 +93,26 @@ class _AutoencoderBase(BaseEstimator):
         setup(device, threads=torch.get_num_threads())
         return device
 
-    def _train_autoencoder(self, Xs: np.ndarray, hs: tuple, epochs: int, seed: int, device) -> tuple:
-        """The programs' autoencoder training, with this estimator's recipe: a plain MLP autoencoder, AdamW."""
+    def _recipe(self, hs: tuple, epochs: int, n_rows: int) -> Recipe:
+        """The recipe this estimator trains with: a plain MLP autoencoder (kaiming init for relu and gelu, else
+        xavier) with a sigmoid output, AdamW at a constant ``learning_rate``, with ``weight_decay``."""
         act = self.activation
-        recipe = StackedProgram(hidden_sizes=hs, activation=act, init="kaiming" if act in ("relu", "gelu") else "xavier",
-                                optimizer="adamw", learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                                batch_size=min(self.batch_size, len(Xs)), training_epochs=max(1, epochs))
+        return check(Recipe(hidden_sizes=hs, activation=act, init="kaiming" if act in ("relu", "gelu") else "xavier",
+                            batch_size=min(self.batch_size, n_rows),
+                            train=Phase(epochs=max(1, epochs), optimizer="adamw", learning_rate=self.learning_rate,
+                                        weight_decay=self.weight_decay)))
+
+    def _train_autoencoder(self, Xs: np.ndarray, hs: tuple, epochs: int, seed: int, device) -> tuple:
+        """The programs' autoencoder training, with :meth:`_recipe`; 0 epochs gives the untrained network."""
+        recipe = self._recipe(hs, epochs, len(Xs))
         Xs = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32, copy=False)
         data = _as_dataset(Xs)
         model = build_autoencoder(recipe, data, generator(seed), device)
         curve = []
         if epochs > 0:
             batches = make_batches(Xs, batch_size=recipe.batch_size, device=device, seed=seed)
-            curve = train_autoencoder(model, recipe, data, batches, epochs, recipe.optimizer, recipe.learning_rate,
-                                      progress=bool(self.verbose), log=print if self.verbose else (lambda s: None)).epoch_loss
+            curve = train_autoencoder(model, recipe, data, batches, progress=bool(self.verbose),
+                                      log=print if self.verbose else (lambda s: None)).epoch_loss
         return model.eval(), curve
 
     @staticmethod
@@ -310,11 +317,11 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
             unlabeled = make_batches(Xu, batch_size=min(self.batch_size, len(Xu)), device=device, seed=seed + 2)
         # The programs' fine-tuning, with this estimator's recipe: AdamW, a zero-initialised head, and for
         # pseudo-labels the masking noise of the modern recipe. No validation split: every epoch runs.
-        recipe = PretrainProgram(finetune_optimizer="adamw", finetune_learning_rate=self.learning_rate,
-                                 finetune_weight_decay=self.weight_decay, finetune_epochs=self.finetune_epochs,
-                                 finetune_mode="frozen" if self.freeze_encoder else "full", head_init="zeros",
-                                 finetune_pseudo_label_weight=self.pseudo_label_weight,
-                                 pseudo_label_threshold=self.pseudo_label_threshold, noise="mask", noise_level=0.25)
+        base = self._recipe(hs, 1, len(Xs))
+        recipe = check(dataclasses.replace(base, noise="mask", noise_level=0.25, finetune=Finetune(
+            epochs=self.finetune_epochs, optimizer="adamw", learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay, mode="frozen" if self.freeze_encoder else "full", head_init="zeros",
+            pseudo_label_weight=self.pseudo_label_weight, pseudo_label_threshold=self.pseudo_label_threshold)))
         data = _as_dataset(Xl, y_idx, classes=tuple(str(c) for c in self.classes_))
         with seeded_global_rng(seed, device):  # the masking noise: the same random_state, the same model
             clf, hist = fine_tune(recipe, ae, data, batches, device, generator(seed), unlabeled=unlabeled,

@@ -16,8 +16,10 @@ from aekit import rundir
 from aekit.data.arrays import data_fingerprint, split_warnings
 from aekit.data.catalog import load_dataset
 from aekit.errors import ConfigError, DataError
-from aekit.experiments import presets
+from aekit.experiments import overrides, presets
 from aekit.experiments.programs import arithmetic, check_fits, run_pretrain, run_stacked
+from aekit.experiments.recipe import Recipe
+from aekit.experiments.recipe import keys as recipe_keys
 from aekit.outputs import write_run
 from aekit.runtime import World, distributed, setup
 from aekit.training.resume import ResumeStore, as_saved, check_fingerprint, read_state
@@ -38,12 +40,13 @@ class RunSpec:
     tensorboard: str | None = None  # write TensorBoard scalars and images under this folder
     progress: bool | None = None  # progress bar (None: when stderr is a terminal)
     resume: bool = False  # continue the interrupted run saved in ``out``
-    config: dict = field(default_factory=dict)  # preset field -> value (text or typed)
+    config: dict = field(default_factory=dict)  # recipe key (``noise``, ``finetune.epochs``) -> value, text or typed
     config_source: str = "--set"  # where ``config`` came from, for messages: --set, or "<file> [config]"
 
 
 def read_toml(path: str | Path) -> RunSpec:
-    """A RunSpec from TOML: top-level keys are RunSpec fields, the ``[config]`` table overrides preset fields."""
+    """A RunSpec from TOML: top-level keys are RunSpec fields, the ``[config]`` table sets recipe keys (a
+    ``[config.finetune]`` table, or dotted keys, the fine-tuning phase's)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -65,45 +68,43 @@ def read_toml(path: str | Path) -> RunSpec:
     valid = [f.name for f in dataclasses.fields(RunSpec) if f.name != "config_source"]
     for key in table:
         if key not in valid:
-            raise presets.unknown_key_error(key, valid, where=f"{path}:")
+            raise overrides.unknown_key_error(key, valid, where=f"{path}:")
     if "config" in table and not isinstance(table["config"], dict):
         raise ConfigError(f"{path}: 'config' must be a table ([config]) of preset fields")
     hints = {"program": str, "preset": str, "dataset": str, "data_dir": str, "seed": int, "device": str, "out": str,
              "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int,
              "resume": bool}
     try:
-        values = {k: presets._coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
+        values = {k: overrides.coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    return RunSpec(**values, config=dict(table.get("config", {})), config_source=f"{path} [config]")
+    return RunSpec(**values, config=overrides.flatten(table.get("config", {})), config_source=f"{path} [config]")
 
 
-def build_configs(spec: RunSpec, data=None) -> dict[str, object]:
-    """The typed, validated config of every program the spec runs; unknown keys are rejected. A preset whose
-    recipe depends on the data (``presets.BY_SIZE``) takes it from ``data``, the loaded dataset; without it,
-    the recipe for a large image dataset."""
+def build_configs(spec: RunSpec, data=None) -> dict[str, Recipe]:
+    """The checked recipe of every program the spec runs; unknown keys are refused. A preset whose recipe depends
+    on the data (``presets.BY_SIZE``) takes it from ``data``, the loaded dataset; without it, the recipe for a
+    large image dataset. Called once before any work, and again with the data."""
     if spec.program not in (*presets.PROGRAMS, "all"):
         raise ConfigError(f"program={spec.program!r} is not allowed; choose one of: stacked, pretrain, all")
     programs = list(presets.PROGRAMS) if spec.program == "all" else [spec.program]
     if spec.preset in presets.PRESET_ALIASES:
         new = presets.PRESET_ALIASES[spec.preset]
-        print(f"note: preset {spec.preset!r} is now called {new!r}; the old name will go", file=sys.stderr)
+        if data is None:
+            print(f"note: preset {spec.preset!r} is now called {new!r}; the old name will go", file=sys.stderr)
         spec = dataclasses.replace(spec, preset=new)
     configs = {}
     for program in programs:
         sizes = {} if data is None else {"n_train": len(data.train), "image_shape": data.image_shape}
-        cfg = presets.get_preset(program, spec.preset, spec.code_size, **sizes)
-        mine = presets.program_overrides(program, cfg, spec.config, where=spec.config_source)
-        try:
-            cfg = presets.apply_overrides(cfg, mine)
-        except ConfigError as e:
-            raise ConfigError(f"{spec.config_source} {e}") from None
-        cfg = presets.with_code_size(cfg, spec.code_size)
-        configs[program] = presets.scale_epochs(cfg, spec.epochs_scale)
-    for key in spec.config:
-        if not any(presets.field_for(p, c, key) for p, c in configs.items()):
-            known = set().union(*(presets.field_names(c) for c in configs.values()))
-            raise presets.unknown_key_error(key, sorted(known), where=spec.config_source)
+        recipe = presets.get_preset(program, spec.preset, spec.code_size, **sizes)
+        mine = {k: v for k, v in spec.config.items() if overrides.applies(recipe, k) or len(programs) == 1}
+        recipe = overrides.apply_overrides(recipe, mine, where=spec.config_source)
+        recipe = overrides.with_code_size(recipe, spec.code_size)
+        configs[program] = overrides.scale_epochs(recipe, spec.epochs_scale)
+    for key in spec.config:  # under program=all, each key must reach one of the programs
+        if not any(overrides.applies(r, key) for r in configs.values()):
+            known = sorted(set().union(*(recipe_keys(r) for r in configs.values())))
+            raise overrides.unknown_key_error(key, known, where=spec.config_source)
     if not 0 <= spec.seed < 2**32:  # numpy's generators refuse negative seeds, torch's more than 64 bits
         raise ConfigError(f"seed={spec.seed} must be an integer from 0 to 2**32 - 1")
     return configs
@@ -175,7 +176,7 @@ def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_r
         print(f"resuming from {partial / 'resume'}")
     # TensorBoard steps count epochs across the program's phases; a resumed run purges what the killed one
     # logged after its last saved epoch, so that no step appears twice
-    offsets = {"train": 0} if program == "stacked" else {"pretrain": 0, "finetune": cfg.pretrain_epochs}
+    offsets = {"train": 0} if program == "stacked" else {"pretrain": 0, "finetune": cfg.train.epochs}
     writer = hook = None
     if spec.tensorboard and w.is_main:
         point = store.resume_point(list(offsets)) if store.resumed else None

@@ -5,7 +5,7 @@ fine-tune its encoder plus a softmax head on N class-balanced labeled images, an
 network from scratch on the same N labeled images. Both get the same care: early stopping on the
 validation split and the best of a few learning rates, chosen on validation accuracy.
 
-When the recipe is semi-supervised (``finetune_pseudo_label_weight`` or ``finetune_reconstruction_weight``,
+When the recipe is semi-supervised (``finetune.pseudo_label_weight`` or ``finetune.reconstruction_weight``,
 as in the modern preset), the pretrained network is also fine-tuned with the other training images,
 without their labels, and that result is kept only if it beats the supervised one on validation
 accuracy. Two more arms separate what pretraining brings from what the unlabeled images bring: the
@@ -28,17 +28,23 @@ import numpy as np
 from aekit.data.arrays import Dataset, Split
 from aekit.data.batches import DeviceBatches, make_batches
 from aekit.errors import ConfigError, DataError
-from aekit.experiments.presets import PretrainProgram, get_preset
+from aekit.experiments.builders import build_autoencoder, train_autoencoder
+from aekit.experiments.presets import get_preset
 from aekit.experiments.programs import fine_tune, semi_supervised
-from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+from aekit.experiments.recipe import Recipe
 from aekit.models.ladder import LadderNetwork, LadderRecipe
 from aekit.runtime import generator, seeded_global_rng
 from aekit.training.evaluate import accuracy
 from aekit.training.ladder import train_ladder
 from aekit.training.resume import ResumeStore
 
-MIN_UPDATES = 500  # small labeled sets get more epochs, so every N sees at least this many updates
-SEMI_UPDATES = 2000  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many updates
+# The few-label protocol: how long each fine-tuning runs, whatever the recipe's finetune.epochs (every label count
+# gets the same care). Recorded in each result ("protocol") and each trial's epochs.
+PROTOCOL = {
+    "min_updates": 500,  # small labeled sets get more epochs, so every N sees at least this many updates
+    "semi_updates": 2000,  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many
+    "min_patience_share": 1 / 6,  # early-stopping patience: at least this share of the epochs
+}
 ARM_TITLES = {"pretrained": "pretrained + fine-tuned", "scratch": "from scratch",
               "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised"}
 
@@ -84,19 +90,19 @@ class Trial:
                 "validation_accuracy": self.validation_accuracy, "epochs": self.epochs, "semi_supervised": semi_supervised}
 
 
-def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float,
+def _fine_tune(cfg: Recipe, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float,
                unlabeled: DeviceBatches | None = None, store: ResumeStore | None = None, phase: str = "finetune") -> Trial:
     """Fine-tune a copy of ``ae``'s encoder on the labeled rows ``idx``, semi-supervised when ``unlabeled``
     images are given; early-stopped on validation accuracy."""
     n = len(idx)
     batch = min(cfg.batch_size, n)
     if unlabeled is not None:
-        epochs = math.ceil(SEMI_UPDATES / len(unlabeled))
+        epochs = math.ceil(PROTOCOL["semi_updates"] / len(unlabeled))
     else:
-        epochs = max(cfg.finetune_epochs, math.ceil(MIN_UPDATES / (n // batch)))
-    patience = max(cfg.finetune_early_stopping, math.ceil(epochs / 6))
-    run_cfg = dataclasses.replace(cfg, finetune_learning_rate=lr, finetune_epochs=epochs, finetune_early_stopping=patience,
-                                  display_step=0)
+        epochs = max(cfg.finetune.epochs, math.ceil(PROTOCOL["min_updates"] / (n // batch)))
+    patience = max(cfg.finetune.early_stopping, math.ceil(epochs * PROTOCOL["min_patience_share"]))
+    finetune = dataclasses.replace(cfg.finetune, learning_rate=lr, epochs=epochs, early_stopping=patience)
+    run_cfg = dataclasses.replace(cfg, finetune=finetune, display_step=0)
     sub = dataclasses.replace(data, train=Split(data.train.images[idx], data.train.labels[idx]))
     batches = make_batches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
     with seeded_global_rng(seed, device):  # dropout and noise: each run repeatable whatever ran before it
@@ -106,7 +112,7 @@ def _fine_tune(cfg: PretrainProgram, ae, data: Dataset, idx: np.ndarray, device,
     return Trial(lr, val, accuracy(clf, data.test.images, data.test.labels, device), len(hist.epoch_loss))
 
 
-def unlabeled_pool(cfg: PretrainProgram, data: Dataset, idx: np.ndarray, device, seed: int) -> DeviceBatches | None:
+def unlabeled_pool(cfg: Recipe, data: Dataset, idx: np.ndarray, device, seed: int) -> DeviceBatches | None:
     """The training images outside ``idx`` (their labels unused), or None when there are too few for one batch."""
     rest = np.setdiff1d(np.arange(len(data.train)), idx)
     if len(rest) < cfg.batch_size:
@@ -152,7 +158,8 @@ def _labeled_rows(data: Dataset, n, seed: int) -> np.ndarray:
 
 def _result(data: Dataset, method: str, seeds: int, learning_rates, config, rows: list, t0: float) -> dict:
     return {"dataset": data.name, "method": method, "n_train": len(data.train), "n_validation": len(data.validation),
-            "seeds": seeds, "learning_rates": list(learning_rates), "config": dataclasses.asdict(config), "rows": rows,
+            "seeds": seeds, "learning_rates": list(learning_rates), "config": dataclasses.asdict(config),
+            "protocol": PROTOCOL if method == "autoencoder" else None, "rows": rows,
             "summary": summarize(rows), "seconds": time.perf_counter() - t0}
 
 
@@ -161,13 +168,16 @@ def _phase(seed: int, n, start_name: str, lr: float, semi: bool) -> str:
     return f"seed{seed}-labels{n}-{start_name}-lr{lr:g}{'-semi' if semi else ''}"
 
 
-def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | None = None,
+def run(data: Dataset, labels: list, seeds: int, device, cfg: Recipe | None = None,
         learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print, store: ResumeStore | None = None) -> dict:
     """Every arm for every label count and seed; with a ``store`` each training saves its state and a resumed
     run continues where it stopped (see :mod:`aekit.training.resume`)."""
     _require_labels(data)
     cfg = cfg or get_preset("pretrain", "modern")
-    labels_only = dataclasses.replace(cfg, finetune_reconstruction_weight=0.0, finetune_pseudo_label_weight=0.0)
+    if cfg.finetune is None:
+        raise ConfigError("few-label learning needs a pretrain recipe (with a finetune phase)")
+    labels_only = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, reconstruction_weight=0.0,
+                                                                        pseudo_label_weight=0.0))
     rows, t0 = [], time.perf_counter()
     quiet = lambda s: None  # noqa: E731
     for seed in range(seeds):
@@ -175,8 +185,7 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
         scratch = copy.deepcopy(ae)  # the same network, untrained
         batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
         with seeded_global_rng(seed, device):  # masking noise: repeatable whatever ran before in the process
-            train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, cfg.pretrain_epochs,
-                              cfg.pretrain_optimizer, cfg.pretrain_learning_rate, log=quiet, progress=False,
+            train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, log=quiet, progress=False,
                               store=store, phase=f"seed{seed}-pretrain")
         for n in labels:
             idx = _labeled_rows(data, n, seed)
@@ -187,8 +196,8 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: PretrainProgram | 
                                   store, _phase(seed, n, "pretrained" if start is ae else "scratch", lr, semi))
 
             # with every label, the recipe's own rate: tuning there costs the most and matters least
-            rates = (cfg.finetune_learning_rate,) if n == "all" else learning_rates
-            arms = compare_arms(trial, ae, scratch, rates, cfg.finetune_learning_rate, semi_supervised(cfg, pool))
+            rates = (cfg.finetune.learning_rate,) if n == "all" else learning_rates
+            arms = compare_arms(trial, ae, scratch, rates, cfg.finetune.learning_rate, semi_supervised(cfg, pool))
             rows.append(_row(n, idx, seed, arms, log))
     return _result(data, "autoencoder", seeds, learning_rates, cfg, rows, t0)
 
@@ -252,7 +261,8 @@ def summarize(rows: list[dict]) -> list[dict]:
 def to_markdown(result: dict) -> str:
     cfg = result["config"]
     ladder = result.get("method") == "ladder"
-    semi = ladder or cfg.get("finetune_pseudo_label_weight", 0) or cfg.get("finetune_reconstruction_weight", 0)
+    ft = cfg.get("finetune") or {}
+    semi = ladder or ft.get("pseudo_label_weight", 0) or ft.get("reconstruction_weight", 0)
     how = (": the better on validation of fine-tuning on the labels alone and fine-tuning with the other training "
            "images too, without their labels ((k/n semi) says how many runs chose the latter)" if semi else "")
     if ladder:

@@ -18,8 +18,8 @@ import torch
 from aekit.data.arrays import Dataset, class_counts
 from aekit.data.batches import DeviceBatches, check_shard, make_batches
 from aekit.errors import ConfigError, DataError
-from aekit.experiments.presets import FINETUNE_MODES, PretrainProgram, StackedProgram
-from aekit.experiments.recipes import (
+from aekit.experiments.recipe import Recipe
+from aekit.experiments.builders import (
     available_bytes,
     build_autoencoder,
     build_objective,
@@ -85,12 +85,19 @@ def _base_metrics(program: str, cfg, data: Dataset, device: torch.device, seed: 
 def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     """Raise the user's mistake before any training: labels the program needs, batch size vs data, and
     (given the ``device``) a network too large for its memory."""
-    if isinstance(cfg, PretrainProgram) and (data.train.labels is None or data.test.labels is None):
+    if cfg.finetune is not None and (data.train.labels is None or data.test.labels is None):
         raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
-    if isinstance(cfg, PretrainProgram) and cfg.finetune_early_stopping and (
+    if cfg.finetune is not None and cfg.finetune.early_stopping and (
             data.validation.labels is None or len(data.validation) == 0):
-        raise DataError(f"finetune_early_stopping={cfg.finetune_early_stopping} needs a labeled validation split, and "
-                        f"dataset {data.name!r} has none; give one, or --set finetune_early_stopping=0")
+        raise DataError(f"finetune.early_stopping={cfg.finetune.early_stopping} needs a labeled validation split, and "
+                        f"dataset {data.name!r} has none; give one, or --set finetune.early_stopping=0")
+    for name in ("noise_shift", "augment_shift"):
+        shift = getattr(cfg, name)
+        if shift and (len(data.image_shape) != 2 or shift >= min(data.image_shape)):
+            raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; dataset {data.name!r} has "
+                              f"image shape {data.image_shape}")
+    if cfg.architecture == "conv" and len(data.image_shape) != 2:
+        raise ConfigError(f"architecture='conv' needs 2-D images; dataset {data.name!r} has shape {data.image_shape}")
     if cfg.batch_size > len(data.train):
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
                           f"use a batch_size of at most {len(data.train)}")
@@ -145,7 +152,7 @@ def _batches(data: Dataset, cfg, device, seed: int, labels: bool = False):
 
 
 @seeded_run
-def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: int = 0,
+def run_stacked(cfg: Recipe, data: Dataset, device: torch.device, seed: int = 0,
                 log: Callable[[str], None] | None = None, compile: bool = False,
                 on_epoch: EpochHook | None = None, progress: bool | None = None,
                 store: ResumeStore | None = None) -> RunResult:
@@ -155,8 +162,8 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
     t0 = time.perf_counter()
     model = build_autoencoder(cfg, data, generator(seed), device)
     batches = _batches(data, cfg, device, seed)
-    hist = train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
-                             log=log, progress=progress, label="loss", on_epoch_end=_hook(on_epoch, "train"),
+    hist = train_autoencoder(model, cfg, data, batches, log=log, progress=progress, label="loss",
+                             on_epoch_end=_hook(on_epoch, "train"),
                              train_module=_trainable(model, compile), store=store, phase="train")
     ev = _evaluate(model, data, cfg.examples_to_show, device)
     metrics = _base_metrics("stacked", cfg, data, device, seed, compile)
@@ -166,37 +173,38 @@ def run_stacked(cfg: StackedProgram, data: Dataset, device: torch.device, seed: 
     return RunResult(metrics, model, None, curves={"reconstruction": hist.epoch_loss}, **ev)
 
 
-def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
+def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
               log=None, progress=None, on_epoch_end=None, compile: bool = False, unlabeled: DeviceBatches | None = None,
               store: ResumeStore | None = None, phase: str = "finetune"):
-    """Encoder + softmax head on the labeled batches, in ``cfg.finetune_mode``; early stopping on validation accuracy.
+    """Encoder + softmax head on the labeled batches, in ``cfg.finetune.mode``; early stopping on validation accuracy.
 
-    With ``unlabeled`` images (whose labels are not used) and ``cfg.finetune_reconstruction_weight`` or
-    ``cfg.finetune_pseudo_label_weight``, fine-tuning is semi-supervised (see SemiSupervisedObjective): an
+    With ``unlabeled`` images (whose labels are not used) and ``finetune.reconstruction_weight`` or
+    ``finetune.pseudo_label_weight``, fine-tuning is semi-supervised (see SemiSupervisedObjective): an
     epoch is then one pass over the unlabeled images, each step with a labeled batch beside it."""
-    clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=cfg.head_init, generator=gen).to(device)
-    params = list(clf.head.parameters() if cfg.finetune_mode == "frozen" else clf.parameters())
+    ft = cfg.finetune
+    clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=ft.head_init, generator=gen).to(device)
+    params = list(clf.head.parameters() if ft.mode == "frozen" else clf.parameters())
     objective, loop = classification_loss, batches
     if semi_supervised(cfg, unlabeled):
         objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg, data.image_shape),
-                                            reconstruction_weight=cfg.finetune_reconstruction_weight,
-                                            pseudo_label_weight=cfg.finetune_pseudo_label_weight,
-                                            threshold=cfg.pseudo_label_threshold, noise=cfg.noise,
+                                            reconstruction_weight=ft.reconstruction_weight,
+                                            pseudo_label_weight=ft.pseudo_label_weight,
+                                            threshold=ft.pseudo_label_threshold, noise=cfg.noise,
                                             noise_level=cfg.noise_level)
         loop = unlabeled
-        if cfg.finetune_reconstruction_weight:
+        if ft.reconstruction_weight:
             params += [p for p in ae.parameters() if all(p is not q for q in params)]  # the decoder too
-    opt = build_optimizer(cfg.finetune_optimizer, params, cfg.finetune_learning_rate, cfg.finetune_weight_decay)
-    schedule = build_schedule(cfg.finetune_schedule, opt, cfg.finetune_epochs * len(loop))
+    opt = build_optimizer(ft.optimizer, params, ft.learning_rate, ft.weight_decay)
+    schedule = build_schedule(ft.schedule, opt, ft.epochs * len(loop))
     early = None
-    if cfg.finetune_early_stopping and data.validation.labels is not None and len(data.validation):
+    if ft.early_stopping and data.validation.labels is not None and len(data.validation):
         early = EarlyStopping(clf, lambda: 1.0 - accuracy(clf, data.validation.images, data.validation.labels, device),
-                              patience=cfg.finetune_early_stopping)
-    if cfg.finetune_mode == "frozen":
+                              patience=ft.early_stopping)
+    if ft.mode == "frozen":
         clf.encoder.requires_grad_(False)
     state = None if store is None else store.phase(phase, autoencoder=ae).track(early=early, objective=(
         objective if hasattr(objective, "state_dict") else None))
-    hist = fit(_trainable(clf, compile), objective, opt, loop, cfg.finetune_epochs,
+    hist = fit(_trainable(clf, compile), objective, opt, loop, ft.epochs,
                display_step=cfg.display_step, log=log, label="fine-tuning loss", progress=progress,
                precision=cfg.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early), state=state)
     clf.encoder.requires_grad_(True)
@@ -206,31 +214,29 @@ def fine_tune(cfg: PretrainProgram, ae: torch.nn.Module, data: Dataset, batches:
     return clf, hist
 
 
-def semi_supervised(cfg: PretrainProgram, unlabeled: DeviceBatches | None) -> bool:
+def semi_supervised(cfg: Recipe, unlabeled: DeviceBatches | None) -> bool:
     """Whether fine-tuning uses the ``unlabeled`` images: the recipe asks for it and there are some."""
-    wanted = cfg.finetune_reconstruction_weight > 0 or cfg.finetune_pseudo_label_weight > 0
-    return wanted and unlabeled is not None and cfg.finetune_mode != "frozen"  # DeviceBatches holds >= 1 batch
+    ft = cfg.finetune
+    wanted = ft.reconstruction_weight > 0 or ft.pseudo_label_weight > 0
+    return wanted and unlabeled is not None and ft.mode != "frozen"  # DeviceBatches holds >= 1 batch
 
 
 @seeded_run
-def run_pretrain(cfg: PretrainProgram, data: Dataset, device: torch.device, seed: int = 0,
+def run_pretrain(cfg: Recipe, data: Dataset, device: torch.device, seed: int = 0,
                  log: Callable[[str], None] | None = None, compile: bool = False,
                  on_epoch: EpochHook | None = None, progress: bool | None = None,
                  store: ResumeStore | None = None) -> RunResult:
     """Program 2: pretrain an autoencoder, then fine-tune its encoder with a softmax head (phases ``pretrain``
     and ``finetune`` of a ``store``, as in :func:`run_stacked`)."""
     check_fits(cfg, data)
-    if cfg.finetune_mode not in FINETUNE_MODES:
-        raise ConfigError(f"finetune_mode={cfg.finetune_mode!r} is not allowed; choose one of: {', '.join(FINETUNE_MODES)}")
     t0 = time.perf_counter()
     gen = generator(seed)
     ae = build_autoencoder(cfg, data, gen, device)
     batches = _batches(data, cfg, device, seed, labels=True)
-    if cfg.finetune_mode == "scratch":  # the baseline: the same network, no pretraining
+    if cfg.finetune.mode == "scratch":  # the baseline: the same network, no pretraining
         pre = History()
     else:
-        pre = train_autoencoder(ae, cfg, data, batches, cfg.pretrain_epochs, cfg.pretrain_optimizer,
-                                cfg.pretrain_learning_rate, log=log, progress=progress, label="pretraining loss",
+        pre = train_autoencoder(ae, cfg, data, batches, log=log, progress=progress, label="pretraining loss",
                                 on_epoch_end=_hook(on_epoch, "pretrain"), train_module=_trainable(ae, compile),
                                 store=store, phase="pretrain")
     ev = _evaluate(ae, data, cfg.examples_to_show, device)  # before fine-tuning changes the shared encoder

@@ -72,7 +72,7 @@ class StackedAutoencoder(SaveMixin, nn.Module):
 
     @classmethod
     def from_recipe(cls, r, data, generator: torch.Generator | None = None) -> "StackedAutoencoder":
-        """From a recipe's fields (``aekit.experiments.presets.AutoencoderRecipe``) and the data it trains on."""
+        """From a recipe's fields (``aekit.experiments.recipe.Recipe``) and the data it trains on."""
         return cls(AutoencoderConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes, activation=r.activation,
                                      init=r.init, code_activation=r.code_activation or None, dropout=r.dropout,
                                      batch_norm=r.batch_norm, tied=r.tied), generator=generator)

@@ -1,5 +1,5 @@
-"""Turn a recipe (the fields of :class:`aekit.experiments.presets.AutoencoderRecipe`) into a model, an objective
-and a training run: optimizer, schedule, greedy layer-wise stage and early stopping."""
+"""Turn a :class:`~aekit.experiments.recipe.Recipe` into a model, an objective and a training run: optimizer,
+schedule, greedy layer-wise stage and early stopping."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from torch import nn
 
 from aekit.data.arrays import Dataset
 from aekit.data.batches import DeviceBatches
-from aekit.errors import ConfigError
-from aekit.experiments.presets import AutoencoderRecipe
+from aekit.experiments.recipe import Recipe
 from aekit.models.registry import ARCHITECTURES
-from aekit.models.stacked import StackedAutoencoder
 from aekit.training.evaluate import reconstruction_error
 from aekit.training.greedy import greedy_pretrain
 from aekit.training.loop import EarlyStopping, History, autocast, fit
@@ -24,14 +22,12 @@ from aekit.training.optim import build_optimizer, build_schedule
 from aekit.training.resume import ResumeStore
 
 
-def build_autoencoder(r: AutoencoderRecipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
+def build_autoencoder(r: Recipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
     """The recipe's architecture (see ``models.registry.ARCHITECTURES``), built for ``data``, on ``device``."""
-    if r.architecture not in ARCHITECTURES:
-        raise ConfigError(f"architecture={r.architecture!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[r.architecture].model.from_recipe(r, data, gen).to(device)
 
 
-def training_bytes(r: AutoencoderRecipe, n_features: int, n_classes: int = 0) -> int:
+def training_bytes(r: Recipe, n_features: int, n_classes: int = 0) -> int:
     """An estimate of the memory a training run of recipe ``r`` needs, known before anything is allocated:
     weights, gradients and two optimizer moments (4 float32 copies of every parameter; mirrored decoder,
     plus a linear map of the input to the code as PCA-residual and the conv code layer have), and one
@@ -53,13 +49,9 @@ def available_bytes(device: torch.device) -> int:
         return 1 << 62
 
 
-def build_objective(r: AutoencoderRecipe, image_shape: tuple[int, ...] = ()):
-    own = ARCHITECTURES[r.architecture].objective if r.architecture in ARCHITECTURES else None
-    if own is not None:  # the architecture's own loss (the VAE's ELBO)
-        for name in ("noise_shift", "augment_shift"):
-            if getattr(r, name):
-                raise ConfigError(f"{name} is for the reconstruction objective; architecture={r.architecture!r} "
-                                  "trains with its own loss and takes no noise or augmentation")
+def build_objective(r: Recipe, image_shape: tuple[int, ...] = ()):
+    own = ARCHITECTURES[r.architecture].objective
+    if own is not None:  # the architecture's own loss (the VAE's ELBO); recipe.check refused noise for it
         return own
     shifted = r.noise_shift or r.augment_shift
     objective = ReconstructionObjective(loss=r.loss, noise=r.noise, noise_level=r.noise_level, sparsity=r.sparsity,
@@ -86,37 +78,35 @@ def combine(*callbacks):
     return lambda epoch, loss: any([c(epoch, loss) for c in active])
 
 
-def train_autoencoder(model: nn.Module, r: AutoencoderRecipe, data: Dataset, batches: DeviceBatches, epochs: int,
-                      optimizer: str, learning_rate: float, *, log=None, progress=None, label="loss",
-                      on_epoch_end=None, train_module: nn.Module | None = None, store: ResumeStore | None = None,
-                      phase: str = "train") -> History:
-    """Greedy layer-wise stage (if asked), then end-to-end training with early stopping on validation MSE.
+def train_autoencoder(model: nn.Module, r: Recipe, data: Dataset, batches: DeviceBatches, *, log=None,
+                      progress=None, label="loss", on_epoch_end=None, train_module: nn.Module | None = None,
+                      store: ResumeStore | None = None, phase: str = "train") -> History:
+    """The recipe's ``train`` phase: greedy layer-wise stage (if asked), then end-to-end training with early
+    stopping on validation MSE.
 
     With a ``store``, every stage saves its state as it goes (phases ``layer-1``, ... and ``phase``) and
     continues a saved run."""
-    device = batches.device
-    if r.layerwise_epochs:
-        if not isinstance(model, StackedAutoencoder) or r.tied:
-            raise ConfigError("layerwise_epochs needs architecture='mlp' with tied=false")
+    device, p = batches.device, r.train
+    if r.layerwise_epochs:  # recipe.check allows it for the plain MLP only
         greedy_pretrain(model, batches, r.layerwise_epochs,
-                        lambda params: build_optimizer(optimizer, params, learning_rate, r.weight_decay),
+                        lambda params: build_optimizer(p.optimizer, params, p.learning_rate, p.weight_decay),
                         log=log, progress=progress,
                         phase=None if store is None else (lambda i: store.phase(f"{phase}-layer-{i + 1}")))
-    opt = build_optimizer(optimizer, model.parameters(), learning_rate, r.weight_decay)
-    schedule = build_schedule(r.schedule, opt, epochs * len(batches))
+    opt = build_optimizer(p.optimizer, model.parameters(), p.learning_rate, p.weight_decay)
+    schedule = build_schedule(p.schedule, opt, p.epochs * len(batches))
     early = None
-    if r.early_stopping and len(data.validation):
+    if p.early_stopping and len(data.validation):
         early = EarlyStopping(model, validation_mse(model, data, device, r.precision),
-                              patience=r.early_stopping).start()
+                              patience=p.early_stopping).start()
     objective = build_objective(r, data.image_shape)
 
     def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction
         return objective(m, x)
 
     state = None if store is None else store.phase(phase).track(early=early)
-    hist = fit(train_module or model, loss_fn, opt, batches, epochs, display_step=r.display_step, log=log, label=label,
-               progress=progress, precision=r.precision, scheduler=schedule, on_epoch_end=combine(on_epoch_end, early),
-               state=state)
+    hist = fit(train_module or model, loss_fn, opt, batches, p.epochs, display_step=r.display_step, log=log,
+               label=label, progress=progress, precision=r.precision, scheduler=schedule,
+               on_epoch_end=combine(on_epoch_end, early), state=state)
     if early is not None:
         early.restore()
         hist.parts["validation_mse"] = early.history

@@ -1,0 +1,202 @@
+"""The recipe: one typed description of how a model is built and trained, and everything that checks it.
+
+A :class:`Recipe` holds the model (architecture and its sizes), the reconstruction objective, run-wide
+settings (precision, batch size) and its phases of training: ``train``, the autoencoder's training (its
+pretraining, in the pretrain program), and, in the pretrain program only, ``finetune``, the encoder plus
+a softmax head on the labels. Both phases are a :class:`Phase`; fine-tuning adds a few fields of its own
+(:class:`Finetune`). The defaults are the tutorial's.
+
+Every dataclass has one constraint table (:data:`CONSTRAINTS`: type, range or choices per field), and the
+rules that tie fields together live in :func:`cross_field_errors`; :func:`check` runs both for the whole
+recipe and raises the first problem as one line, before any work. What depends on the data (labels, image
+shape, the batch against the number of images) is checked once the data is open, still before training
+(:func:`aekit.experiments.programs.check_fits`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from aekit.constraints import Interval, Options, Sizes, describe_violation
+from aekit.errors import ConfigError
+from aekit.models.layers import ACTIVATIONS, INITS
+from aekit.models.registry import ARCHITECTURES
+from aekit.training.objectives import LOSSES, NOISES, SPARSITIES
+from aekit.training.optim import OPTIMIZERS, SCHEDULES
+
+FINETUNE_MODES = ("full", "frozen", "scratch")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # training.loop.PRECISIONS says what each one does
+MAX_EPOCHS = 100_000  # per phase; more is a typo (or a run of months)
+MAX_LEARNING_RATE = 1e30  # far above any useful rate; much larger ones overflow float32 updates
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of training: an optimizer over a number of epochs."""
+
+    epochs: int = 50  # passes over the training images
+    optimizer: str = "rmsprop-tf1"  # rmsprop-tf1 (the tutorial's, TF1 semantics), sgd, adam, adamw
+    learning_rate: float = 0.02
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # learning rate per batch: constant, cosine, onecycle
+    early_stopping: int = 0  # patience (epochs) on the validation metric, restoring the best weights; 0 = off
+
+
+@dataclass(frozen=True)
+class Finetune(Phase):
+    """The pretrain program's second phase: encoder + softmax head on the labeled images (early stopping on
+    validation accuracy). The defaults are the tutorial's plain gradient descent."""
+
+    epochs: int = 200  # the tutorial's num_epochs + 100
+    optimizer: str = "sgd"  # tf.train.GradientDescentOptimizer
+    learning_rate: float = 0.5
+    mode: str = "full"  # full; frozen (the head only: a linear probe); scratch (no pretraining at all)
+    head_init: str = "zeros"  # the tutorial's tf.zeros softmax layer, or an init of INITS
+    # Semi-supervised fine-tuning, where some training images have no label:
+    reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
+    pseudo_label_weight: float = 0.0  # learn the unlabeled images' confident predictions under noise; 0 = off
+    pseudo_label_threshold: float = 0.95  # the probability a prediction needs to become a pseudo-label
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the autoencoder is built and trained; with ``finetune``, the pretrain program's recipe."""
+
+    # the model
+    architecture: str = "mlp"  # mlp; conv (hidden_sizes[:-1] are channels); vae; pca-residual (starts as PCA)
+    hidden_sizes: tuple[int, ...] = (256, 128)  # encoder widths; the last is the code size
+    activation: str = "sigmoid"  # relu, gelu, selu, sigmoid, tanh, identity
+    code_activation: str = ""  # on the code; "" means the same as activation
+    init: str = "normal"  # normal is N(0, 1) weights and biases (tf.random_normal); xavier, kaiming, torch
+    tied: bool = False  # decoder weights are the encoder's, transposed
+    dropout: float = 0.0  # after hidden activations
+    batch_norm: bool = False  # before hidden activations
+    # the reconstruction objective
+    loss: str = "mse"  # mse, or bce (binary cross-entropy with logits)
+    noise: str = "none"  # denoising: none, mask or gaussian
+    noise_level: float = 0.0  # masked fraction, or gaussian standard deviation
+    noise_shift: int = 0  # denoising also translates each input by up to this many pixels (2-D images); 0 = off
+    augment_shift: int = 0  # each training image and its target moved by up to this many pixels; 0 = off
+    sparsity: str = "none"  # sparse codes: none, l1 or kl
+    sparsity_weight: float = 0.0
+    sparsity_target: float = 0.05  # target mean activation of a code unit, for kl sparsity
+    layerwise_epochs: int = 0  # greedy layer-wise pretraining epochs per layer before train; 0 = off
+    # the run
+    precision: str = "fp32"  # fp32; bf16 / fp16 autocast; auto: bf16 where the hardware multiplies it
+    batch_size: int = 256
+    display_step: int = 5  # print the loss every this many epochs; 0 = never
+    examples_to_show: int = 10  # test images in the reconstruction figure
+    # the phases
+    train: Phase = field(default_factory=Phase)  # the autoencoder's training (pretraining, in program 2)
+    finetune: Finetune | None = None  # the pretrain program's fine-tuning; None in the stacked program
+
+    @property
+    def program(self) -> str:
+        return "stacked" if self.finetune is None else "pretrain"
+
+
+NONNEGATIVE = Interval(float, 0, None)
+OFF_OR_MORE = Interval(int, 0, None)
+PHASE_CONSTRAINTS = {
+    "epochs": Interval(int, 1, MAX_EPOCHS),
+    "optimizer": Options(OPTIMIZERS),
+    "learning_rate": Interval(float, 0, MAX_LEARNING_RATE, closed="right"),
+    "weight_decay": NONNEGATIVE,
+    "schedule": Options(SCHEDULES),
+    "early_stopping": OFF_OR_MORE,
+}
+CONSTRAINTS: dict[type, dict] = {
+    Phase: PHASE_CONSTRAINTS,
+    Finetune: {
+        **PHASE_CONSTRAINTS,
+        "mode": Options(FINETUNE_MODES),
+        "head_init": Options(("zeros", *INITS)),
+        "reconstruction_weight": NONNEGATIVE,
+        "pseudo_label_weight": NONNEGATIVE,
+        "pseudo_label_threshold": Interval(float, 0, 1, closed="right"),
+    },
+    Recipe: {
+        "architecture": Options(tuple(ARCHITECTURES)),  # the registry itself: a new one is allowed once registered
+        "hidden_sizes": Sizes(),
+        "activation": Options(tuple(ACTIVATIONS)),
+        "code_activation": Options(("", *ACTIVATIONS)),
+        "init": Options(INITS),
+        "tied": Options((False, True)),
+        "dropout": Interval(float, 0, 1, closed="left"),
+        "batch_norm": Options((False, True)),
+        "loss": Options(LOSSES),
+        "noise": Options(NOISES),
+        "noise_level": NONNEGATIVE,
+        "noise_shift": OFF_OR_MORE,
+        "augment_shift": OFF_OR_MORE,
+        "sparsity": Options(SPARSITIES),
+        "sparsity_weight": NONNEGATIVE,
+        "sparsity_target": Interval(float, 0, 1, closed="neither"),
+        "layerwise_epochs": Interval(int, 0, MAX_EPOCHS),
+        "precision": Options(PRECISIONS),
+        "batch_size": Interval(int, 1, None),
+        "display_step": OFF_OR_MORE,
+        "examples_to_show": Interval(int, 1, None),
+    },
+}
+
+
+def check(recipe: Recipe) -> Recipe:
+    """Every field against its constraint, then the cross-field rules; the first problem is a ConfigError
+    naming the key as ``--set`` takes it (``finetune.learning_rate=...``). Returns ``recipe``."""
+    for prefix, obj in (("", recipe), ("train.", recipe.train), ("finetune.", recipe.finetune)):
+        if obj is None:
+            continue
+        for name, allowed in CONSTRAINTS[type(obj)].items():
+            problem = describe_violation(getattr(obj, name), allowed)
+            if problem:
+                raise ConfigError(f"{prefix}{name}={getattr(obj, name)!r} {problem}")
+    errors = cross_field_errors(recipe)
+    if errors:
+        raise ConfigError(errors[0])
+    return recipe
+
+
+def cross_field_errors(r: Recipe) -> list[str]:
+    """The rules that tie fields together, all in one place; each broken one as a message."""
+    errors = []
+    if r.layerwise_epochs and (r.architecture != "mlp" or r.tied):
+        errors.append(f"layerwise_epochs={r.layerwise_epochs} needs architecture='mlp' with tied=false "
+                      f"(got architecture={r.architecture!r}, tied={r.tied})")
+    if r.noise == "mask" and not r.noise_level < 1:
+        errors.append(f"noise_level={r.noise_level} must be below 1 for masking noise: the share of inputs masked")
+    if r.noise == "none" and r.noise_level:
+        errors.append(f"noise_level={r.noise_level} has no effect with noise='none'; set noise=mask or gaussian")
+    if r.sparsity != "none" and not r.sparsity_weight:
+        errors.append(f"sparsity={r.sparsity!r} needs a sparsity_weight above 0")
+    if ARCHITECTURES.get(r.architecture) is not None and ARCHITECTURES[r.architecture].objective is not None:
+        for name in ("noise_shift", "augment_shift", "sparsity_weight", "noise_level"):
+            if getattr(r, name):
+                errors.append(f"{name}={getattr(r, name)} is for the reconstruction objective; "
+                              f"architecture={r.architecture!r} trains with its own loss")
+    if r.tied and r.architecture != "mlp":
+        errors.append(f"tied=true needs architecture='mlp' (got {r.architecture!r})")
+    ft = r.finetune
+    if ft is not None:
+        if ft.mode == "frozen" and (ft.reconstruction_weight or ft.pseudo_label_weight):
+            errors.append("finetune.mode='frozen' trains the head alone; it takes no reconstruction_weight or "
+                          "pseudo_label_weight")
+        if ft.reconstruction_weight and ARCHITECTURES.get(r.architecture) is not None and \
+                ARCHITECTURES[r.architecture].objective is not None:
+            errors.append(f"finetune.reconstruction_weight needs the reconstruction objective; "
+                          f"architecture={r.architecture!r} has its own loss")
+    return errors
+
+
+def fields_of(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def keys(recipe: Recipe) -> list[str]:
+    """Every key ``--set`` takes for ``recipe``: bare recipe fields, ``train.X`` and (pretrain) ``finetune.X``."""
+    out = [f for f in fields_of(Recipe) if f not in ("train", "finetune")]
+    out += [f"train.{f}" for f in fields_of(Phase)]
+    if recipe.finetune is not None:
+        out += [f"finetune.{f}" for f in fields_of(Finetune)]
+    return out
