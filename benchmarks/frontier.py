@@ -35,7 +35,7 @@ def aekit_curve(cfg, data, device, seed: int = 0) -> dict:
     import torch
 
     from aekit.data.batches import make_batches
-    from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+    from aekit.experiments.builders import build_autoencoder, train_autoencoder
     from aekit.runtime import generator, seeded_global_rng
     from aekit.training.evaluate import reconstruction_error
 
@@ -57,8 +57,8 @@ def aekit_curve(cfg, data, device, seed: int = 0) -> dict:
             probe[0] += time.perf_counter() - start
             return False
 
-        hist = train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
-                                 log=lambda s: None, progress=False, on_epoch_end=on_epoch_end)
+        hist = train_autoencoder(model, cfg, data, batches, log=lambda s: None, progress=False,
+                                 on_epoch_end=on_epoch_end)
         seconds = time.perf_counter() - t0 - probe[0]
     model.eval()
     test_mse = float(reconstruction_error(model, data.test.images, device).mean())
@@ -123,7 +123,8 @@ def run(datasets=DATASETS, codes=CODES, peer_python: str = DEFAULT_PEER_PYTHON, 
     import torch
 
     from aekit.data.catalog import load_dataset
-    from aekit.experiments.presets import get_preset, scale_epochs, with_code_size
+    from aekit.experiments.overrides import scale_epochs, with_code_size
+    from aekit.experiments.presets import get_preset
     from aekit.runtime import setup
     from benchmarks.quality import pca_mse
 

@@ -1,11 +1,11 @@
 """The screening runs that chose the modern-stacked recipes by quality per second (docs/recipes.md).
 
-Each trial is the modern recipe base (presets.MODERN_AE with AdamW) plus ``--set``-style changes, trained by
+Each trial is the modern recipe base (presets.MODERN_AE, trained by presets.modern_phase: one-cycle AdamW) plus ``--set``-style changes, trained by
 ``benchmarks.frontier.aekit_curve`` (validation MSE after every epoch against seconds); the trial is appended to
 ``benchmarks/results/frontier-search.json``. Wall times compare only within one invocation of the frontier
 benchmark; here they only rank recipes against each other.
 
-    python -m benchmarks frontier-search fashion-mnist 32 'name:architecture=pca-residual;training_epochs=30' ...
+    python -m benchmarks frontier-search fashion-mnist 32 'name:architecture=pca-residual;epochs=30' ...
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def run_cli(args) -> int:
     import torch
 
     from aekit.data.catalog import load_dataset
-    from aekit.experiments.presets import MODERN_AE, StackedProgram, apply_overrides
+    from aekit.experiments.overrides import apply_overrides
+    from aekit.experiments.presets import MODERN_AE, modern_phase
+    from aekit.experiments.recipe import Recipe
     from aekit.fileio import write_json
     from aekit.runtime import setup
     from benchmarks.common import machine
@@ -39,7 +41,7 @@ def run_cli(args) -> int:
     setup(device)
     data = load_dataset(args.dataset)
     pca = pca_mse(data, args.code_size)
-    base = StackedProgram(**MODERN_AE, optimizer="adamw", display_step=1000)
+    base = Recipe(**MODERN_AE, display_step=1000, train=modern_phase())
     for trial in args.trials:
         name, _, changes = trial.partition(":")
         changes = dict(pair.split("=", 1) for pair in changes.split(";") if pair)

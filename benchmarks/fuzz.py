@@ -37,7 +37,7 @@ from aekit.data.idx import encode_idx, read_idx
 from aekit.data.inputs import load_input
 from aekit.errors import AekitError
 from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
-from aekit.experiments import presets
+from aekit.experiments import overrides, presets, recipe
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runner import RunSpec, build_configs, read_toml
 from benchmarks.common import machine, markdown_table, script_main, write_report
@@ -157,7 +157,9 @@ def seeds(work: Path) -> dict:
         "checkpoint": [((work / d / "config.json").read_text(), (work / d / "model.safetensors").read_bytes())
                        for d in ("model", "est", "clf")],
         "toml": ['program = "stacked"\ndataset = "x.npz"\nseed = 3\nepochs_scale = 0.5\n\n[config]\n'
-                 'training_epochs = 2\nhidden_sizes = [64, 16]\nlearning_rate = 0.01\nactivation = "relu"\n'],
+                 'epochs = 2\nhidden_sizes = [64, 16]\ntrain.learning_rate = 0.01\nactivation = "relu"\n',
+                 'program = "pretrain"\n\n[config]\nhidden_sizes = [64, 16]\nepochs = 2\n\n'
+                 '[config.finetune]\nepochs = 3\nmode = "frozen"\nlearning_rate = 0.1\n'],
     }
 
 
@@ -249,7 +251,10 @@ def checkpoint_folder(rng, s, work):
     return how, config.encode("utf-8", "surrogateescape") + b"\n--\n" + weights, lambda: aekit.load(folder)
 
 
-FIELDS = sorted(set(presets.field_names(presets.StackedProgram())) | set(presets.field_names(presets.PretrainProgram())))
+RECIPES = (presets.get_preset("stacked"), presets.get_preset("pretrain"))
+# every key --set takes (the pretrain recipe's include finetune.*), and the bare phase keys (train.*'s short form)
+FIELDS = sorted(set(recipe.keys(RECIPES[1])) | set(recipe.fields_of(recipe.Phase)))
+OLD_KEYS = ["zz", "training_epochs", "pretrain.epochs", "stacked.learning_rate", "finetune_epochs", "finetune.zz"]
 RUN_KEYS = ["program", "preset", "dataset", "data_dir", "seed", "device", "out", "epochs_scale", "code_size",
             "compile", "tensorboard", "progress"]
 TOML_VALUES = ['"stacked"', '"pretrain"', '"all"', '"modern"', '"seed"', '"x"', '""', "0", "1", "-1", "3", "1e309",
@@ -259,10 +264,11 @@ TOML_VALUES = ['"stacked"', '"pretrain"', '"all"', '"modern"', '"seed"', '"x"', 
 
 def toml_run(rng, s, work):
     if rng.random() < 0.5:
-        data, how = mutate(rng, s["toml"][0].encode(), header=len(s["toml"][0]))
+        seed = rng.choice(s["toml"])
+        data, how = mutate(rng, seed.encode(), header=len(seed))
     else:
         top = [f"{rng.choice(RUN_KEYS + ['zz'])} = {rng.choice(TOML_VALUES)}" for _ in range(rng.randint(0, 3))]
-        cfg = [f"{rng.choice(FIELDS + ['zz', 'pretrain.epochs'])} = {rng.choice(TOML_VALUES)}" for _ in range(rng.randint(0, 3))]
+        cfg = [f"{rng.choice(FIELDS + OLD_KEYS)} = {rng.choice(TOML_VALUES)}" for _ in range(rng.randint(0, 3))]
         data, how = "\n".join(top + ["[config]"] + cfg).encode(), "generated"
     (work / "run.toml").write_bytes(data)
     return how, data, lambda: build_configs(read_toml(work / "run.toml"))
@@ -275,15 +281,15 @@ SET_VALUES = ["-1", "0", "1", "2", "1e309", "nan", "inf", "-inf", "1,2,-3", "[4,
 def set_values(rng, s, work):
     pairs = []
     for _ in range(rng.randint(1, 3)):
-        key = rng.choice(FIELDS + ["zz", "pretrain.epochs", "finetune.learning_rate", ""])
+        key = rng.choice(FIELDS + OLD_KEYS + [""])
         value = rng.choice(SET_VALUES) if rng.random() < 0.8 else rng.randbytes(6).decode("latin-1")
         pairs.append(f"{key}={value}" if rng.random() < 0.95 else key)
 
     def apply():
-        overrides = presets.parse_overrides(pairs)
-        for config in (presets.StackedProgram(), presets.PretrainProgram()):
-            presets.apply_overrides(config, {k: v for k, v in overrides.items() if k in presets.field_names(config)})
-        build_configs(RunSpec(program="all", config=overrides))
+        given = overrides.parse_overrides(pairs)
+        for r in RECIPES:
+            overrides.apply_overrides(r, {k: v for k, v in given.items() if overrides.applies(r, k)})
+        build_configs(RunSpec(program="all", config=given))
 
     return "--set " + " --set ".join(pairs), "\0".join(pairs).encode("utf-8", "surrogateescape"), apply
 

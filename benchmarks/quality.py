@@ -50,12 +50,8 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
 
     from aekit.data.catalog import load_dataset
     from aekit.experiments import fewlabels
-    from aekit.experiments.presets import (
-        MODERN_MLP,
-        get_preset,
-        scale_epochs,
-        with_code_size,
-    )
+    from aekit.experiments.overrides import scale_epochs, with_code_size
+    from aekit.experiments.presets import MODERN_MLP, get_preset
     from aekit.experiments.programs import run_pretrain, run_stacked
     from aekit.models.ladder import LadderRecipe
     from aekit.runtime import setup
@@ -77,7 +73,7 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
         t0 = time.perf_counter()
         for k in (codes if "reconstruction" in sections else ()):
             row = {"dataset": data.name, "code_size": k, "pca": pca_mse(data, k)}
-            seed_cfg = scale_epochs(with_code_size(get_preset("stacked", "seed"), k), epochs_scale)
+            seed_cfg = scale_epochs(with_code_size(get_preset("stacked", "tutorial"), k), epochs_scale)
             row["seed preset"] = run_stacked(seed_cfg, data, device, **quiet).metrics["test_mse"]
             for member, changes in FAMILY.items():
                 if members and member not in members:
@@ -103,8 +99,8 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
             result["reconstruction"].append(row)
         _timed(result, "reconstruction", t0)
         t0 = time.perf_counter()
-        for preset in (("seed", "modern") if "classification" in sections else ()):
-            cfg = scale_epochs(get_preset("pretrain", preset), epochs_scale)
+        for preset in (("seed", "modern") if "classification" in sections else ()):  # "seed": the tutorial preset
+            cfg = scale_epochs(get_preset("pretrain", "tutorial" if preset == "seed" else preset), epochs_scale)
             m = run_pretrain(cfg, data, device, **quiet).metrics
             result["classification"].append({"dataset": data.name, "preset": preset, "test_accuracy": m["test_accuracy"],
                                              "seconds": m["seconds"]["total"]})

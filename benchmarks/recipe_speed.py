@@ -1,7 +1,7 @@
 """Training speed of the modern recipes and the conv autoencoder, counted in FLOPs against the matmul limit.
 
-A recipe trains here exactly as ``aekit reproduce`` trains it (``recipes.train_autoencoder``: its model, objective
-with its noise, optimizer and schedule), minus the validation early stopping runs between epochs, on the first
+A recipe trains here exactly as ``aekit reproduce`` trains it (``builders.train_autoencoder``: its model, objective
+with its noise, and its ``train`` phase's optimizer and schedule), minus the validation early stopping runs between epochs, on the first
 ``n_images`` training images: one epoch warms up, the next is timed. FLOPs count every multiply-add of the
 linear and convolution layers in one forward pass (2 per multiply-add) and triple it for training (the
 backward pass costs twice the forward): 6 x weights per sample for an MLP, as for the seed network.
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import torch
 
 CONV = {"architecture": "conv", "hidden_sizes": (32, 64, 128), "activation": "gelu", "code_activation": "identity",
-            "init": "kaiming", "weight_decay": 1e-4, "schedule": "onecycle", "batch_size": 128, "optimizer": "adamw",
-            "learning_rate": 2e-3}  # the conv autoencoder with the modern training recipe
+        "init": "kaiming", "batch_size": 128}  # the conv autoencoder, trained by the modern phase (conv_recipe)
+CONV_LEARNING_RATE = 2e-3
 
 
 def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -60,38 +60,40 @@ def training_flops_per_sample(model: torch.nn.Module, n_features: int) -> float:
     return 3 * flops
 
 
-def recipes() -> dict[str, tuple[object, str]]:
-    """The recipes measured: name -> (config, which of its optimizers and rates trains the autoencoder)."""
-    from aekit.experiments.presets import PRESETS, StackedProgram
+def recipes() -> dict:
+    """The recipes measured: name -> Recipe (its ``train`` phase trains the autoencoder: the pretraining, for
+    modern-pretrain)."""
+    from aekit.experiments.presets import PRESETS, modern_phase
+    from aekit.experiments.recipe import Recipe
 
     stacked = PRESETS["modern-stacked"]
-    return {"modern-stacked": (stacked, "training"),
+    return {"modern-stacked": stacked,
             # not a preset: the same recipe at 4x the batch, to show how much of the gap is per-step work
             # (the optimizer's pass over 3 M weights) rather than per-sample work
-            "modern-stacked at batch 512 (diagnostic)": (dataclasses.replace(stacked, batch_size=512), "training"),
-            "modern-pretrain (pretraining)": (PRESETS["modern-pretrain"], "pretrain"),
-            "conv (modern training)": (StackedProgram(**CONV), "training")}
+            "modern-stacked at batch 512 (diagnostic)": dataclasses.replace(stacked, batch_size=512),
+            "modern-pretrain (pretraining)": PRESETS["modern-pretrain"],
+            "conv (modern training)": Recipe(**CONV, train=modern_phase(learning_rate=CONV_LEARNING_RATE))}
 
 
-def measure(cfg, which: str, data, n_images: int, matmul_gflops: float, seed: int = 0) -> dict:
-    """Samples/s, GFLOP/s and the fraction of ``matmul_gflops`` of one timed epoch of ``cfg`` on ``n_images``."""
+def measure(cfg, data, n_images: int, matmul_gflops: float, seed: int = 0) -> dict:
+    """Samples/s, GFLOP/s and the fraction of ``matmul_gflops`` of one timed epoch of ``cfg``'s ``train`` phase on
+    ``n_images``."""
     import torch
 
     from aekit.data.batches import DeviceBatches
-    from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+    from aekit.experiments.builders import build_autoencoder, train_autoencoder
     from aekit.runtime import generator, seeded_global_rng
     from aekit.training.loop import resolve_precision
 
     x = data.train.images[:n_images]
-    cfg = dataclasses.replace(cfg, early_stopping=0, batch_size=min(cfg.batch_size, len(x)))  # tiny data: one batch
-    optimizer, lr = ((cfg.optimizer, cfg.learning_rate) if which == "training"
-                     else (cfg.pretrain_optimizer, cfg.pretrain_learning_rate))
+    # one epoch per call, no early stopping; tiny data: one batch
+    cfg = dataclasses.replace(cfg, batch_size=min(cfg.batch_size, len(x)),
+                              train=dataclasses.replace(cfg.train, epochs=1, early_stopping=0))
     device = torch.device("cpu")
     with seeded_global_rng(seed, device):
         model = build_autoencoder(cfg, data, generator(seed), device)
         batches = DeviceBatches(x, batch_size=cfg.batch_size, seed=seed)
-        train = lambda: train_autoencoder(model, cfg, data, batches, 1, optimizer, lr,
-                                          log=lambda s: None, progress=False)
+        train = lambda: train_autoencoder(model, cfg, data, batches, log=lambda s: None, progress=False)
         train()
         seconds = train().seconds
     samples = len(batches) * cfg.batch_size
@@ -110,15 +112,16 @@ def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 
     import torch
 
     from aekit.data.batches import DeviceBatches
-    from aekit.experiments.presets import get_preset, with_code_size
-    from aekit.experiments.recipes import build_autoencoder, train_autoencoder
+    from aekit.experiments.builders import build_autoencoder, train_autoencoder
+    from aekit.experiments.overrides import with_code_size
+    from aekit.experiments.presets import get_preset
     from aekit.runtime import generator, seeded_global_rng
     from aekit.training.evaluate import reconstruction_error
     from benchmarks.quality import pca_mse
 
     cfg = get_preset("stacked", "modern", code_size, n_train=len(data.train), image_shape=data.image_shape)
     cfg = with_code_size(cfg, code_size)  # as aekit reproduce picks it
-    cfg = dataclasses.replace(cfg, early_stopping=0)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, early_stopping=0))
     pca = pca_mse(data, code_size, seed)
     device = torch.device("cpu")
     points: list[dict] = []
@@ -143,8 +146,8 @@ def time_to_quality(data, code_size: int = 32, max_epochs: int = 3, seed: int = 
 
         if not point(0, build):
             t_train = time.perf_counter()
-            train_autoencoder(model, cfg, data, batches, cfg.training_epochs, cfg.optimizer, cfg.learning_rate,
-                              log=lambda s: None, progress=False, on_epoch_end=on_epoch_end)
+            train_autoencoder(model, cfg, data, batches, log=lambda s: None, progress=False,
+                              on_epoch_end=on_epoch_end)
     first = next((p for p in points if p["test_mse"] < pca), None)
     log(f"    time to quality: PCA {pca:.5f}; " + ", ".join(f"{p['epochs']} ep {p['test_mse']:.5f} at {p['seconds']:.1f} s"
                                                            for p in points))

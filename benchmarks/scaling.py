@@ -45,7 +45,7 @@ def _counts(text: str) -> list[int]:
 def run_once(n: int, dataset: str, epochs: int, device: str, out: Path) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n), "-m", "aekit",
            "reproduce", "stacked", "--dataset", dataset, "--device", device, "--no-progress", "--out", str(out),
-           "--set", f"training_epochs={epochs}"]
+           "--set", f"epochs={epochs}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode:
         raise ConfigError(f"{' '.join(cmd[2:])} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")

@@ -63,7 +63,7 @@ def command(mode: str, folder: str, epochs: int) -> None:
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
     with tempfile.TemporaryDirectory(prefix="aekit-stream-cmd-") as out:
         t0 = time.perf_counter()
-        code = aekit(["reproduce", "stacked", "--dataset", folder, "--set", f"training_epochs={epochs}",
+        code = aekit(["reproduce", "stacked", "--dataset", folder, "--set", f"epochs={epochs}",
                       "--no-progress", "--out", out])
         wall = time.perf_counter() - t0
         if code != 0:

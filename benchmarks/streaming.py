@@ -89,15 +89,18 @@ def to_markdown(r: dict) -> str:
     names = {"memory": "in memory (x_train.npy read whole)", "stream": "streamed (read-ahead thread)",
              "stream-serial": "streamed (no read-ahead)", "command": "the whole `aekit reproduce stacked` command, warm file",
              "command-cold": "the whole command, file not in the page cache"}
+    measured = [m for m in MODES if m in r]
+    after = any("after_training_s" in r[m] for m in measured)  # results from before the command rows have none
     rows = [[names[m], f"{r[m]['samples_per_s']:,.0f}", f"{r[m]['samples_per_s'] / r['memory']['samples_per_s']:.2f}",
              f"{r[m]['peak_rss_mb']:,.0f}", f"{r[m]['load_s']:.1f}",
-             f"{r[m]['after_training_s']:.1f}" if "after_training_s" in r[m] else ""] for m in MODES if m in r]
+             *([f"{r[m]['after_training_s']:.1f}" if "after_training_s" in r[m] else ""] if after else [])]
+            for m in measured]
     d = r["data"]
     head = (f"Best of {r['repeats']} runs each, {r['epochs']} timed epoch(s) of the seed stacked autoencoder ({r['network']}, batch {r['batch_size']}) on "
             f"{d['n_images']:,} images of {d['bytes'] // d['n_images']} bytes ({d['bytes'] / 1e6:,.0f} MB, from "
             f"{d['source']}), {r['machine']['cpus']} CPUs, torch {r['machine']['torch']}\n\n")
     return head + markdown_table(["data path", "samples/s", "× in memory", "peak RSS (MB)", "open (s)",
-                                  "after training (s)"], rows)
+                                  *(["after training (s)"] if after else [])], rows)
 
 
 def main(argv=None) -> int:

@@ -201,8 +201,8 @@ def run(dataset: str = "fashion-mnist", warm_epochs: int = 5, epochs: int = 2, c
 
     # (g) the modern recipes and the conv autoencoder
     res["recipes"] = {}
-    for name, (cfg, which) in recipes().items():
-        r = res["recipes"][name] = measure(cfg, which, data, recipe_images, big)
+    for name, cfg in recipes().items():
+        r = res["recipes"][name] = measure(cfg, data, recipe_images, big)
         log(f"(g) {name}: {r['samples_per_s']:,.0f} samples/s, {r['gflops']:.1f} GFLOP/s, "
             f"{r['fraction_of_matmul']:.2f} of the matmul limit")
     res["modern_fraction_of_matmul"] = res["recipes"]["modern-stacked"]["fraction_of_matmul"]
