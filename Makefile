@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test fidelity bench clean
+.PHONY: demo test test-fast lint fidelity clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/aekit reproduce all --dataset mnist-5k --out runs/demo
 
-test: $(STAMP)
-	$(PY) -m pytest
+# Everything: lint, then every test (the slow ones run subprocesses, a browser, torchrun and benchmarks).
+test: lint
+	$(PY) -m pytest --durations=15
+
+# The fast set (no subprocess, browser, torchrun or benchmark), for the edit-test loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" --durations=10
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
 
 # The tutorial's programs on full Fashion-MNIST (apt-get install dataset-fashion-mnist); ~5 min on 2 cores.
 fidelity: $(STAMP)

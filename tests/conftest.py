@@ -96,7 +96,7 @@ def explore_runs(tmp_path_factory) -> dict[str, Path]:
     paths = {"data": data}
     for name, extra in runs.items():
         assert main(["reproduce", "stacked", "--dataset", str(data), "--out", str(root / name), "--no-progress",
-                     "--set", "training_epochs=1", "--set", "batch_size=32", *extra]) == 0, name
+                     "--set", "epochs=1", "--set", "batch_size=32", *extra]) == 0, name
         paths[name] = root / name / "stacked"
     AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=1, random_state=0).fit(xtr.reshape(len(xtr), -1)).save(root / "est")
     paths["estimator"] = root / "est"

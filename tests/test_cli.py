@@ -6,7 +6,7 @@ import pytest
 
 from aekit.cli import main
 
-QUICK = ["--set", "training_epochs=2", "--set", "pretrain_epochs=2", "--set", "finetune_epochs=3",
+QUICK = ["--set", "epochs=2", "--set", "finetune.epochs=3",
          "--set", "batch_size=64", "--no-progress"]
 
 
@@ -37,7 +37,7 @@ def test_epochs_scale_and_seed(tiny_npz, tmp_path):
         main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), "--epochs-scale", "0.04",
               "--seed", "7", "--no-progress", "--set", "batch_size=64"])
         runs.append(json.loads((out / "stacked" / "metrics.json").read_text()))
-    assert runs[0]["config"]["training_epochs"] == 2
+    assert runs[0]["config"]["train"]["epochs"] == 2
     assert runs[0]["test_mse"] == runs[1]["test_mse"]
 
 
@@ -51,11 +51,11 @@ def _fails_cleanly(argv, capsys, out, match):
 
 @pytest.mark.parametrize("extra, match", [
     (["--set", "batch_sise=3"], "unknown key; did you mean 'batch_size'?"),
-    (["--set", "batch_size=0"], "batch_size=0 must be a positive integer"),
-    (["--set", "training_epochs=0"], "training_epochs=0 must be a positive integer"),
-    (["--set", "pretrain_epochs=-2"], "pretrain_epochs=-2 must be a positive integer"),
+    (["--set", "batch_size=0"], "batch_size=0 must be an int in the range [1, inf)"),
+    (["--set", "epochs=0"], "train.epochs=0 must be an int in the range [1, 100000]"),
+    (["--set", "finetune.epochs=-2"], "finetune.epochs=-2 must be an int"),
     (["--set", "batch_size=100000"], "batch_size=100000 is larger than the 270 training images"),
-    (["--set", "finetune_learning_rate=-1"], "finetune_learning_rate=-1.0 must be positive"),
+    (["--set", "finetune.learning_rate=-1"], "finetune.learning_rate=-1.0 must be a float in the range (0, 1e+30]"),
     (["--device", "tpu"], "--device 'tpu' is not a device"),
     (["--set", "0\n0=1"], "--set '0\\n0': unknown key"),  # a newline in the key: quoted, the error one line
     (["--set", "a\tb=1", "--set", "a\tb=2"], "--set 'a\\tb' is given twice"),

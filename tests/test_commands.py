@@ -22,9 +22,8 @@ seed = 3
 progress = false
 
 [config]
-training_epochs = 25
-pretrain_epochs = 2
-finetune_epochs = 3
+epochs = 25
+finetune.epochs = 3
 batch_size = 64
 hidden_sizes = [64, 16]
 """
@@ -66,7 +65,7 @@ def test_model_save_load_identical(tmp_path):
 
 @pytest.mark.parametrize("toml, match", [
     ('program = "stacked"\nepochs = 3\n', r"run\.toml: epochs: unknown key; did you mean 'seed'\?|run\.toml: epochs: unknown key; did you mean 'epochs_scale'\?"),
-    ('program = "stacked"\n[config]\ntraining_epoch = 3\n', r"run\.toml \[config\] training_epoch: unknown key; did you mean 'training_epochs'\?"),
+    ('program = "stacked"\n[config]\ntrain_epochs = 3\n', r"run\.toml \[config\] train_epochs: unknown key; did you mean 'train.epochs'\?"),
     ('program = "stacked"\n[config]\nbatch_size = "big"\n', r"batch_size='big': expected an integer"),
     ('program = "stacked"\nseed = 1.5\n', r"seed=1.5: expected an integer"),
     ('program = "both"\n', r"program='both' is not allowed"),
@@ -190,7 +189,7 @@ def test_tensorboard_logs(tiny_npz, tmp_path):
     pytest.importorskip("tensorboard")
     tb = tmp_path / "tb"
     assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(tmp_path / "o"), "--tensorboard", str(tb),
-                 "--set", "training_epochs=2", "--set", "batch_size=64", "--no-progress"]) == 0
+                 "--set", "epochs=2", "--set", "batch_size=64", "--no-progress"]) == 0
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(tb / "stacked")).Reload()

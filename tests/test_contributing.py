@@ -30,7 +30,7 @@ def linear_registered(monkeypatch):
 def test_a_new_architecture_trains_saves_loads_and_serves_every_command(linear_registered, tiny_npz, tmp_path):
     out = tmp_path / "run"
     assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), "--no-progress",
-                 "--set", "architecture=linear", "--set", "hidden_sizes=8", "--set", "training_epochs=2",
+                 "--set", "architecture=linear", "--set", "hidden_sizes=8", "--set", "epochs=2",
                  "--set", "optimizer=adam", "--set", "learning_rate=0.01", "--set", "batch_size=64"]) == 0
     model = aekit.load(out / "stacked")
     assert isinstance(model, linear_registered.LinearAutoencoder) and model.config.code_size == 8
@@ -45,5 +45,5 @@ def test_a_new_architecture_trains_saves_loads_and_serves_every_command(linear_r
 def test_an_unregistered_architecture_is_refused_with_the_registered_ones(tiny_npz, tmp_path, capsys):
     assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(tmp_path / "r"),
                  "--set", "architecture=linear"]) == 2
-    assert "architecture='linear' is not allowed; choose one of: 'mlp', 'conv', 'vae', 'pca-residual'" \
+    assert "architecture='linear' must be one of: 'mlp', 'conv', 'vae', 'pca-residual'" \
         in capsys.readouterr().err

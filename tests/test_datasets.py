@@ -255,12 +255,12 @@ def test_fashion_mnist_from_debian(monkeypatch, tmp_path):
 def test_fashion_mnist_trains_one_epoch(monkeypatch, tmp_path):
     import torch
 
-    from aekit.experiments.presets import StackedProgram
+    from aekit.experiments.recipe import Phase, Recipe
     from aekit.experiments.programs import run_stacked
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     data = load_dataset("fashion-mnist", download=False)
-    result = run_stacked(StackedProgram(training_epochs=1), data, torch.device("cpu"), log=lambda s: None)
+    result = run_stacked(Recipe(train=Phase(epochs=1)), data, torch.device("cpu"), log=lambda s: None)
     hist = result.metrics["history"]["train"]
     assert len(hist["epoch_loss"]) == 1 and hist["last_batch_loss"][0] < hist["epoch_loss"][0]  # it learned
     # After one epoch the tutorial's network sits near 0.2 (0.2014 on an Intel Xeon, below 0.2 on the AMD EPYC

@@ -89,7 +89,7 @@ def test_metrics_record_the_precision_auto_resolved_to(tiny_npz, tmp_path, monke
         monkeypatch.setattr(runtime, "_cpu_flags", lambda flags=flags: flags)
         out = tmp_path / expected
         assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), "--preset", "modern",
-                     "--set", "training_epochs=1", "--set", "hidden_sizes=32,8", "--no-progress"]) == 0
+                     "--set", "epochs=1", "--set", "hidden_sizes=32,8", "--no-progress"]) == 0
         m = json.loads((out / "stacked" / "metrics.json").read_text())
         assert m["config"]["precision"] == "auto" and m["precision"] == expected
         assert (m["torch"], m["device"], m["compile"]) == (torch.__version__, "cpu", False)  # the rest of the arithmetic
@@ -97,10 +97,10 @@ def test_metrics_record_the_precision_auto_resolved_to(tiny_npz, tmp_path, monke
 
 def test_the_presets_know_the_loops_precisions():
     """presets keeps its own list (it imports no torch); it must name exactly the loop's."""
-    from aekit.experiments import presets
+    from aekit.experiments import recipe
     from aekit.training import loop
 
-    assert presets.PRECISIONS == tuple(loop.PRECISIONS)
+    assert recipe.PRECISIONS == tuple(loop.PRECISIONS)
 
 
 def test_bad_precision():
@@ -112,7 +112,7 @@ def test_bad_precision():
 
 def test_early_stopping_scores_validation_in_the_training_precision():
     from aekit.data.arrays import Dataset, Split
-    from aekit.experiments.recipes import validation_mse
+    from aekit.experiments.builders import validation_mse
 
     tr, _, te, _ = tiny_arrays()
     flat = lambda a: Split(a.reshape(len(a), -1), None)  # noqa: E731
@@ -134,7 +134,20 @@ def test_early_stop_callback():
     assert seen[-1][1] == pytest.approx(hist.epoch_loss[-1])
 
 
-def test_available_cpus_respects_affinity():
+@pytest.mark.parametrize("quota, expected", [("max 100000", 4), ("150000 100000", 1), ("250000 100000", 2),
+                                             ("50000 100000", 1), (None, 4)])
+def test_available_cpus_takes_the_affinity_capped_by_the_cgroup_quota(monkeypatch, quota, expected):
     import os
+    from pathlib import Path
 
-    assert 1 <= available_cpus() <= len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    real = Path.read_text
+
+    def read_text(self, *a, **kw):
+        if str(self) == "/sys/fs/cgroup/cpu.max":
+            if quota is None:
+                raise FileNotFoundError(self)
+            return quota + "\n"
+        return real(self, *a, **kw)
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert available_cpus() == expected

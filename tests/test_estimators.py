@@ -118,7 +118,10 @@ def test_grid_search():
     X, y, _, _ = _images(200)
     gs = GridSearchCV(AutoencoderClassifier(pretrain_epochs=0, finetune_epochs=10, hidden_sizes=(16,), random_state=0, device="cpu"),
                       {"learning_rate": [1e-3, 1e-2]}, cv=2).fit(X, y)
-    assert gs.best_params_["learning_rate"] in (1e-3, 1e-2)
+    scores = gs.cv_results_["mean_test_score"]
+    assert scores[0] != scores[1]  # the parameter reaches the model
+    assert gs.best_params_["learning_rate"] == (1e-3, 1e-2)[int(scores.argmax())]
+    assert gs.best_estimator_.learning_rate == gs.best_params_["learning_rate"] and gs.best_estimator_.score(X, y) > 0.5
 
 
 @pytest.mark.parametrize("est", [AutoencoderTransformer(**FAST_T), AutoencoderClassifier(**FAST_C)])

@@ -34,11 +34,11 @@ def checkpoints(tmp_path_factory):
     for name, extra in RUNS.items():
         out = root / name
         code = main(["reproduce", "stacked", "--dataset", str(data), "--out", str(out), "--no-progress",
-                     "--set", "training_epochs=1", "--set", "batch_size=32", *extra])
+                     "--set", "epochs=1", "--set", "batch_size=32", *extra])
         assert code == 0, name
         paths[name] = out / "stacked"
     assert main(["reproduce", "pretrain", "--dataset", str(data), "--out", str(root / "pre"), "--no-progress",
-                 "--set", "pretrain_epochs=1", "--set", "finetune_epochs=1", "--set", "batch_size=32"]) == 0
+                 "--set", "epochs=1", "--set", "finetune.epochs=1", "--set", "batch_size=32"]) == 0
     paths["classifier"] = root / "pre" / "pretrain" / "classifier"
     X = xtr.reshape(len(xtr), -1)
     AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=1, random_state=0).fit(X).save(root / "est-t")
@@ -91,17 +91,21 @@ def test_onnx_export_every_part_matches_pytorch(checkpoints, name, part, tmp_pat
     session = ort.InferenceSession(str(path))
     width = session.get_inputs()[0].shape[1]
     x = np.random.default_rng(0).random((7, width), dtype=np.float32)  # a batch size not seen at export
+    pixels = session.get_inputs()[0].type == "tensor(uint8)"  # an image model's graph takes what `aekit encode` does
+    assert pixels == (part != "decoder" and (opened.estimator is None or opened.estimator.scaling_ == "uint8"))
     if part == "decoder":  # codes are not bounded to [0, 1] (GELU, identity, VAE means)
         x = (x - 0.5) * 6
+    if pixels:
+        x = (x * 255).astype(np.uint8)
     with torch.inference_mode():
-        t = torch.as_tensor(x)
+        t = torch.as_tensor(x) * (1 / 255) if pixels else torch.as_tensor(x)
         if part == "decoder":
             expected = ae.decode(t).numpy()
         elif part == "encoder":
             expected = opened.network.encode(t).numpy()
         else:
             expected = ae(t).numpy()
-    if opened.estimator is not None and part != "decoder":  # the scaling is part of the exported graph
+    if opened.estimator is not None and part != "decoder" and not pixels:  # the scaling is part of the graph
         est = opened.estimator
         scaled = np.clip((x - est.data_min_) / est.data_range_, 0, 1).astype(np.float32)
         with torch.inference_mode():

@@ -86,6 +86,7 @@ def test_bad_codes_are_named(capsys):
 
 def test_modern_stacked_preset_picks_its_recipe_by_code_size_and_training_set_size():
     from aekit.experiments import presets
+    from aekit.experiments.overrides import with_code_size
     from aekit.runner import RunSpec, build_configs
 
     table = presets.BY_SIZE["modern-stacked"]
@@ -96,10 +97,10 @@ def test_modern_stacked_preset_picks_its_recipe_by_code_size_and_training_set_si
     def pick(code, n_train=None, shape=None):
         return presets.get_preset("stacked", "modern", code, n_train, shape)
 
-    assert pick(32, n) == small_small and small_small.augment_shift == 1 and small_small.weight_decay == 1.0
+    assert pick(32, n) == small_small and small_small.augment_shift == 1 and small_small.train.weight_decay == 1.0
     assert pick(32, n + 1) == pick(32) == pick(64, 55_000) == small_code and small_code.batch_size == 512
-    assert small_code.augment_shift == 1 and small_code.weight_decay == 1e-4
-    assert pick(65, 3_600) == pick(128, n) == small_data and small_data.learning_rate == 1e-3
+    assert small_code.augment_shift == 1 and small_code.train.weight_decay == 1e-4
+    assert pick(65, 3_600) == pick(128, n) == small_data and small_data.train.learning_rate == 1e-3
     assert pick(128, n + 1) == pick(10**9) == pick(None) == large == presets.PRESETS["modern-stacked"]
     assert pick(None, 3_600) == small_data  # no code size: the largest code's row, here for small data
     # Translation augmentation needs 2-D images: on other data the row runs without it, and nothing else changes.
@@ -109,9 +110,9 @@ def test_modern_stacked_preset_picks_its_recipe_by_code_size_and_training_set_si
     # aekit reproduce picks the row from the loaded data; without data (validation before loading), the large one.
     small = SimpleNamespace(train=range(3_600), image_shape=(28, 28))
     cfg = build_configs(RunSpec(program="stacked", preset="modern", code_size=32), small)["stacked"]
-    assert cfg.hidden_sizes[-1] == 32 and cfg.augment_shift == 1 and cfg.training_epochs == small_small.training_epochs
+    assert cfg.hidden_sizes[-1] == 32 and cfg.augment_shift == 1 and cfg.train.epochs == small_small.train.epochs
     cfg = build_configs(RunSpec(program="stacked", preset="modern", code_size=32))["stacked"]
-    assert cfg == presets.with_code_size(small_code, 32)
+    assert cfg == with_code_size(small_code, 32)
     # The tutorial preset has no table: the code size changes the code layer only, whatever the data.
     tutorial = build_configs(RunSpec(program="stacked", preset="tutorial", code_size=32), small)["stacked"]
-    assert tutorial == presets.with_code_size(presets.StackedProgram(), 32)
+    assert tutorial == with_code_size(presets.get_preset("stacked"), 32)

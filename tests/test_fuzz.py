@@ -24,6 +24,8 @@ from aekit.data.idx import encode_idx, parse_idx, read_idx
 from aekit.data.inputs import load_input
 from aekit.errors import AekitError
 from aekit.experiments import presets
+from aekit.experiments.overrides import applies, apply_overrides, parse_overrides
+from aekit.experiments.recipe import keys as recipe_keys
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.runner import RunSpec, build_configs, read_toml
 
@@ -231,8 +233,8 @@ def test_checkpoint(work, seed_checkpoints, which, how, seed):
 
 # ---- TOML runs and --set values ----
 
-STACKED, PRETRAIN = presets.StackedProgram(), presets.PretrainProgram()
-FIELDS = sorted(set(presets.field_names(STACKED)) | set(presets.field_names(PRETRAIN)))
+STACKED, PRETRAIN = presets.get_preset("stacked"), presets.get_preset("pretrain")
+FIELDS = sorted(set(recipe_keys(STACKED)) | set(recipe_keys(PRETRAIN)))
 RUN_KEYS = ["program", "preset", "dataset", "data_dir", "seed", "device", "out", "epochs_scale", "code_size",
             "compile", "tensorboard", "progress"]
 toml_scalars = (st.integers(-(2**63), 2**63 - 1) | st.floats(allow_subnormal=False) | st.booleans()
@@ -252,7 +254,7 @@ def _toml(value) -> str:
     return str(value)
 
 
-VALID_TOML = 'program = "stacked"\ndataset = "x.npz"\nseed = 3\n\n[config]\ntraining_epochs = 2\nhidden_sizes = [64, 16]\n'
+VALID_TOML = 'program = "stacked"\ndataset = "x.npz"\nseed = 3\n\n[config]\nepochs = 2\nhidden_sizes = [64, 16]\n'
 
 
 @fuzz_settings(150)
@@ -278,9 +280,9 @@ def test_set_overrides(pairs, raw):
     argv = [f"{k}={v}" for k, v in pairs] + raw
 
     def apply():
-        overrides = presets.parse_overrides(argv)
+        overrides = parse_overrides(argv)
         for config in (STACKED, PRETRAIN):
-            presets.apply_overrides(config, {k: v for k, v in overrides.items() if k in presets.field_names(config)})
+            apply_overrides(config, {k: v for k, v in overrides.items() if applies(config, k)})
         build_configs(RunSpec(program="all", config=overrides))
 
     loads_or_aekit_error(apply)

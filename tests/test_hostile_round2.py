@@ -21,7 +21,7 @@ from aekit.errors import DataError
 from aekit.fileio import check_destination
 from aekit.rundir import locked_beside
 
-QUICK = ["--set", "training_epochs=1", "--set", "batch_size=64", "--no-progress"]
+QUICK = ["--set", "epochs=1", "--set", "batch_size=64", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

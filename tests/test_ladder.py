@@ -10,7 +10,7 @@ from conftest import tiny_arrays
 
 from aekit.cli import main
 from aekit.errors import ConfigError
-from aekit.experiments.presets import apply_overrides
+from aekit.experiments.overrides import apply_flat as apply_overrides
 from aekit.models.ladder import LadderNetwork, LadderRecipe
 from aekit.runtime import generator
 from aekit.training.evaluate import accuracy

@@ -1,3 +1,4 @@
+import math
 import pytest
 import torch
 
@@ -33,10 +34,11 @@ def test_same_seed_same_network():
     assert not torch.equal(a.encoder[0].weight, c.encoder[0].weight)
 
 
-@pytest.mark.parametrize("init", ["xavier", "kaiming", "torch"])
-def test_other_inits_are_small(init):
+@pytest.mark.parametrize("init, std", [("xavier", math.sqrt(2) * math.sqrt(2 / (784 + 64))),  # relu's gain
+                                       ("kaiming", math.sqrt(2 / 784)), ("torch", 1 / math.sqrt(3 * 784))])
+def test_other_inits_have_their_standard_deviation(init, std):
     model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 16), init=init, activation="relu"), generator(0))
-    assert model.encoder[0].weight.std().item() < 0.2
+    assert model.encoder[0].weight.std().item() == pytest.approx(std, rel=0.03)  # 50,176 draws
 
 
 def test_classifier_head_starts_at_zero_and_shares_encoder():

@@ -1,47 +1,49 @@
 import dataclasses
+import time
 
 import pytest
 
 from aekit.errors import ConfigError
-from aekit.experiments.presets import (
-    PretrainProgram,
-    StackedProgram,
-    apply_overrides,
-    get_preset,
-    parse_overrides,
-    scale_epochs,
-)
+from aekit.experiments.overrides import apply_overrides, parse_overrides, scale_epochs, with_code_size
+from aekit.experiments.presets import get_preset
+from aekit.experiments.recipe import CONSTRAINTS, Finetune, Phase, Recipe, check, cross_field_errors, keys
+
+STACKED, PRETRAIN = get_preset("stacked"), get_preset("pretrain")
 
 
-def test_seed_presets_are_the_tutorials_numbers():
-    s, p = get_preset("stacked"), get_preset("pretrain")
-    assert (s.learning_rate, s.training_epochs, s.batch_size, s.display_step, s.examples_to_show) == (0.02, 50, 256, 5, 10)
+def test_tutorial_presets_are_the_tutorials_numbers():
+    s, p = STACKED, PRETRAIN
+    assert (s.train.learning_rate, s.train.epochs, s.batch_size, s.display_step, s.examples_to_show) == (0.02, 50, 256, 5, 10)
     assert s.hidden_sizes == (256, 128) and s.activation == "sigmoid" and s.init == "normal"
-    assert (p.pretrain_learning_rate, p.finetune_learning_rate, p.pretrain_epochs, p.finetune_epochs) == (0.02, 0.5, 100, 200)
-    assert p.hidden_sizes == (128, 64) and p.head_init == "zeros" and p.finetune_optimizer == "sgd"
+    assert s.train.optimizer == "rmsprop-tf1" and s.finetune is None
+    assert (p.train.learning_rate, p.finetune.learning_rate, p.train.epochs, p.finetune.epochs) == (0.02, 0.5, 100, 200)
+    assert p.hidden_sizes == (128, 64) and p.finetune.head_init == "zeros" and p.finetune.optimizer == "sgd"
 
 
 def test_overrides_are_typed():
-    cfg = apply_overrides(StackedProgram(), parse_overrides(["batch_size=128", "learning_rate=0.01", "hidden_sizes=512,64"]))
-    assert cfg.batch_size == 128 and cfg.learning_rate == 0.01 and cfg.hidden_sizes == (512, 64)
+    cfg = apply_overrides(STACKED, parse_overrides(["batch_size=128", "learning_rate=0.01", "hidden_sizes=512,64"]))
+    assert cfg.batch_size == 128 and cfg.train.learning_rate == 0.01 and cfg.hidden_sizes == (512, 64)
 
 
 def test_unknown_key_names_the_nearest():
     with pytest.raises(ConfigError, match=r"--set batch_sise: unknown key; did you mean 'batch_size'\? valid keys: "):
-        apply_overrides(StackedProgram(), {"batch_sise": "3"})
+        apply_overrides(STACKED, {"batch_sise": "3"})
+    with pytest.raises(ConfigError, match=r"training_epochs: unknown key; did you mean 'train.epochs'\?"):
+        apply_overrides(STACKED, {"training_epochs": "3"})  # the old name is gone, the new one suggested
 
 
 @pytest.mark.parametrize("pair, match", [
-    ("batch_size=0", r"batch_size=0 must be a positive integer \(>= 1\)"),
-    ("training_epochs=-1", r"training_epochs=-1 must be a positive integer"),
-    ("learning_rate=0", "learning_rate=0.0 must be positive"),
+    ("batch_size=0", r"batch_size=0 must be an int in the range \[1, inf\)"),
+    ("epochs=-1", r"train.epochs=-1 must be an int in the range \[1, 100000\]"),
+    ("learning_rate=0", r"train.learning_rate=0.0 must be a float in the range \(0, 1e\+30\]"),
     ("batch_size=abc", r"batch_size='abc': expected an integer"),
     ("hidden_sizes=a,b", r"expected a list of integers like \[256, 128\]"),
-    ("hidden_sizes=0", r"hidden_sizes=\(0,\) must be one or more positive integers"),
+    ("hidden_sizes=0", r"hidden_sizes=\(0,\) must be a non-empty tuple of positive ints"),
+    ("dropout=1", r"dropout=1.0 must be a float in the range \[0, 1\)"),
 ])
 def test_bad_values(pair, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(StackedProgram(), parse_overrides([pair]))
+        apply_overrides(STACKED, parse_overrides([pair]))
 
 
 def test_malformed_pair():
@@ -50,12 +52,12 @@ def test_malformed_pair():
 
 
 def test_scale_epochs():
-    cfg = scale_epochs(PretrainProgram(), 0.01)
-    assert (cfg.pretrain_epochs, cfg.finetune_epochs) == (1, 2)
+    cfg = scale_epochs(PRETRAIN, 0.01)
+    assert (cfg.train.epochs, cfg.finetune.epochs) == (1, 2)
     assert cfg.layerwise_epochs == 0  # off stays off
-    assert scale_epochs(StackedProgram(), 2).training_epochs == 100
+    assert scale_epochs(STACKED, 2).train.epochs == 100
     with pytest.raises(ConfigError, match="--epochs-scale 0.0 must be positive"):
-        scale_epochs(StackedProgram(), 0.0)
+        scale_epochs(STACKED, 0.0)
 
 
 def test_unknown_preset():
@@ -65,76 +67,115 @@ def test_unknown_preset():
 
 def test_presets_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        StackedProgram().batch_size = 3
+        STACKED.batch_size = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        STACKED.train.epochs = 3
 
 
 def test_typed_values_from_toml():
-    cfg = apply_overrides(StackedProgram(), {"hidden_sizes": [64, 8], "learning_rate": 1, "training_epochs": 3})
-    assert cfg.hidden_sizes == (64, 8) and cfg.learning_rate == 1.0 and cfg.training_epochs == 3
-    for key, value, match in [("training_epochs", 2.5, "expected an integer"), ("learning_rate", "x", "expected a number"),
+    cfg = apply_overrides(STACKED, {"hidden_sizes": [64, 8], "learning_rate": 1, "train.epochs": 3})
+    assert cfg.hidden_sizes == (64, 8) and cfg.train.learning_rate == 1.0 and cfg.train.epochs == 3
+    for key, value, match in [("epochs", 2.5, "expected an integer"), ("learning_rate", "x", "expected a number"),
                               ("hidden_sizes", [1.5], "expected a list of integers"), ("batch_size", True, "expected an integer")]:
         with pytest.raises(ConfigError, match=match):
-            apply_overrides(StackedProgram(), {key: value})
+            apply_overrides(STACKED, {key: value})
 
 
-def test_cli_seed_configs_are_the_presets():
-    # --epochs-scale 1 and no overrides must give exactly the seed programs (no option switched on by accident)
+def test_cli_tutorial_configs_are_the_presets():
+    # --epochs-scale 1 and no overrides must give exactly the tutorial programs (no option switched on by accident)
     from aekit.runner import RunSpec, build_configs
 
-    configs = build_configs(RunSpec(program="all"))
-    assert configs == {"stacked": StackedProgram(), "pretrain": PretrainProgram()}
+    assert build_configs(RunSpec(program="all")) == {"stacked": Recipe(), "pretrain": PRETRAIN}
 
 
 def test_code_size():
-    from aekit.experiments.presets import with_code_size
-
     assert with_code_size(get_preset("stacked", "modern"), 32).hidden_sizes[-1] == 32
-    assert with_code_size(StackedProgram(), None) == StackedProgram()
+    assert with_code_size(STACKED, None) == STACKED
     with pytest.raises(ConfigError, match="--code-size 0 must be a positive integer"):
-        with_code_size(StackedProgram(), 0)
+        with_code_size(STACKED, 0)
 
 
 def test_tutorial_preset_and_its_deprecated_alias(capsys):
-    from aekit.experiments import presets
     from aekit.runner import RunSpec, build_configs
 
-    assert presets.get_preset("stacked", "tutorial") == presets.get_preset("stacked", "seed") == presets.StackedProgram()
+    assert get_preset("stacked", "tutorial") == get_preset("stacked", "seed") == Recipe()
     assert RunSpec().preset == "tutorial"
     configs = build_configs(RunSpec(program="all", preset="seed"))
-    assert configs["pretrain"] == presets.PretrainProgram()
+    assert configs["pretrain"] == PRETRAIN
     assert "preset 'seed' is now called 'tutorial'" in capsys.readouterr().err
 
 
-def test_one_key_means_the_same_in_both_programs():
+def test_one_name_per_setting():
+    """A bare phase key is the autoencoder's training in both programs; finetune.KEY the fine-tuning's."""
     from aekit.runner import RunSpec, build_configs
 
     c = build_configs(RunSpec(program="all", config={"learning_rate": "0.01", "finetune.learning_rate": "0.2",
-                                                     "batch_size": "64", "stacked.optimizer": "adam"}))
-    assert c["stacked"].learning_rate == 0.01 and c["pretrain"].pretrain_learning_rate == 0.01
-    assert c["pretrain"].finetune_learning_rate == 0.2 and c["pretrain"].pretrain_optimizer == "rmsprop-tf1"
-    assert c["stacked"].batch_size == c["pretrain"].batch_size == 64 and c["stacked"].optimizer == "adam"
-    c = build_configs(RunSpec(program="pretrain", config={"pretrain.epochs": "3", "finetune.epochs": "4"}))
-    assert (c["pretrain"].pretrain_epochs, c["pretrain"].finetune_epochs) == (3, 4)
-    c = build_configs(RunSpec(program="all", config={"training_epochs": "2", "pretrain_epochs": "5"}))
-    assert (c["stacked"].training_epochs, c["pretrain"].pretrain_epochs) == (2, 5)  # the named field wins
+                                                     "batch_size": "64", "train.optimizer": "adam"}))
+    assert c["stacked"].train.learning_rate == c["pretrain"].train.learning_rate == 0.01
+    assert c["pretrain"].finetune.learning_rate == 0.2 and c["pretrain"].finetune.optimizer == "sgd"
+    assert c["stacked"].batch_size == c["pretrain"].batch_size == 64
+    assert c["stacked"].train.optimizer == c["pretrain"].train.optimizer == "adam"
+    c = build_configs(RunSpec(program="pretrain", config={"epochs": "3", "finetune.epochs": "4"}))
+    assert (c["pretrain"].train.epochs, c["pretrain"].finetune.epochs) == (3, 4)
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"finetune.batch_sise": "3"}, "unknown key"),
-    ({"stacked.finetune_epochs": "3"}, "unknown key"),
-    ({"pretrain.learning_rate": "0.1", "pretrain_learning_rate": "0.2"}, "two keys set pretrain's pretrain_learning_rate"),
-    ({"head_init": "zeroes"}, "head_init='zeroes' is not allowed; choose one of: 'zeros'"),
-    ({"finetune_optimizer": "adamm"}, "finetune_optimizer='adamm' is not allowed"),
+def test_toml_tables_are_dotted_keys(tmp_path):
+    from aekit.runner import build_configs, read_toml
+
+    (tmp_path / "r.toml").write_text('program = "pretrain"\n[config]\nepochs = 3\n[config.finetune]\nepochs = 4\nmode = "frozen"\n')
+    c = build_configs(read_toml(tmp_path / "r.toml"))["pretrain"]
+    assert (c.train.epochs, c.finetune.epochs, c.finetune.mode) == (3, 4, "frozen")
+
+
+@pytest.mark.parametrize("program, config, match", [
+    ("all", {"finetune.batch_sise": "3"}, "unknown key"),
+    ("all", {"stacked.epochs": "3"}, "unknown key"),
+    ("all", {"epochs": "3", "train.epochs": "2"}, "epochs and train.epochs set the same field"),
+    ("all", {"finetune.head_init": "zeroes"}, "finetune.head_init='zeroes' must be one of: 'zeros'"),
+    ("all", {"finetune.optimizer": "adamm"}, "finetune.optimizer='adamm' must be one of"),
+    ("stacked", {"finetune.epochs": "3"}, "the stacked program has no fine-tuning phase"),
 ])
-def test_bad_keys_fail_before_any_work(config, match):
+def test_bad_keys_fail_before_any_work(program, config, match):
     from aekit.runner import RunSpec, build_configs
 
     with pytest.raises(ConfigError, match=match):
-        build_configs(RunSpec(program="all", config=config))
+        build_configs(RunSpec(program=program, config=config))
 
 
 @pytest.mark.parametrize("key, value", [("activation", "swish"), ("code_activation", "swish"), ("architecture", "gan"),
                                         ("schedule", "linear"), ("precision", "fp8"), ("noise", "salt")])
 def test_every_text_field_has_its_choices(key, value):
-    with pytest.raises(ConfigError, match=f"{key}='{value}' is not allowed; choose one of"):
-        apply_overrides(StackedProgram(), {key: value})
+    with pytest.raises(ConfigError, match=f"{key}='{value}' must be one of: "):
+        apply_overrides(STACKED, {key: value})
+
+
+def test_every_field_has_one_constraint():
+    for cls in (Recipe, Phase, Finetune):
+        names = {f.name for f in dataclasses.fields(cls)} - {"train", "finetune"}
+        assert set(CONSTRAINTS[cls]) == names, cls
+    for preset in (STACKED, PRETRAIN, get_preset("stacked", "modern"), get_preset("pretrain", "modern")):
+        assert check(preset) is preset and not cross_field_errors(preset)
+    assert "finetune.mode" in keys(PRETRAIN) and "finetune.mode" not in keys(STACKED)
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"layerwise_epochs": "5", "noise": "mask", "noise_level": "1.5"}, "noise_level=1.5 must be below 1"),
+    ({"layerwise_epochs": "5", "tied": "true"}, "layerwise_epochs=5 needs architecture='mlp' with tied=false"),
+    ({"architecture": "vae", "noise": "gaussian", "noise_level": "0.1"}, "noise_level=0.1 is for the reconstruction"),
+    ({"noise_level": "0.3"}, "has no effect with noise='none'"),
+    ({"tied": "true", "architecture": "conv"}, "tied=true needs architecture='mlp'"),
+])
+def test_cross_field_rules_fail_before_any_work(tmp_path, config, match):
+    """The README promises every value is checked before any work: the greedy stage never starts."""
+    from aekit.cli import main
+
+    argv = ["reproduce", "stacked", "--dataset", "no-such-dataset", "--out", str(tmp_path / "o")]
+    for k, v in config.items():
+        argv += ["--set", f"{k}={v}"]
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=match):
+        from aekit.runner import RunSpec, build_configs
+
+        build_configs(RunSpec(program="stacked", config=config))
+    assert main(argv) == 2  # refused before the (missing) dataset is even looked for
+    assert time.perf_counter() - t0 < 5 and not (tmp_path / "o").exists()

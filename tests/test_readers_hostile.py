@@ -422,17 +422,17 @@ def test_gzip_idx_round_trip_still_reads(tmp_path):
 # ---- D16: where an unknown config key came from ----
 
 def test_unknown_toml_config_key_names_the_file_table(tmp_path, capsys):
-    (tmp_path / "run.toml").write_text('program = "stacked"\n[config]\ntraining_epoch = 3\n')
+    (tmp_path / "run.toml").write_text('program = "stacked"\n[config]\ntrain_epochs = 3\n')
     spec = read_toml(tmp_path / "run.toml")
-    with pytest.raises(ConfigError, match=r"run\.toml \[config\] training_epoch: unknown key; did you mean 'training_epochs'\?"):
+    with pytest.raises(ConfigError, match=r"run\.toml \[config\] train_epochs: unknown key; did you mean 'train.epochs'\?"):
         build_configs(spec)
-    err = _cli_fails(["train", "--config", tmp_path / "run.toml"], capsys, "run.toml [config] training_epoch: unknown key")
+    err = _cli_fails(["train", "--config", tmp_path / "run.toml"], capsys, "run.toml [config] train_epochs: unknown key")
     assert "--set" not in err
 
 
 def test_bad_toml_config_value_names_the_file_table(tmp_path):
     (tmp_path / "run.toml").write_text('program = "stacked"\n[config]\nbatch_size = 0\n')
-    with pytest.raises(ConfigError, match=r"run\.toml \[config\] batch_size=0 must be a positive integer"):
+    with pytest.raises(ConfigError, match=r"run\.toml \[config\] batch_size=0 must be an int in the range \[1, inf\)"):
         build_configs(read_toml(tmp_path / "run.toml"))
 
 

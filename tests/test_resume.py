@@ -19,6 +19,7 @@ import torch
 from aekit.data.catalog import load_dataset
 from aekit.errors import ConfigError
 from aekit.experiments import presets
+from aekit.experiments.overrides import apply_overrides
 from aekit.experiments.programs import run_stacked
 from aekit.training import resume
 from aekit.training.resume import ResumeStore
@@ -119,7 +120,7 @@ def test_resume_refuses_a_different_run(tmp_path):
                                "--out", str(tmp_path), "--resume", *extra], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         return proc.stderr
-    assert "holds the state of a different run (config.learning_rate: saved 0.02, now 0.01)" in refused(
+    assert "holds the state of a different run (config.train.learning_rate: saved 0.02, now 0.01)" in refused(
         "--set", "learning_rate=0.01")
     # what decides the arithmetic beside the recipe: torch.compile, and the torch version (a state saved by another)
     assert "holds the state of a different run (compile: saved False, now True)" in refused("--compile")
@@ -139,7 +140,7 @@ class Interrupted(Exception):
 
 def _stacked(store, stop_after: int | None = None):
     """The modern stacked recipe (gaussian noise) in-process; ``stop_after`` raises after that epoch is saved."""
-    cfg = presets.apply_overrides(presets.get_preset("stacked", "modern"), {"hidden_sizes": "32,8", "training_epochs": "3",
+    cfg = apply_overrides(presets.get_preset("stacked", "modern"), {"hidden_sizes": "32,8", "epochs": "3",
                                                                              "early_stopping": "0", "noise": "gaussian",
                                                                              "noise_level": "0.1"})
 

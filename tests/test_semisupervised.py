@@ -12,9 +12,10 @@ from torch import nn
 from aekit.data.arrays import Split, from_arrays
 from aekit.data.batches import DeviceBatches
 from aekit.errors import ConfigError
-from aekit.experiments.presets import apply_overrides, get_preset
+from aekit.experiments.presets import get_preset
 from aekit.experiments.programs import fine_tune
-from aekit.experiments.recipes import build_autoencoder
+from aekit.experiments.builders import build_autoencoder
+from aekit.experiments.overrides import apply_overrides
 from aekit.runtime import generator
 from aekit.training.objectives import SemiSupervisedObjective, corrupt
 
@@ -83,8 +84,8 @@ def test_distribution_alignment_spreads_pseudo_labels_over_the_classes():
 def test_semi_supervised_objective_rejects_bad_settings():
     with pytest.raises(ConfigError, match=r"pseudo_label_threshold=0 must be in \(0, 1\]"):
         SemiSupervisedObjective(_labeled(), pseudo_label_weight=1.0, threshold=0)
-    with pytest.raises(ConfigError, match="pseudo_label_threshold=1.5 must be in"):
-        apply_overrides(get_preset("pretrain", "modern"), {"pseudo_label_threshold": "1.5"})
+    with pytest.raises(ConfigError, match=r"finetune.pseudo_label_threshold=1.5 must be a float in the range \(0, 1\]"):
+        apply_overrides(get_preset("pretrain", "modern"), {"finetune.pseudo_label_threshold": "1.5"})
     with pytest.raises(ConfigError, match="needs the autoencoder"):
         SemiSupervisedObjective(_labeled(), reconstruction_weight=1.0)
 
@@ -98,12 +99,13 @@ def few():
     return labeled, data.train.images[20:]
 
 
-@pytest.mark.parametrize("weights", [dict(finetune_pseudo_label_weight=1.0),
-                                     dict(finetune_reconstruction_weight=1.0, finetune_pseudo_label_weight=0.5)])
+@pytest.mark.parametrize("weights", [{"finetune.pseudo_label_weight": 1.0},
+                                     {"finetune.reconstruction_weight": 1.0, "finetune.pseudo_label_weight": 0.5}])
 def test_fine_tuning_walks_the_unlabeled_images(few, weights):
     data, unlabeled_images = few
-    cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(64, 16), finetune_epochs=3, batch_size=40,
-                              finetune_early_stopping=0, display_step=0, pseudo_label_threshold=0.3, **weights)
+    cfg = apply_overrides(get_preset("pretrain", "modern"), {
+        "hidden_sizes": (64, 16), "finetune.epochs": 3, "batch_size": 40, "finetune.early_stopping": 0,
+        "display_step": 0, "finetune.pseudo_label_threshold": 0.3, **weights})
     ae = build_autoencoder(cfg, data, generator(0), CPU)
     labeled = DeviceBatches(data.train.images, data.train.labels, batch_size=10, device=CPU, seed=1)
     unlabeled = DeviceBatches(unlabeled_images, batch_size=40, device=CPU, seed=2)
@@ -111,19 +113,20 @@ def test_fine_tuning_walks_the_unlabeled_images(few, weights):
                           unlabeled=unlabeled)
     parts = hist.parts
     expected = {"cross_entropy", "pseudo_label", "confident_fraction"} | (
-        {"reconstruction"} if cfg.finetune_reconstruction_weight else set())
+        {"reconstruction"} if cfg.finetune.reconstruction_weight else set())
     assert set(parts) == expected and len(hist.epoch_loss) == 3
-    total = np.add(parts["cross_entropy"], cfg.finetune_pseudo_label_weight * np.array(parts["pseudo_label"]))
+    total = np.add(parts["cross_entropy"], cfg.finetune.pseudo_label_weight * np.array(parts["pseudo_label"]))
     if "reconstruction" in parts:
-        total += cfg.finetune_reconstruction_weight * np.array(parts["reconstruction"])
+        total += cfg.finetune.reconstruction_weight * np.array(parts["reconstruction"])
     np.testing.assert_allclose(hist.epoch_loss, total, rtol=1e-5)
     assert max(parts["confident_fraction"]) > 0  # some pseudo-labels were learned
 
 
 def test_without_unlabeled_images_fine_tuning_is_supervised(few):
     data, _ = few
-    cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(32, 8), finetune_epochs=2, batch_size=10,
-                              finetune_early_stopping=0, display_step=0, finetune_pseudo_label_weight=1.0)
+    cfg = apply_overrides(get_preset("pretrain", "modern"), {"hidden_sizes": (32, 8), "finetune.epochs": 2, "batch_size": 10,
+                                                             "finetune.early_stopping": 0, "display_step": 0,
+                                                             "finetune.pseudo_label_weight": 1.0})
     ae = build_autoencoder(cfg, data, generator(0), CPU)
     labeled = DeviceBatches(data.train.images, data.train.labels, batch_size=10, device=CPU, seed=1)
     _, hist = fine_tune(cfg, ae, data, labeled, CPU, generator(1), log=lambda s: None, progress=False)
@@ -136,8 +139,8 @@ def test_runs_are_repeatable_whatever_ran_before(few):
     from aekit.experiments.programs import run_pretrain
 
     data, _ = few
-    cfg = dataclasses.replace(get_preset("pretrain", "modern"), hidden_sizes=(32, 8), pretrain_epochs=2, finetune_epochs=2,
-                              batch_size=10, display_step=0)  # masking noise and dropout
+    cfg = apply_overrides(get_preset("pretrain", "modern"), {"hidden_sizes": (32, 8), "epochs": 2, "finetune.epochs": 2,
+                                                             "batch_size": 10, "display_step": 0})  # masking noise, dropout
     quiet = dict(log=lambda s: None, progress=False)
     first = run_pretrain(cfg, data, CPU, seed=3, **quiet).metrics["history"]
     torch.manual_seed(123)

@@ -54,7 +54,7 @@ class Interval:
 class Options:
     """One of a few values."""
 
-    values: tuple
+    values: tuple | Mapping  # a mapping (a registry) is read at each check: entries added later count
 
     def accepts(self, v: Any) -> bool:
         return isinstance(v, (str, bool, type(None))) and v in self.values

@@ -261,7 +261,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 def to_markdown(result: dict) -> str:
     cfg = result["config"]
     ladder = result.get("method") == "ladder"
-    ft = cfg.get("finetune") or {}
+    ft = cfg.get("finetune") or {k.removeprefix("finetune_"): v for k, v in cfg.items()}  # results of older runs: flat
     semi = ladder or ft.get("pseudo_label_weight", 0) or ft.get("reconstruction_weight", 0)
     how = (": the better on validation of fine-tuning on the labels alone and fine-tuning with the other training "
            "images too, without their labels ((k/n semi) says how many runs chose the latter)" if semi else "")

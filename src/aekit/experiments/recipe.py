@@ -117,7 +117,7 @@ CONSTRAINTS: dict[type, dict] = {
         "pseudo_label_threshold": Interval(float, 0, 1, closed="right"),
     },
     Recipe: {
-        "architecture": Options(tuple(ARCHITECTURES)),  # the registry itself: a new one is allowed once registered
+        "architecture": Options(ARCHITECTURES),  # the registry itself (live): a new one is allowed once registered
         "hidden_sizes": Sizes(),
         "activation": Options(tuple(ACTIVATIONS)),
         "code_activation": Options(("", *ACTIVATIONS)),
