@@ -1,9 +1,10 @@
 """The command users run, measured: ``aekit reproduce stacked`` in a fresh process, end to end.
 
 Its own ``metrics.json`` gives the training seconds (``fit``'s clock: every epoch with its resume-state snapshot,
-history and display; and each epoch's own seconds, the first of which warms up) and the total of the program (training plus building and evaluating); the figure and
-checkpoint seconds are written there too. What the wall clock holds beyond those is start-up (imports, loading
-the dataset) and exit. The training epoch is then set against the benchmark's own loop in the same run.
+history and display; and each epoch's own seconds, the first of which warms up) and the total of the program
+(training plus building and evaluating); the figure and checkpoint seconds are written there too. What the wall
+clock holds beyond those is start-up (imports, loading the dataset) and exit. The training epoch is then set against
+the benchmark's own loop in the same run.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The explorer page's size and speed: build it for a run, open it in headless Chromium from file://, and time it.
 
-For each run (``RUN[:MAX_POINTS][@DATASET]``, DATASET's test split mapped instead of the run's own): the page's size, the seconds to build it, the seconds from navigation to
-drawn (wall clock through Selenium, and the page's own ``performance.now()`` when it marks itself ready; median
-of 3 loads), one full redraw of the map (pan or zoom; mean of 20), one hover hit-test (mean of 2,000), decoding
-one image in the page (mean of 10), and the largest difference between the page's decoder and torch's on 5 test
-codes. Needs Chromium, chromedriver and Selenium (``pip install 'aekit[explore]'``; Debian's chromium and
-chromium-driver).
+For each run (``RUN[:MAX_POINTS][@DATASET]``, DATASET's test split mapped instead of the run's own): the page's
+size, the seconds to build it, the seconds from navigation to drawn (wall clock through Selenium, and the page's own
+``performance.now()`` when it marks itself ready; median of 3 loads), one full redraw of the map (pan or zoom; mean
+of 20), one hover hit-test (mean of 2,000), decoding one image in the page (mean of 10), and the largest difference
+between the page's decoder and torch's on 5 test codes. Needs Chromium, chromedriver and Selenium (``pip install
+'aekit[explore]'``; Debian's chromium and chromium-driver).
 """
 
 from __future__ import annotations
@@ -87,12 +87,16 @@ def measure(driver, run: str, max_points: int | None, screenshot: str | None = N
 
 
 def to_markdown(result: dict) -> str:
-    lines = ["| run | architecture | points | size | build | open + draw (wall) | drawn (in page) | redraw | hover pick | decode one image | page vs torch decoder |",
+    lines = ["| run | architecture | points | size | build | open + draw (wall) | drawn (in page) | redraw | hover pick "
+             "| decode one image | page vs torch decoder |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        lines.append(f"| {r['title']} | {r['architecture']}, {r['code_size']}-d ({r['codes_dtype']} codes, {r.get('weights_dtype', 'float32')} weights) | {r['points']:,} "
-                     f"| {r['bytes'] / 1e6:.1f} MB | {r['build_s']:.1f} s | {r['open_s']:.2f} s | {r['ready_in_page_s']:.2f} s "
-                     f"| {r['frame_ms']:.1f} ms | {r['hover_pick_ms'] * 1000:.1f} µs | {r['decode_ms']:.1f} ms | {r['decoder_max_abs_diff']:.1e} |")
+        weights = r.get("weights_dtype", "float32")
+        lines.append(f"| {r['title']} | {r['architecture']}, {r['code_size']}-d ({r['codes_dtype']} codes, {weights} weights) "
+                     f"| {r['points']:,} | {r['bytes'] / 1e6:.1f} MB | {r['build_s']:.1f} s | {r['open_s']:.2f} s "
+                     f"| {r['ready_in_page_s']:.2f} s "
+                     f"| {r['frame_ms']:.1f} ms | {r['hover_pick_ms'] * 1000:.1f} µs | {r['decode_ms']:.1f} ms "
+                     f"| {r['decoder_max_abs_diff']:.1e} |")
     return "\n".join(lines) + "\n"
 
 

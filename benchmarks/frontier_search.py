@@ -1,11 +1,11 @@
 """The screening runs that chose the modern-stacked recipes by quality per second (docs/recipes.md).
 
-Each trial is the modern recipe base (presets.MODERN_AE, trained by presets.modern_phase: one-cycle AdamW) plus ``--set``-style changes, trained by
-``benchmarks.frontier.aekit_curve`` (validation MSE after every epoch against seconds); the trial is appended to
-``benchmarks/results/frontier-search.json``. Wall times compare only within one invocation of the frontier
-benchmark; here they only rank recipes against each other.
+Each trial is the modern recipe base (presets.MODERN_AE, trained by presets.modern_phase: one-cycle AdamW) plus
+``--set``-style changes, trained by ``benchmarks.frontier.aekit_curve`` (validation MSE after every epoch against
+seconds); the trial is appended to ``benchmarks/results/frontier-search.json``. Wall times compare only within one
+invocation of the frontier benchmark; here they only rank recipes against each other.
 
-    python -m benchmarks frontier-search fashion-mnist 32 'name:architecture=pca-residual;epochs=30' ...
+python -m benchmarks frontier-search fashion-mnist 32 'name:architecture=pca-residual;epochs=30' ...
 """
 
 from __future__ import annotations

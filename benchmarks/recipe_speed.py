@@ -93,7 +93,8 @@ def measure(cfg, data, n_images: int, matmul_gflops: float, seed: int = 0) -> di
     with seeded_global_rng(seed, device):
         model = build_autoencoder(cfg, data, generator(seed), device)
         batches = DeviceBatches(x, batch_size=cfg.batch_size, seed=seed)
-        train = lambda: train_autoencoder(model, cfg, data, batches, log=lambda s: None, progress=False)
+        def train():
+            return train_autoencoder(model, cfg, data, batches, log=lambda s: None, progress=False)
         train()
         seconds = train().seconds
     samples = len(batches) * cfg.batch_size

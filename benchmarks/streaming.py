@@ -96,7 +96,8 @@ def to_markdown(r: dict) -> str:
              *([f"{r[m]['after_training_s']:.1f}" if "after_training_s" in r[m] else ""] if after else [])]
             for m in measured]
     d = r["data"]
-    head = (f"Best of {r['repeats']} runs each, {r['epochs']} timed epoch(s) of the seed stacked autoencoder ({r['network']}, batch {r['batch_size']}) on "
+    head = (f"Best of {r['repeats']} runs each, {r['epochs']} timed epoch(s) of the seed stacked autoencoder "
+            f"({r['network']}, batch {r['batch_size']}) on "
             f"{d['n_images']:,} images of {d['bytes'] // d['n_images']} bytes ({d['bytes'] / 1e6:,.0f} MB, from "
             f"{d['source']}), {r['machine']['cpus']} CPUs, torch {r['machine']['torch']}\n\n")
     return head + markdown_table(["data path", "samples/s", "× in memory", "peak RSS (MB)", "open (s)",

@@ -102,6 +102,7 @@ def test_help(command, capsys):
     assert "usage: aekit" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_console_script_has_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "aekit", "reproduce", "stacked", "--dataset", str(tmp_path / "nope.npz")],
                        capture_output=True, text=True)

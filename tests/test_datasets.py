@@ -255,8 +255,8 @@ def test_fashion_mnist_from_debian(monkeypatch, tmp_path):
 def test_fashion_mnist_trains_one_epoch(monkeypatch, tmp_path):
     import torch
 
-    from aekit.experiments.recipe import Phase, Recipe
     from aekit.experiments.programs import run_stacked
+    from aekit.experiments.recipe import Phase, Recipe
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     data = load_dataset("fashion-mnist", download=False)

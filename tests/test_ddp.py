@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # torchrun
+
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_steps.py"
 KILLED_RUN = Path(__file__).parent / "scripts" / "killed_run.py"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]

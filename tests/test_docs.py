@@ -1,7 +1,6 @@
 """README.md and docs/: size, generated tables in step with benchmarks/results, links that resolve."""
 
 import argparse
-import dataclasses
 import json
 import re
 import shutil

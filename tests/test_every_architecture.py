@@ -80,6 +80,7 @@ def test_classifier_alone_still_refuses_to_reconstruct(checkpoints, tmp_path, ca
     assert "classifier without a decoder" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # torch.export of every part of every architecture (tests/test_commands.py keeps one fast)
 @pytest.mark.parametrize("part", ["encoder", "decoder", "autoencoder"])
 @pytest.mark.parametrize("name", AUTOENCODERS)
 def test_onnx_export_every_part_matches_pytorch(checkpoints, name, part, tmp_path):

@@ -6,16 +6,18 @@ chromedriver or Selenium is missing."""
 import numpy as np
 import pytest
 import torch
+from test_explore import ARCHITECTURES
 
 from aekit.cli import main
 from aekit.explore.source import open_source
-from test_explore import ARCHITECTURES
 
 pytest.importorskip("selenium", reason="the browser tests need Selenium: pip install 'aekit[explore]'")
 from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from aekit.explore.browser import BrowserMissing, headless, open_page  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a real browser
 
 PIXELS = "const c = document.getElementById(arguments[0]); return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0));"
 STRIP = "const c = document.querySelectorAll('#strip canvas')[arguments[0]]; return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0));"

@@ -12,8 +12,8 @@ from aekit.data.arrays import from_arrays
 from aekit.data.batches import DeviceBatches
 from aekit.experiments.overrides import apply_overrides
 from aekit.experiments.presets import MODERN_MLP, get_preset
-from aekit.experiments.recipe import check
 from aekit.experiments.programs import run_pretrain, run_stacked
+from aekit.experiments.recipe import check
 from aekit.models.conv import ConvAutoencoder, ConvAutoencoderConfig
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
 from aekit.models.vae import VAE, VAEConfig, vae_objective
@@ -45,7 +45,8 @@ def test_tied_weights_share_storage():
     enc = [m for m in model.encoder if isinstance(m, torch.nn.Linear)]
     assert model.decoder.encoder_layers[0] is enc[-1]
     assert model.decoder.encoder_layers[-1].weight.data_ptr() == enc[0].weight.data_ptr()
-    n = lambda m: sum(p.numel() for p in m.parameters())
+    def n(m):
+        return sum(p.numel() for p in m.parameters())
     assert n(untied) - n(model) == 784 * 32 + 32 * 8  # no decoder weight matrices of its own
     model(torch.rand(4, 784)).sum().backward()
     assert enc[0].weight.grad is not None  # the decoder's gradient lands on the shared weights

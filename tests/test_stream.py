@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_arrays, write_tiny_idx
 
 from aekit.cli import main
 from aekit.data.batches import DeviceBatches, iterate_in_chunks, make_batches
@@ -16,8 +17,6 @@ from aekit.data.catalog import load_dataset
 from aekit.data.rows import RowView
 from aekit.data.stream import StreamBatches
 from aekit.errors import DataError
-
-from conftest import tiny_arrays, write_tiny_idx
 
 
 def numbered_folder(folder: Path, n: int = 3000, labels: bool = True) -> Path:

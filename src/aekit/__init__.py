@@ -14,8 +14,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from aekit.data.catalog import load_dataset
     from aekit.errors import AekitError, ConfigError, DataError
     from aekit.experiments.presets import get_preset
-    from aekit.experiments.recipe import Finetune, Phase, Recipe
     from aekit.experiments.programs import run_pretrain, run_stacked
+    from aekit.experiments.recipe import Finetune, Phase, Recipe
     from aekit.loading import load
     from aekit.models.classifier import EncoderClassifier
     from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
@@ -35,7 +35,8 @@ _SOURCES = {
     "AekitError": "errors", "ConfigError": "errors", "DataError": "errors",
     "AutoencoderConfig": "models.stacked", "EncoderClassifier": "models.classifier",
     "StackedAutoencoder": "models.stacked", "TF1RMSprop": "training.optim", "Recipe": "experiments.recipe",
-    "Phase": "experiments.recipe", "Finetune": "experiments.recipe", "get_preset": "experiments.presets", "run_pretrain": "experiments.programs", "run_stacked": "experiments.programs",
+    "Phase": "experiments.recipe", "Finetune": "experiments.recipe", "get_preset": "experiments.presets",
+    "run_pretrain": "experiments.programs", "run_stacked": "experiments.programs",
 }
 
 

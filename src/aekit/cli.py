@@ -57,8 +57,9 @@ def _add_reproduce(sub) -> None:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", formatter_class=Formatter, help="run what a TOML file describes",
                        description="Run a program described by a TOML file. Top-level keys: program, preset, dataset, "
-                       "data_dir, seed, device, out, epochs_scale, code_size, compile, tensorboard, progress; the [config] table "
-                       "overrides preset fields (as --set does). Unknown keys are rejected.")
+                       "data_dir, seed, device, out, epochs_scale, code_size, compile, tensorboard, progress, resume; the "
+                       "[config] table sets recipe keys as --set does (a [config.finetune] table, or dotted keys like "
+                       "finetune.epochs, the fine-tuning phase's). Unknown keys are rejected.")
     p.add_argument("--config", required=True, metavar="RUN.toml", help="the run description")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run saved in the output folder from its last epoch")

@@ -180,6 +180,7 @@ def cmd_explore(args) -> int:
 
 
 COMMANDS = {
-    "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "data": cmd_data, "encode": cmd_encode,
+    "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "data": cmd_data,
+    "encode": cmd_encode,
     "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "explore": cmd_explore,
 }

@@ -24,11 +24,11 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
 from aekit.data.arrays import Dataset, Split
-from aekit.data.batches import make_batches, iterate_in_chunks
+from aekit.data.batches import iterate_in_chunks, make_batches
 from aekit.errors import ConfigError, DataError
-from aekit.experiments.recipe import Finetune, Phase, Recipe, check
-from aekit.experiments.programs import fine_tune
 from aekit.experiments.builders import build_autoencoder, train_autoencoder
+from aekit.experiments.programs import fine_tune
+from aekit.experiments.recipe import Finetune, Phase, Recipe, check
 from aekit.models.layers import ACTIVATIONS
 from aekit.models.stacked import StackedAutoencoder
 from aekit.runtime import generator, seeded_global_rng, select_device, setup

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from aekit.errors import ConfigError, DataError
 from aekit.data.tensors import to_float
+from aekit.errors import ConfigError, DataError
 from aekit.fileio import atomic_open, check_destination
 from aekit.inference import OpenedModel
 

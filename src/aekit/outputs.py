@@ -8,9 +8,9 @@ from pathlib import Path
 
 from aekit import figures
 from aekit.data.arrays import Dataset
+from aekit.experiments.builders import first_layer_images
 from aekit.experiments.fewlabels import to_markdown
 from aekit.experiments.programs import RunResult
-from aekit.experiments.builders import first_layer_images
 from aekit.fileio import atomic_open, write_json
 
 MIN_MAP_ROWS = 3  # a 2-D projection of fewer codes says nothing (and PCA needs 2 rows for 2 components)

@@ -182,6 +182,38 @@ def setup(device: torch.device, threads: int | None = None) -> None:
             torch.set_num_threads(n)
 
 
+SMALL_STEP_FLOPS = 50e6  # a training step below this runs on one CPU thread (see threads_for_step)
+
+
+def step_flops(model: torch.nn.Module, batch: int) -> float | None:
+    """About the FLOPs of one training step of ``model`` on ``batch`` rows: 6 per weight of a dense layer per
+    row (forward, and the two products of the backward pass). None where the model has layers that this does
+    not count well (convolutions reuse each weight at every position)."""
+    if any(isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in model.modules()):
+        return None
+    dense = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    return 6.0 * batch * dense
+
+
+@contextlib.contextmanager
+def threads_for_step(flops: float | None, device: torch.device):
+    """Train a small network on one CPU thread, and give the thread count back after.
+
+    A step of a few million FLOPs is over in microseconds, shorter than the time OpenMP threads take to meet
+    at each operation's end; when other processes share the cores (a parallel GridSearchCV, a test suite, a
+    pipeline's other jobs), a waiting thread is descheduled and every operation waits a time slice for it.
+    Small tables then trained 4 to 10 times slower on 2 threads than on 1; large steps gain from threads."""
+    n = torch.get_num_threads()
+    if device.type != "cpu" or n == 1 or flops is None or flops >= SMALL_STEP_FLOPS:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def generator(seed: int) -> torch.Generator:
     """A CPU generator for one purpose (init, shuffling), so no code relies on the global RNG."""
     return torch.Generator().manual_seed(int(seed))

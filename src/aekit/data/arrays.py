@@ -186,7 +186,8 @@ def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", i
         tr, va = slice(n_val, None), slice(None, n_val)
     else:
         tr, va = split_indices(ytr, len(xtr), n_val, seed)
-    take = (lambda y, s: None if y is None else y[s])
+    def take(y, s):
+        return None if y is None else y[s]
     return Dataset(
         name=name,
         train=Split(xtr[tr], take(ytr, tr)),

@@ -217,13 +217,16 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
         from aekit.data.idx import read_idx
 
         arrays = {k: (read_idx(p) if p is not None else None) for k, p in find_idx_files(path).items()}
-        return _from_file_arrays(path, path.name, arrays["train-images"], arrays["train-labels"], arrays["test-images"], arrays["test-labels"], seed=seed)
+        return _from_file_arrays(path, path.name, arrays["train-images"], arrays["train-labels"], arrays["test-images"],
+                                 arrays["test-labels"], seed=seed)
     if path.suffix == ".npz":
         arrays = read_npz(path)  # a damaged or truncated archive is a DataError naming the file
         missing = [k for k in ("x_train", "x_test") if k not in arrays]
         if missing:
-            raise DataError(f"{path}: .npz lacks {', '.join(missing)}; it has {sorted(arrays)}; expected x_train, x_test and optionally y_train, y_test")
-        return _from_file_arrays(path, path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"], arrays.get("y_test"), seed=seed)
+            raise DataError(f"{path}: .npz lacks {', '.join(missing)}; it has {sorted(arrays)}; expected x_train, x_test "
+                            "and optionally y_train, y_test")
+        return _from_file_arrays(path, path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"],
+                                 arrays.get("y_test"), seed=seed)
     raise DataError(f"{path}: not a dataset: expected a known name ({', '.join(NAMES)}), an .npz file, a folder of IDX files "
                     "or a folder with x_train.npy and x_test.npy")
 
@@ -231,7 +234,8 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
 def find_idx_files(path: Path) -> dict[str, Path | None]:
     """The IDX files of a user's folder by kind (:data:`KINDS`); the labels may be missing (None), the images not."""
     found = {}
-    for kind, prefixes in zip(KINDS, (("train-images",), ("train-labels",), ("t10k-images", "test-images"), ("t10k-labels", "test-labels"))):
+    prefixes_of = (("train-images",), ("train-labels",), ("t10k-images", "test-images"), ("t10k-labels", "test-labels"))
+    for kind, prefixes in zip(KINDS, prefixes_of):
         hits = sorted(p for p in path.iterdir() if p.is_file() and p.name.startswith(prefixes) and not p.name.endswith(".part"))
         found[kind] = hits[0] if hits else None
     missing = [k for k in ("train-images", "test-images") if found[k] is None]
@@ -278,8 +282,8 @@ def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None,
     path = Path(name_or_path)
     if path.exists():
         return load_custom(path, seed=seed)
-    raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; or give an .npz file, a folder of IDX files "
-                    "or a folder with x_train.npy and x_test.npy")
+    raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; "
+                    "or give an .npz file, a folder of IDX files or a folder with x_train.npy and x_test.npy")
 
 
 def availability(data_dir=None) -> list[tuple[str, str]]:

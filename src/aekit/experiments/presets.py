@@ -1,9 +1,9 @@
 """Named recipes (presets) as data: the tutorial's two programs, and the modern recipes for the same programs.
 
 ``tutorial`` holds the tutorial's exact hyperparameters (``seed`` is its old name); ``modern`` the best recipes
-found, chosen on validation data as docs/recipes.md describes. A preset may depend on the code size and on
-the number of training images (:data:`BY_SIZE`). Every field can be changed with ``--set``
-(:mod:`aekit.experiments.overrides`).
+found, chosen on validation data (docs/recipes.md has the screening tables, docs/notes/ the history). A preset
+may depend on the code size and on the number of training images (:data:`BY_SIZE`). Every field can be changed
+with ``--set`` (:mod:`aekit.experiments.overrides`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import torch
 from aekit.data.arrays import Dataset, class_counts
 from aekit.data.batches import DeviceBatches, check_shard, make_batches
 from aekit.errors import ConfigError, DataError
-from aekit.experiments.recipe import Recipe
 from aekit.experiments.builders import (
     available_bytes,
     build_autoencoder,
@@ -27,6 +26,7 @@ from aekit.experiments.builders import (
     train_autoencoder,
     training_bytes,
 )
+from aekit.experiments.recipe import Recipe
 from aekit.models.classifier import EncoderClassifier
 from aekit.runtime import generator, seeded_global_rng, world
 from aekit.training.evaluate import (

@@ -163,7 +163,7 @@ def cross_field_errors(r: Recipe) -> list[str]:
     errors = []
     if r.layerwise_epochs and (r.architecture != "mlp" or r.tied):
         errors.append(f"layerwise_epochs={r.layerwise_epochs} needs architecture='mlp' with tied=false "
-                      f"(got architecture={r.architecture!r}, tied={r.tied})")
+                      f"(got architecture={r.architecture!r}, tied={r.tied}); or set layerwise_epochs=0")
     if r.noise == "mask" and not r.noise_level < 1:
         errors.append(f"noise_level={r.noise_level} must be below 1 for masking noise: the share of inputs masked")
     if r.noise == "none" and r.noise_level:
@@ -174,7 +174,7 @@ def cross_field_errors(r: Recipe) -> list[str]:
         for name in ("noise_shift", "augment_shift", "sparsity_weight", "noise_level"):
             if getattr(r, name):
                 errors.append(f"{name}={getattr(r, name)} is for the reconstruction objective; "
-                              f"architecture={r.architecture!r} trains with its own loss")
+                              f"architecture={r.architecture!r} trains with its own loss: set {name}=0")
     if r.tied and r.architecture != "mlp":
         errors.append(f"tied=true needs architecture='mlp' (got {r.architecture!r})")
     ft = r.finetune

@@ -18,7 +18,7 @@ from torch import nn
 
 from aekit.data.batches import DeviceBatches
 from aekit.errors import ConfigError, TrainingDiverged
-from aekit.runtime import world
+from aekit.runtime import step_flops, threads_for_step, world
 from aekit.training.resume import Phase
 
 Objective = Callable[..., torch.Tensor]
@@ -133,55 +133,57 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     t0 = time.perf_counter()
     bar = tqdm(range(first, epochs), desc=label, unit="epoch", leave=False,
                disable=(None if progress is None else not progress) if w.is_main else True)
-    for epoch in bar:
-        t_epoch = time.perf_counter()
-        total = torch.zeros((), device=batches.device)
-        parts_total: dict[str, torch.Tensor] = {}
-        steps = 0  # counted: the last epoch of step-counted data (the ladder's) may be shorter than len(batches)
-        for step, batch in enumerate(batches.epoch(epoch)):
+    rows = getattr(batches, "local_batch", None) or getattr(batches, "batch_size", None)  # rows per step, where known
+    with threads_for_step(rows and step_flops(model, rows), batches.device):  # small networks: one thread
+        for epoch in bar:
+            t_epoch = time.perf_counter()
+            total = torch.zeros((), device=batches.device)
+            parts_total: dict[str, torch.Tensor] = {}
+            steps = 0  # counted: the last epoch of step-counted data (the ladder's) may be shorter than len(batches)
+            for step, batch in enumerate(batches.epoch(epoch)):
+                for hook in hooks:
+                    hook(label, epoch, step, state)
+                steps += 1
+                with autocast(device_type, precision):
+                    loss = step_fn(model, *batch)
+                if isinstance(loss, tuple):
+                    loss, parts = loss
+                    for name, value in parts.items():
+                        parts_total[name] = parts_total.get(name, 0) + value.float()
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                if scheduler is not None:
+                    scheduler.step()
+                last = loss.detach().float()
+                total += last  # stays on the device: no sync per step
+                guard.update(last, step, epoch)
+            guard.check(epoch)
+            mean, last, parts_mean = total / max(1, steps), last, {k: v / max(1, steps) for k, v in parts_total.items()}
+            if w.size > 1:  # every rank reports the mean over all ranks
+                mean, last, parts_mean = _all_mean(mean, last, parts_mean)
+            sums.append(mean)
+            for name, value in parts_mean.items():
+                part_sums.setdefault(name, []).append(value)
+            lasts.append(last)
+            if display_step and epoch % display_step == 0:
+                log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
+            times.append(time.perf_counter() - t_epoch)  # training only: before the callback (validation) runs
+            stop = on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item())
+            if w.size > 1:  # rank 0 decides, so that no rank stops alone
+                stop = bool(w.broadcast(stop))
+            if state is not None:
+                state.save(model, optimizer, scheduler, scaler, next_epoch=epoch + 1, done=stop or epoch == epochs - 1,
+                           history=_history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times).as_dict())
             for hook in hooks:
-                hook(label, epoch, step, state)
-            steps += 1
-            with autocast(device_type, precision):
-                loss = step_fn(model, *batch)
-            if isinstance(loss, tuple):
-                loss, parts = loss
-                for name, value in parts.items():
-                    parts_total[name] = parts_total.get(name, 0) + value.float()
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward()
-                optimizer.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            last = loss.detach().float()
-            total += last  # stays on the device: no sync per step
-            guard.update(last, step, epoch)
-        guard.check(epoch)
-        mean, last, parts_mean = total / max(1, steps), last, {k: v / max(1, steps) for k, v in parts_total.items()}
-        if w.size > 1:  # every rank reports the mean over all ranks
-            mean, last, parts_mean = _all_mean(mean, last, parts_mean)
-        sums.append(mean)
-        for name, value in parts_mean.items():
-            part_sums.setdefault(name, []).append(value)
-        lasts.append(last)
-        if display_step and epoch % display_step == 0:
-            log(f"Epoch {epoch:4d}  {label} {last.item():.6f}")
-        times.append(time.perf_counter() - t_epoch)  # training only: before the callback (validation) runs
-        stop = on_epoch_end is not None and on_epoch_end(epoch, sums[-1].item())
-        if w.size > 1:  # rank 0 decides, so that no rank stops alone
-            stop = bool(w.broadcast(stop))
-        if state is not None:
-            state.save(model, optimizer, scheduler, scaler, next_epoch=epoch + 1, done=stop or epoch == epochs - 1,
-                       history=_history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times).as_dict())
-        for hook in hooks:
-            hook(label, epoch, "end", state)
-        if stop:
-            break
+                hook(label, epoch, "end", state)
+            if stop:
+                break
     return _history(sums, lasts, part_sums, seconds + time.perf_counter() - t0, times)
 
 
