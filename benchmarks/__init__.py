@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 # the order `python -m benchmarks --help` lists them in
-NAMES = ("throughput", "streaming", "scaling", "explore", "anomaly", "quality", "frontier", "frontier-search", "fuzz",
+NAMES = ("throughput", "fidelity", "streaming", "scaling", "explore", "anomaly", "quality", "frontier", "frontier-search", "fuzz",
          "report")
 ROOT = Path(__file__).resolve().parent.parent  # the repository root, which holds this package
 

@@ -15,6 +15,7 @@ MD5 of the decoded content (Debian recompresses its copies), and always the shap
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ import numpy as np
 from aekit.data.arrays import Dataset, from_arrays
 from aekit.data.download import fetch_from_mirrors, md5_of
 from aekit.data.idx import parse_idx, read_bytes
+from aekit.data.images import is_image_folder
 from aekit.data.inputs import read_npz
 from aekit.data.npyfolder import is_npy_folder, load_npy_folder
+from aekit.data.sources import image_folder
 from aekit.errors import DataError
 
 SYSTEM_ROOT = Path("/usr/share/datasets")
@@ -213,6 +216,8 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
     or a folder of ``.npy`` files (opened memory-mapped, see :mod:`aekit.data.npyfolder`)."""
     if is_npy_folder(path):
         return load_npy_folder(path, seed=seed)
+    if is_image_folder(path):
+        return _load_image_folder(path, seed)
     if path.is_dir():
         from aekit.data.idx import read_idx
 
@@ -231,6 +236,16 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
                     "or a folder with x_train.npy and x_test.npy")
 
 
+def _load_image_folder(path: Path, seed: int) -> Dataset:
+    """A folder of image files with train/ and test/, read into memory (`aekit data convert` streams big ones)."""
+    parts, classes, note = image_folder(path)
+    arrays = {name: np.concatenate(list(part.chunks())) if name.startswith("x_") else part for name, part in parts.items()}
+    source = f"{path} ({note})" if note else str(path)
+    data = _from_file_arrays(path, path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+                             seed=seed)
+    return dataclasses.replace(data, classes=classes or data.classes, source=source)
+
+
 def find_idx_files(path: Path) -> dict[str, Path | None]:
     """The IDX files of a user's folder by kind (:data:`KINDS`); the labels may be missing (None), the images not."""
     found = {}
@@ -247,7 +262,7 @@ def find_idx_files(path: Path) -> dict[str, Path | None]:
 # Every folder layout aekit reads, said in one breath where a folder fits none of them.
 FOLDER_LAYOUTS = ("A dataset folder holds x_train.npy and x_test.npy (numpy.save, not savez; optionally y_train.npy, "
                   "y_test.npy, x_val.npy, y_val.npy), or the IDX files train-images-* and t10k-images-* (optionally "
-                  "train-labels-*, t10k-labels-*); `aekit data convert` also reads train/ and test/ folders of PNGs")
+                  "train-labels-*, t10k-labels-*), or train/ and test/ folders of images (PNG, JPEG, ...)")
 
 
 def folder_contents(path: Path, show: int = 5) -> str:

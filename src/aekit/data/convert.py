@@ -1,8 +1,9 @@
 """``aekit data convert SRC DIR``: write a dataset folder of ``.npy`` files (:mod:`aekit.data.npyfolder`).
 
 SRC is a dataset name aekit knows, a folder of IDX files, an ``.npz`` with ``x_train`` / ``x_test``
-(and optional ``y_train`` / ``y_test``), or a folder of PNGs with ``train/`` and ``test/`` subfolders
-(images directly inside, or in one subfolder per class, whose sorted names become labels 0..K-1).
+(and optional ``y_train`` / ``y_test``), or a folder of images (PNG, JPEG, ...) with ``train/`` and ``test/``
+subfolders (images directly inside, or in one subfolder per class, whose sorted names become labels 0..K-1;
+grayscale, or RGB for all when any image has colour).
 Images are written a chunk at a time (:mod:`aekit.data.sources`), so a source bigger than memory
 converts; labels are small and read whole. A named dataset keeps its validation split (``x_val.npy``).
 The folder is built beside DIR and renamed into place at the end: a failed conversion leaves no
@@ -24,9 +25,10 @@ import numpy as np
 from aekit.data.arrays import as_labels, as_uint8_images
 from aekit.data.catalog import IDX_DATASETS, MNIST_5K, find_idx_files, load_dataset
 from aekit.data.idx import read_idx
+from aekit.data.images import is_image_folder
 from aekit.data.inputs import ZIP_ERRORS, read_npz
 from aekit.data.npyfolder import is_npy_folder
-from aekit.data.sources import Source, array_source, idx_source, npz_source, png_source
+from aekit.data.sources import Source, array_source, idx_source, image_folder, npz_source
 from aekit.errors import DataError
 from aekit.fileio import check_writable, temporary_name
 from aekit.rundir import locked_beside
@@ -75,16 +77,19 @@ def open_parts(src: str, data_dir=None, download: bool | None = None) -> Parts:
     path = Path(src)
     if not path.exists():
         raise DataError(f"SRC {src!r}: no such dataset, file or folder; give a known name ({', '.join((*IDX_DATASETS, MNIST_5K))}), "
-                        "an .npz file, a folder of IDX files or a folder of PNGs with train/ and test/")
+                        "an .npz file, a folder of IDX files or a folder of images with train/ and test/")
     if is_npy_folder(path):
         raise DataError(f"SRC {path}: is already a dataset folder of .npy files; pass it to --dataset as it is")
     if path.suffix == ".npz":
         return _npz_parts(path)
-    if path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir():
-        return {**_png_parts(path / "train", "train"), **_png_parts(path / "test", "test")}
+    if is_image_folder(path):
+        parts, _, note = image_folder(path)
+        if note:
+            print(f"note: {note}")
+        return {f"{name}.npy": part for name, part in parts.items()}
     if path.is_dir() and ((path / "train").is_dir() or (path / "test").is_dir()):
         have, lack = ("train", "test") if (path / "train").is_dir() else ("test", "train")
-        raise DataError(f"SRC {path}: has a {have}/ folder but no {lack}/; a folder of PNGs needs both train/ and "
+        raise DataError(f"SRC {path}: has a {have}/ folder but no {lack}/; a folder of images needs both train/ and "
                         "test/ (images directly inside, or in one subfolder per class)")
     if path.is_dir():
         found = find_idx_files(path)
@@ -92,7 +97,7 @@ def open_parts(src: str, data_dir=None, download: bool | None = None) -> Parts:
                 "y_train.npy": None if found["train-labels"] is None else read_idx(found["train-labels"]),
                 "y_test.npy": None if found["test-labels"] is None else read_idx(found["test-labels"])}
     raise DataError(f"SRC {path}: not a source aekit converts; expected a dataset name, an .npz file, a folder of "
-                    "IDX files or a folder of PNGs with train/ and test/ subfolders")
+                    "IDX files or a folder of images with train/ and test/ subfolders")
 
 
 def _npz_parts(path: Path) -> Parts:
@@ -108,20 +113,6 @@ def _npz_parts(path: Path) -> Parts:
     labels = read_npz(path, lambda have: [k for k in ("y_train", "y_test") if k in have])
     return {"x_train.npy": npz_source(path, "x_train"), "y_train.npy": labels.get("y_train"),
             "x_test.npy": npz_source(path, "x_test"), "y_test.npy": labels.get("y_test")}
-
-
-def _png_parts(folder: Path, split: str) -> Parts:
-    """``folder``'s PNGs (unlabeled), or those of its class subfolders (labeled by sorted subfolder name)."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
-    labels = None
-    if not files:
-        classes = sorted(p for p in folder.iterdir() if p.is_dir())
-        per_class = [sorted(p for p in c.iterdir() if p.suffix.lower() == ".png") for c in classes]
-        files = [f for group in per_class for f in group]
-        if not files:
-            raise DataError(f"{folder}: no .png images, directly or in class subfolders")
-        labels = np.concatenate([np.full(len(group), k, np.int64) for k, group in enumerate(per_class)])
-    return {f"x_{split}.npy": png_source(files, str(folder)), f"y_{split}.npy": labels}
 
 
 def check_parts(parts: Parts) -> None:
@@ -140,8 +131,10 @@ def check_parts(parts: Parts) -> None:
 
 
 def write_images(path: Path, src: Source) -> None:
-    """``src`` as a uint8 .npy file, (N, H, W) or (N, D), written a chunk at a time."""
-    tail = tuple(src.shape[1:]) if len(src.shape) <= 3 else (math.prod(src.shape[1:]),)
+    """``src`` as a uint8 .npy file, (N, H, W), (N, H, W, C) for colour (C of 1, 3 or 4) or (N, D), written a chunk
+    at a time."""
+    colour = len(src.shape) == 4 and src.shape[3] in (1, 3, 4)
+    tail = tuple(src.shape[1:]) if len(src.shape) <= 3 or colour else (math.prod(src.shape[1:]),)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
               "shape": (src.shape[0], *tail)}
     written = 0

@@ -1,4 +1,4 @@
-"""Read the arrays that ``aekit encode / reconstruct / score`` take: .npy, .npz, IDX, or a folder of PNGs.
+"""Read the arrays that ``aekit encode / reconstruct / score`` take: .npy, .npz, IDX, or a folder of images.
 
 Every reader returns (N, D) data (uint8 images, or floats used as they are) and the image shape.
 """
@@ -16,12 +16,12 @@ from typing import IO, Callable
 import numpy as np
 
 from aekit.data.idx import MAX_DEFLATE_RATIO, read_idx
+from aekit.data.images import SUFFIXES, folder_mode, is_image, read_image
 from aekit.errors import DataError
 
 NPZ_KEYS = ("x", "x_test", "x_train", "X", "images")
 # What zipfile and zlib raise on a damaged archive (RuntimeError: an encrypted member).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError)
-MAX_PIXELS = 1 << 24  # per PNG image; a damaged header can claim 4 billion, which PIL would allocate
 
 
 def _flat(x: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -49,9 +49,9 @@ def load_input(path: str | Path, key: str | None = None) -> tuple[np.ndarray, tu
     """(N, D) data and its image shape from ``path``."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"INPUT {path}: no such file or folder; expected .npy, .npz, an IDX file or a folder of .png images")
+        raise DataError(f"INPUT {path}: no such file or folder; expected .npy, .npz, an IDX file or a folder of images")
     if path.is_dir():
-        return _load_pngs(path)
+        return _load_images(path)
     if path.suffix == ".npy":
         return _flat(read_npy(path), str(path))
     if path.suffix == ".npz":
@@ -145,31 +145,9 @@ def read_npy_header(f: IO[bytes], size: int, what: str) -> tuple[tuple[int, ...]
     return shape, fortran, dtype, offset
 
 
-def _load_pngs(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+def _load_images(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    files = sorted(p for p in folder.iterdir() if is_image(p))
     if not files:
-        raise DataError(f"{folder}: folder holds no .png images")
-    images = [read_png(f) for f in files]
-    sizes = {im.shape for im in images}
-    if len(sizes) > 1:
-        raise DataError(f"{folder}: images differ in size {sorted(sizes)}; all must have the model's size")
-    return _flat(np.stack(images), str(folder))
-
-
-def read_png(f: Path) -> np.ndarray:
-    """One PNG as (H, W) uint8 gray levels; a damaged or huge one is a DataError naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too large is refused below
-            with Image.open(f) as im:  # the header only: the size is known before any pixel is decoded
-                if im.width * im.height > MAX_PIXELS:
-                    raise DataError(f"{f}: a {im.width}x{im.height} image is larger than aekit reads "
-                                    f"({MAX_PIXELS:,} pixels); the model's inputs are small images like 28x28")
-                return np.asarray(im.convert("L"), dtype=np.uint8)
-    except DataError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
-            zlib.error) as e:  # PIL reports some damaged PNG chunks as SyntaxError
-        raise DataError(f"{f}: not a readable PNG image ({e})") from None
+        raise DataError(f"{folder}: folder holds no images ({', '.join(SUFFIXES)})")
+    mode = folder_mode(files)  # one size for all, checked from the headers
+    return _flat(np.stack([read_image(f, mode) for f in files]), str(folder))

@@ -35,14 +35,15 @@ def open_images(path: Path) -> tuple[np.memmap, tuple[int, ...]]:
             shape, fortran, dtype, offset = read_npy_header(f, path.stat().st_size, str(path))
     except OSError as e:
         raise DataError(f"{path}: cannot read the file ({e.strerror or e}); check that it is a readable .npy file") from None
-    if dtype != np.uint8 or len(shape) not in (2, 3) or shape[0] == 0 or math.prod(shape[1:]) == 0:
-        raise DataError(f"{path}: images are {dtype} {shape}; expected non-empty uint8 (N, D) or (N, H, W) "
+    colour = len(shape) == 4 and shape[3] in (1, 3, 4)
+    if dtype != np.uint8 or not (len(shape) in (2, 3) or colour) or shape[0] == 0 or math.prod(shape[1:]) == 0:
+        raise DataError(f"{path}: images are {dtype} {shape}; expected non-empty uint8 (N, D), (N, H, W) or (N, H, W, C) "
                         "(write the folder with `aekit data convert`)")
     if fortran and len(shape) > 1 and math.prod(shape[1:]) > 1:
         raise DataError(f"{path}: the array is stored in Fortran order, so its rows are not contiguous; "
                         "save it with numpy.save(path, numpy.ascontiguousarray(x))")
     n, d = shape[0], math.prod(shape[1:])
-    image_shape = tuple(shape[1:]) if len(shape) == 3 else _square(d)
+    image_shape = tuple(shape[1:]) if len(shape) >= 3 else _square(d)
     return np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(n, d)), image_shape
 
 

@@ -20,7 +20,8 @@ from typing import IO, Callable, Iterator
 import numpy as np
 
 from aekit.data.idx import DTYPES, GZIP_MAGIC, MAX_DEFLATE_RATIO
-from aekit.data.inputs import ZIP_ERRORS, read_npy_header, read_png
+from aekit.data.images import folder_mode, list_split, mode_note, read_image
+from aekit.data.inputs import ZIP_ERRORS, read_npy_header
 from aekit.errors import DataError
 
 CHUNK_BYTES = 16 << 20  # about 16 MB of rows per chunk
@@ -148,15 +149,16 @@ def npz_source(path: Path, member: str) -> Source:
     return Source(what, tuple(shape), dtype, chunks)
 
 
-def png_source(files: list[Path], what: str) -> Source:
-    """PNG files as (N, H, W) gray levels, decoded a chunk at a time; all must have the first one's size."""
-    first = read_png(files[0])
+def image_source(files: list[Path], what: str, mode: str = "L") -> Source:
+    """Image files as (N, H, W) gray levels (``mode="L"``) or (N, H, W, 3) RGB, decoded a chunk at a time; all must
+    have the first one's size (:func:`aekit.data.images.folder_mode` checks that from the headers)."""
+    first = read_image(files[0], mode)
     shape = (len(files), *first.shape)
     step = rows_per_chunk(shape, first.dtype)
 
     def chunks():
         for i in range(0, len(files), step):
-            images = [read_png(f) for f in files[i:i + step]]
+            images = [read_image(f, mode) for f in files[i:i + step]]
             for f, im in zip(files[i:i + step], images):
                 if im.shape != first.shape:
                     raise DataError(f"{f}: a {im.shape[1]}x{im.shape[0]} image, but {files[0].name} is "
@@ -164,3 +166,18 @@ def png_source(files: list[Path], what: str) -> Source:
             yield np.stack(images)
 
     return Source(what, shape, first.dtype, chunks)
+
+
+def image_folder(path: Path) -> tuple[dict, tuple[str, ...], str]:
+    """A dataset folder of image files (``train/`` and ``test/``, each flat or in class subfolders): the sources of
+    its images and its labels (``x_train``, ``y_train``, ``x_test``, ``y_test``), the class names, and what was
+    done to the colours (:func:`aekit.data.images.mode_note`). Both splits get one colour mode and one size."""
+    train, y_train, train_classes = list_split(path / "train")
+    test, y_test, test_classes = list_split(path / "test")
+    if train_classes and test_classes and train_classes != test_classes:  # one unlabeled split is allowed
+        raise DataError(f"{path}: train/ and test/ hold different class subfolders ({', '.join(train_classes)} and "
+                        f"{', '.join(test_classes)}); the sorted names are the labels, so they must be the same")
+    mode = folder_mode(train + test)
+    parts = {"x_train": image_source(train, str(path / "train"), mode), "y_train": y_train,
+             "x_test": image_source(test, str(path / "test"), mode), "y_test": y_test}
+    return parts, train_classes, mode_note(train + test, mode)

@@ -1,0 +1,108 @@
+"""Image files (PNG, JPEG and whatever else Pillow reads), and folders of them, as uint8 arrays.
+
+A folder of images is one split: the images directly inside it (unlabeled), or in one subfolder per class,
+whose sorted names become the labels 0..K-1. Every image of a folder must have the first one's size. The
+folder's colour mode is decided once from the files' headers: gray levels (H, W) when every image is
+grayscale, else RGB (H, W, 3) for all of them (an alpha channel is dropped); :func:`mode_note` says so.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from aekit.errors import DataError
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MAX_PIXELS = 1 << 24  # per image; a damaged header can claim 4 billion, which Pillow would allocate
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow's modes without colour
+
+
+def is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in SUFFIXES and not path.name.startswith(".")
+
+
+def _open(f: Path):
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too large is refused by the caller
+        return Image.open(f)  # the header only: size and mode are known before any pixel is decoded
+
+
+def _errors():
+    from PIL import Image, UnidentifiedImageError
+
+    # Pillow reports some damaged chunks as SyntaxError, truncated JPEGs as OSError
+    return (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError, zlib.error)
+
+
+def header(f: Path) -> tuple[tuple[int, int], str]:
+    """((width, height), mode) of an image file, reading its header only."""
+    try:
+        with _open(f) as im:
+            size, mode = im.size, im.mode
+    except _errors() as e:
+        raise DataError(f"{f}: not a readable image ({e}); re-create or re-copy it") from None
+    if size[0] * size[1] > MAX_PIXELS:
+        raise DataError(f"{f}: a {size[0]}x{size[1]} image is larger than aekit reads ({MAX_PIXELS:,} pixels)")
+    return size, mode
+
+
+def read_image(f: Path, mode: str = "L") -> np.ndarray:
+    """One image as uint8: (H, W) gray levels for ``mode="L"``, (H, W, 3) for ``"RGB"``."""
+    header(f)
+    try:
+        with _open(f) as im:
+            return np.asarray(im.convert(mode), dtype=np.uint8)
+    except _errors() as e:
+        raise DataError(f"{f}: not a readable image ({e}); re-create or re-copy it") from None
+
+
+def folder_mode(files: list[Path]) -> str:
+    """"L" when every image is grayscale, else "RGB"; every size must be the first one's (the file is named)."""
+    first_size, _ = header(files[0])
+    colour = False
+    for f in files:
+        size, mode = header(f)
+        if size != first_size:
+            raise DataError(f"{f}: a {size[0]}x{size[1]} image, but {files[0].name} is {first_size[0]}x{first_size[1]}; "
+                            "all images must have the same size: resize them first")
+        colour = colour or mode not in GRAY_MODES
+    return "RGB" if colour else "L"
+
+
+def mode_note(files: list[Path], mode: str) -> str:
+    """What the reading did to the files' colours, for the dataset's summary ('' when nothing)."""
+    if mode == "L":
+        return ""
+    gray = sum(header(f)[1] in GRAY_MODES for f in files)
+    alpha = sum(header(f)[1] in ("RGBA", "LA", "PA") for f in files)
+    parts = ([f"{gray} grayscale image(s) converted to RGB"] if gray else []) + (
+        [f"the alpha channel of {alpha} image(s) dropped"] if alpha else [])
+    return "; ".join(parts)
+
+
+def list_split(folder: Path) -> tuple[list[Path], np.ndarray | None, tuple[str, ...]]:
+    """The image files of one split folder, their labels (None when the images are directly inside) and the
+    class names (the sorted subfolder names)."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if is_image(p))
+    if files:
+        return files, None, ()
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    per_class = [sorted(p for p in c.iterdir() if is_image(p)) for c in classes]
+    files = [f for group in per_class for f in group]
+    if not files:
+        raise DataError(f"{folder}: no images ({', '.join(SUFFIXES)}), directly or in class subfolders")
+    labels = np.concatenate([np.full(len(group), k, np.int64) for k, group in enumerate(per_class)])
+    return files, labels, tuple(c.name for c in classes)
+
+
+def is_image_folder(path: Path) -> bool:
+    """A dataset of image files: ``train/`` and ``test/`` folders."""
+    return path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir() and not (path / "x_train.npy").exists()
