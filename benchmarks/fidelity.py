@@ -74,9 +74,9 @@ def run_cli(args) -> int:
         raise ConfigError(f"--dataset {args.dataset}: {path} has no TF1 numbers for it; it has "
                           f"{', '.join(k for k in results if k != 'what')}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = run(args.dataset, seeds)["runs"]
-    info = machine()
+    info = machine()  # the code that runs: read before, not after, the runs
     info["date"] = time.strftime("%Y-%m-%d")
+    runs = run(args.dataset, seeds)["runs"]
     old = results[args.dataset]
     if "tf1_provenance" not in old:  # the TF1 part of the old provenance, kept as it was written
         old["tf1_provenance"] = old.get("provenance", "").split("TF1 numbers: ", 1)[-1]
