@@ -129,11 +129,11 @@ def _npz(compressed: bool, **arrays) -> bytes:
     return buf.getvalue()
 
 
-def _png(arr) -> bytes:
+def _png(arr, fmt: str = "PNG") -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
+    Image.fromarray(arr).save(buf, format=fmt)
     return buf.getvalue()
 
 
@@ -154,6 +154,7 @@ def seeds(work: Path) -> dict:
                 _npz(True, x_train=images, y_train=labels, x_test=images[:5], y_test=labels[:5]),
                 _npz(False, x=np.linspace(0, 1, 32).reshape(2, 16))],
         "png": [_png(images[0]), _png(np.stack([images[1]] * 3, axis=-1)), _png(images[2][:, :14])],
+        "jpeg": [_png(images[0], "JPEG"), _png(np.stack([images[1]] * 3, axis=-1), "JPEG")],
         "checkpoint": [((work / d / "config.json").read_text(), (work / d / "model.safetensors").read_bytes())
                        for d in ("model", "est", "clf")],
         "toml": ['program = "stacked"\ndataset = "x.npz"\nseed = 3\nepochs_scale = 0.5\n\n[config]\n'
@@ -233,6 +234,17 @@ def png_folder(rng, s, work):
     return how, data, lambda: load_input(folder)
 
 
+def image_dataset(rng, s, work):
+    """A --dataset folder of images (train/ and test/, a class subfolder each), one JPEG of it mutated."""
+    folder = work / "imgds"
+    for split in ("train", "test"):
+        (folder / split / "a").mkdir(parents=True, exist_ok=True)
+        (folder / split / "a" / "0.jpg").write_bytes(s["jpeg"][0])
+    data, how = mutate(rng, rng.choice(s["jpeg"]))
+    (folder / rng.choice(("train", "test")) / "a" / "1.jpg").write_bytes(data)
+    return how, data, lambda: load_custom(folder)
+
+
 def checkpoint_folder(rng, s, work):
     config, weights = rng.choice(s["checkpoint"])
     r = rng.random()
@@ -296,7 +308,8 @@ def set_values(rng, s, work):
 
 READERS: dict[str, Callable] = {
     "idx (raw)": idx_raw, "idx (gzip)": idx_gzip, ".npy INPUT": npy_input, ".npz INPUT": npz_input,
-    ".npz --dataset": npz_dataset, "PNG folder INPUT": png_folder, "checkpoint": checkpoint_folder,
+    ".npz --dataset": npz_dataset, "PNG folder INPUT": png_folder, "image folder --dataset": image_dataset,
+    "checkpoint": checkpoint_folder,
     "TOML run": toml_run, "--set values": set_values,
 }
 

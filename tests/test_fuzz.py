@@ -151,17 +151,20 @@ def test_npz_with_a_mutated_member(work, member, name):
     loads_or_aekit_error(lambda: load_input(work / "m.npz"))
 
 
-# ---- folders of PNG images ----
+# ---- folders of images: PNG and JPEG, as INPUT and as a --dataset with train/ and test/ ----
 
-def _png(arr) -> bytes:
+def _image(arr, fmt: str = "PNG") -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
+    Image.fromarray(arr).save(buf, format=fmt)
     return buf.getvalue()
 
 
+_png = _image
 PNG_SEEDS = [_png(np.arange(16, dtype=np.uint8).reshape(4, 4) * 16), _png(np.full((4, 4, 3), 200, np.uint8))]
+JPEG_SEEDS = [_image(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4, "JPEG"),
+              _image(np.full((8, 8, 3), 90, np.uint8), "JPEG")]
 
 
 @fuzz_settings(60)
@@ -172,6 +175,17 @@ def test_png_folder(work, data):
     (folder / "000.png").write_bytes(PNG_SEEDS[0])
     (folder / "001.png").write_bytes(data)
     loads_or_aekit_error(lambda: load_input(folder))
+
+
+@fuzz_settings(60)
+@given(data=st.sampled_from(JPEG_SEEDS).flatmap(mutated), split=st.sampled_from(["train", "test"]))
+def test_image_folder_dataset(work, data, split):
+    folder = work / "imgds"
+    for s in ("train", "test"):
+        (folder / s / "a").mkdir(parents=True, exist_ok=True)
+        (folder / s / "a" / "0.jpg").write_bytes(JPEG_SEEDS[0])
+    (folder / split / "a" / "1.jpg").write_bytes(data)
+    loads_or_aekit_error(lambda: load_custom(folder))
 
 
 # ---- checkpoints: a fuzzed config.json beside valid or fuzzed weights ----

@@ -1,4 +1,4 @@
-"""Build the page: codes, errors and a 2-D map of a :class:`Source`, its images as a sprite, its decoder
+"""Build the page: codes, errors and a 2-D map of a :class:`PageSource`, its images as a sprite, its decoder
 as ops, all inlined into ``template.html`` with ``page.css``, ``decoder.js`` and ``page.js``."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aekit.errors import ConfigError
 from aekit.explore.decoder import decoder_program
 from aekit.explore.maps import project
 from aekit.explore.pack import Packer
-from aekit.explore.source import Source
+from aekit.explore.source import PageSource
 from aekit.explore.sprite import as_pixels, sprite, tile_shape
 from aekit.training.evaluate import encode, reconstruction_error
 
@@ -59,7 +59,7 @@ def choose_points(n: int, max_points: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
 
 
-def page_data(src: Source, max_points: int | None = None, method: str = "pca", seed: int = 0,
+def page_data(src: PageSource, max_points: int | None = None, method: str = "pca", seed: int = 0,
               weights: str = "auto") -> dict:
     """Everything ``page.js`` reads, as one JSON-ready dict.
 

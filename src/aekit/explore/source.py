@@ -14,7 +14,7 @@ from aekit.inference import open_model
 
 
 @dataclass
-class Source:
+class PageSource:
     autoencoder: nn.Module  # eval mode, on the CPU
     images: np.ndarray  # (N, D) in the network's space: uint8 pixels or floats in [0, 1]
     labels: np.ndarray | None  # (N,) class indices, or None
@@ -24,14 +24,14 @@ class Source:
 
 
 def open_source(model: str, dataset: str | None = None, data_dir: str | None = None,
-                input: str | None = None, key: str | None = None) -> Source:
+                input: str | None = None, key: str | None = None) -> PageSource:
     """The model at ``model`` (a run directory or any checkpoint folder) and the images to show: ``input``
     (any array ``aekit encode`` reads), else the test split of ``dataset``, else of the dataset the run names."""
     opened = open_model(model)  # a bad model fails before any data is read
     autoencoder = opened.autoencoder()
     if input is not None:
         x, shape = load_input(input, key=key)
-        return Source(autoencoder, opened.prepare(x, what=input), None, (), shape, f"{model} on {input}")
+        return PageSource(autoencoder, opened.prepare(x, what=input), None, (), shape, f"{model} on {input}")
     name = dataset or getattr(opened.network, "extra", {}).get("dataset")
     if not name:
         raise ConfigError(f"the model at {model} does not say which dataset it was trained on; "
@@ -44,5 +44,5 @@ def open_source(model: str, dataset: str | None = None, data_dir: str | None = N
         raise DataError(f"{e} (the dataset the model at {model} was trained on); "
                         "pass --dataset NAME_OR_PATH (or --data-dir DIR) or --input FILE") from None
     x = opened.prepare(data.test.images, what=f"the test split of {name}")
-    return Source(autoencoder, x, data.test.labels, tuple(data.classes), tuple(data.image_shape),
+    return PageSource(autoencoder, x, data.test.labels, tuple(data.classes), tuple(data.image_shape),
                   f"{model} on {name} (test split)")

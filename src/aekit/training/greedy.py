@@ -16,7 +16,7 @@ from torch import nn
 from aekit.data.batches import DeviceBatches
 from aekit.models.stacked import StackedAutoencoder
 from aekit.training.loop import History, fit
-from aekit.training.resume import Phase
+from aekit.training.resume import PhaseState
 
 
 def blocks(seq: nn.Sequential) -> list[nn.Sequential]:
@@ -33,7 +33,7 @@ def greedy_pretrain(model: StackedAutoencoder, batches: DeviceBatches, epochs: i
                     make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
                     log: Callable[[str], None] | None = None, progress: bool | None = None,
                     on_layer_done: Callable[[int], None] | None = None,
-                    phase: Callable[[int], Phase] | None = None) -> list[History]:
+                    phase: Callable[[int], PhaseState] | None = None) -> list[History]:
     """Train ``model`` layer by layer in place; returns one History per layer. ``phase(i)`` is layer ``i``'s
     resumable state, if any."""
     enc, dec = blocks(model.encoder), blocks(model.decoder)[::-1]  # dec[i] mirrors enc[i]

@@ -15,7 +15,7 @@ from aekit.errors import ConfigError
 from aekit.models.ladder import LadderNetwork
 from aekit.training.evaluate import accuracy
 from aekit.training.loop import EarlyStopping, fit
-from aekit.training.resume import Phase
+from aekit.training.resume import PhaseState
 
 
 @dataclass
@@ -61,7 +61,7 @@ def ladder_objective(net: LadderNetwork, x_l: torch.Tensor, y_l: torch.Tensor, x
 def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torch.Generator, *,
                  labeled: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: np.ndarray | None = None,
                  validation: tuple[np.ndarray, np.ndarray] | None = None, progress: bool | None = None,
-                 state: Phase | None = None) -> LadderResult:
+                 state: PhaseState | None = None) -> LadderResult:
     """``steps`` Adam steps on batches drawn with ``gen`` from the labeled and/or unlabeled images, through
     the one training loop. With ``validation``, the weights with the best validation accuracy (checked every
     ``eval_every`` steps and at the end) are restored at the end."""

@@ -19,7 +19,7 @@ from torch import nn
 from aekit.data.batches import DeviceBatches
 from aekit.errors import ConfigError, TrainingDiverged
 from aekit.runtime import step_flops, threads_for_step, world
-from aekit.training.resume import Phase
+from aekit.training.resume import PhaseState
 
 Objective = Callable[..., torch.Tensor]
 
@@ -88,15 +88,15 @@ def data_parallel(model: nn.Module, objective: Objective, device: torch.device) 
 
 # A test seam: each function here is called as ``hook(label, epoch, step, state)`` before every training step
 # (``step`` its index in the epoch) and once after each epoch's state is saved (``step == "end"``; ``state`` the
-# phase's :class:`aekit.training.resume.Phase`, or None). Empty in production, where it costs one check per step;
+# phase's :class:`aekit.training.resume.PhaseState`, or None). Empty in production, where it costs one check per step;
 # the resume tests put here a function that kills the process at an exact moment (tests/scripts/killed_run.py).
-STEP_HOOKS: list[Callable[[str, int, int | str, Phase | None], None]] = []
+STEP_HOOKS: list[Callable[[str, int, int | str, PhaseState | None], None]] = []
 
 
 def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, batches: DeviceBatches,
         epochs: int, *, display_step: int = 5, log: Callable[[str], None] | None = None, label: str = "loss",
         progress: bool | None = None, precision: str = "fp32",
-        on_epoch_end: Callable[[int, float], bool] | None = None, scheduler=None, state: Phase | None = None) -> History:
+        on_epoch_end: Callable[[int, float], bool] | None = None, scheduler=None, state: PhaseState | None = None) -> History:
     """Train for ``epochs`` epochs; print the last batch loss every ``display_step`` epochs.
 
     ``precision`` is ``fp32``, ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler), or ``auto`` (bf16
@@ -104,7 +104,7 @@ def fit(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer
     ``on_epoch_end(epoch, mean_loss)`` may return True to stop early; it costs one device sync
     per epoch, so it is only called when given. ``scheduler`` (a torch LR scheduler) steps every batch.
     The objective returns the loss, or ``(loss, parts)`` with named terms to report per epoch.
-    ``state`` (a :class:`aekit.training.resume.Phase`) is saved after every epoch and, when the run
+    ``state`` (a :class:`aekit.training.resume.PhaseState`) is saved after every epoch and, when the run
     resumes, restored first: the loop then continues after the last saved epoch, or returns at once if
     the phase had finished. Under torchrun the objective runs through DistributedDataParallel; losses are
     averaged over the ranks once per epoch, and only rank 0 prints.

@@ -137,10 +137,10 @@ class ResumeStore:
         saved = read_state(self.folder)
         return bool(saved and saved.get("complete"))
 
-    def phase(self, name: str, **modules: nn.Module) -> "Phase":
+    def phase(self, name: str, **modules: nn.Module) -> "PhaseState":
         """The saved state of phase ``name``; ``modules`` are changed by it beside the trained model (e.g. an
         autoencoder whose encoder a classifier shares)."""
-        return Phase(self, name, modules)
+        return PhaseState(self, name, modules)
 
     def resume_point(self, phases: list[str]) -> tuple[str, int] | None:
         """Where the run continues: the first of ``phases`` (in run order) not finished and its next epoch, or
@@ -187,7 +187,7 @@ PHASE_KEYS = ("next_epoch", "done", "history", "modules", "optimizer", "rng")  #
 
 
 def load_phase_file(path: Path) -> dict:
-    """A phase's saved state, checked for the keys :meth:`Phase.save` writes; a damaged file is a DataError."""
+    """A phase's saved state, checked for the keys :meth:`PhaseState.save` writes; a damaged file is a DataError."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises many kinds on a damaged file: none of them lets the run continue
@@ -220,7 +220,7 @@ def check_fingerprint(folder: Path, saved: dict, now: dict) -> None:
                           "the same run: rerun without --resume to start over, or choose another --out")
 
 
-class Phase:
+class PhaseState:
     """What :func:`aekit.training.loop.fit` saves and restores for one phase."""
 
     def __init__(self, store: ResumeStore, name: str, modules: dict[str, nn.Module]):
@@ -228,7 +228,7 @@ class Phase:
         self.path = store.folder / f"{name}.pt"
         self.tracked: dict[str, Any] = {}
 
-    def track(self, **objects) -> "Phase":
+    def track(self, **objects) -> "PhaseState":
         """Objects with ``state_dict``/``load_state_dict`` (callbacks such as early stopping) saved with the phase."""
         self.tracked.update({k: v for k, v in objects.items() if v is not None})
         return self
