@@ -3,8 +3,8 @@
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
 The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
 quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, streaming, scaling,
-anomaly, explore, frontier, frontier-search.
-Under each table a "Source:" line links the JSON files it came from, with the machine (and
+anomaly, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's constraint
+tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from, with the machine (and
 commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
 (benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when
 a file is out of date; otherwise the files that changed are rewritten atomically.
@@ -58,6 +58,7 @@ class Context:
     page: Path = Path("README.md")
     cache: dict = field(default_factory=dict)
     used: list = field(default_factory=list)
+    code: list = field(default_factory=list)  # source files a view of the code read (recipe-keys)
 
     def __call__(self, name: str) -> dict:
         if name not in self.cache:
@@ -227,7 +228,44 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
 }
 
 
+def recipe_keys(ctx: Context, key=None) -> str:
+    """Every ``--set`` key from the recipe's constraint tables: what it takes, its default (the tutorial's) and
+    what it sets (the field's comment in src/aekit/experiments/recipe.py)."""
+    from aekit.experiments.recipe import CONSTRAINTS, Finetune, Phase, Recipe
+
+    ctx.code.append("src/aekit/experiments/recipe.py")
+    rows = []
+    for prefix, cls in (("", Recipe), ("train.", Phase), ("finetune.", Finetune)):
+        notes = _field_comments(cls)
+        default = cls()
+        for name, allowed in CONSTRAINTS[cls].items():
+            value = getattr(default, name)
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else json.dumps(value)
+            rows.append([f"`{prefix}{name}`", str(allowed).replace("|", "\\|"), f"`{shown}`",
+                         notes.get(name, "as for `train`" if prefix == "finetune." else "")])
+    return markdown_table(["key", "takes", "default", "what it sets"], rows)
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """``{field: comment}`` of a dataclass, from the ``name: type = default  # comment`` lines of its source
+    and its bases' (a subclass's own comment wins)."""
+    import inspect
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        for line in inspect.getsource(klass).splitlines():
+            m = re.match(r"\s+(\w+): [^=]+=.*?  # (.*)$", line)
+            if m:
+                out[m[1]] = m[2]
+    return out
+
+
+VIEWS["recipe-keys"] = recipe_keys  # docs/cli.md: every --set key, from the constraint tables
+
+
 def _source_line(ctx: Context) -> str:
+    if not ctx.used:  # a view of the code, not of results
+        return "Source: " + "; ".join(f"[{c}]({ctx.link(c)})" for c in ctx.code) + "."
     parts = []
     for name in ctx.used:
         m = ctx.cache[name].get("machine")
@@ -251,7 +289,7 @@ def render_page(text: str, ctx: Context) -> str:
             raise ConfigError(f"{ctx.page}: table:{m['name']} has no closing {CLOSE}")
         if m["name"] not in VIEWS:
             raise ConfigError(f"{ctx.page}: table:{m['name']}: unknown; the views are {', '.join(VIEWS)}")
-        ctx.used = []
+        ctx.used, ctx.code = [], []
         body = VIEWS[m["name"]](ctx, m["key"])
         out += [text[pos:m.end()], body.rstrip("\n"), "\n\n", _source_line(ctx), "\n"]
         pos = close.start()

@@ -37,8 +37,8 @@ class Phase:
 
     epochs: int = 50  # passes over the training images
     optimizer: str = "rmsprop-tf1"  # rmsprop-tf1 (the tutorial's, TF1 semantics), sgd, adam, adamw
-    learning_rate: float = 0.02
-    weight_decay: float = 0.0
+    learning_rate: float = 0.02  # the learning rate (the peak, under a schedule)
+    weight_decay: float = 0.0  # weight decay (decoupled, for adamw)
     schedule: str = "constant"  # learning rate per batch: constant, cosine, onecycle
     early_stopping: int = 0  # patience (epochs) on the validation metric, restoring the best weights; 0 = off
 
@@ -48,11 +48,11 @@ class Finetune(Phase):
     """The pretrain program's second phase: encoder + softmax head on the labeled images (early stopping on
     validation accuracy). The defaults are the tutorial's plain gradient descent."""
 
-    epochs: int = 200  # the tutorial's num_epochs + 100
-    optimizer: str = "sgd"  # tf.train.GradientDescentOptimizer
-    learning_rate: float = 0.5
+    epochs: int = 200  # passes over the labeled images (the tutorial's num_epochs + 100)
+    optimizer: str = "sgd"  # as for train (the tutorial's tf.train.GradientDescentOptimizer)
+    learning_rate: float = 0.5  # as for train
     mode: str = "full"  # full; frozen (the head only: a linear probe); scratch (no pretraining at all)
-    head_init: str = "zeros"  # the tutorial's tf.zeros softmax layer, or an init of INITS
+    head_init: str = "zeros"  # the softmax layer's init: zeros (the tutorial's tf.zeros), or one of init's
     # Semi-supervised fine-tuning, where some training images have no label:
     reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
     pseudo_label_weight: float = 0.0  # learn the unlabeled images' confident predictions under noise; 0 = off
@@ -79,12 +79,12 @@ class Recipe:
     noise_shift: int = 0  # denoising also translates each input by up to this many pixels (2-D images); 0 = off
     augment_shift: int = 0  # each training image and its target moved by up to this many pixels; 0 = off
     sparsity: str = "none"  # sparse codes: none, l1 or kl
-    sparsity_weight: float = 0.0
+    sparsity_weight: float = 0.0  # the weight of the sparsity penalty
     sparsity_target: float = 0.05  # target mean activation of a code unit, for kl sparsity
     layerwise_epochs: int = 0  # greedy layer-wise pretraining epochs per layer before train; 0 = off
     # the run
     precision: str = "fp32"  # fp32; bf16 / fp16 autocast; auto: bf16 where the hardware multiplies it
-    batch_size: int = 256
+    batch_size: int = 256  # images per step (at most the number of training images)
     display_step: int = 5  # print the loss every this many epochs; 0 = never
     examples_to_show: int = 10  # test images in the reconstruction figure
     # the phases
