@@ -117,6 +117,9 @@ def distributed(device_name: str | None = "auto") -> Iterator[tuple[torch.device
         raise ConfigError(f"WORLD_SIZE={w.size} asks for {w.size} processes, but {' and '.join(missing)} "
                           f"{'is' if len(missing) == 1 else 'are'} not set; start the command with torchrun "
                           "(torchrun --standalone --nproc-per-node N -m aekit ...), or unset WORLD_SIZE to run one process")
+    if w.is_main and not os.environ.get("TORCHELASTIC_RUN_ID"):  # not torchrun: the others may never come
+        print(f"waiting for the other {w.size - 1} process(es) at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} "
+              "(WORLD_SIZE is set; start with torchrun, or unset WORLD_SIZE to run one process)", file=sys.stderr)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     stdout = sys.stdout
     if not w.is_main:
