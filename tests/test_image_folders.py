@@ -97,3 +97,36 @@ def test_the_offending_file_is_named(tmp_path):
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(pets / "train" / "dog" / "odd.png")
     with pytest.raises(DataError, match=r"odd\.png: a 10x10 image, but 0\.png is 37x45"):
         load_dataset(str(pets))
+
+
+def test_the_convolutional_autoencoder_reads_colour_channels_last():
+    import torch
+
+    from aekit.models.conv import ConvAutoencoder, ConvAutoencoderConfig
+    from aekit.runtime import generator
+
+    model = ConvAutoencoder(ConvAutoencoderConfig(image_shape=(9, 7, 3), channels=(4, 8), code_size=5), generator(0))
+    with torch.no_grad():
+        model.features[0].weight[:, :2] = 0  # the first convolution sees the blue channel alone
+    x = torch.rand(2, 9, 7, 3)
+    red, blue = x.clone(), x.clone()
+    red[..., 0] += 0.5
+    blue[..., 2] += 0.5
+    with torch.inference_mode():
+        codes = [model.encode(v.reshape(2, -1)) for v in (x, red, blue)]
+        assert torch.equal(codes[0], codes[1]) and not torch.equal(codes[0], codes[2])
+        assert model(x.reshape(2, -1)).shape == (2, 9 * 7 * 3)
+
+
+def test_a_colour_folder_trains_the_convolutional_autoencoder_and_exports_it(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pets = write_folder(tmp_path / "pets")
+    run = tmp_path / "run"
+    assert main(["reproduce", "stacked", "--dataset", str(pets), "--out", str(run), *QUICK,
+                 "--set", "architecture=conv", "--set", "hidden_sizes=8,16,12"]) == 0
+    pixels = load_dataset(str(pets)).test.images[:5]  # (5, 45 * 37 * 3) uint8, channels last
+    np.save(tmp_path / "x.npy", pixels.reshape(5, 45, 37, 3))
+    assert main(["encode", str(run / "stacked"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.npy")]) == 0
+    assert main(["export", str(run / "stacked"), "--onnx", str(tmp_path / "e.onnx")]) == 0
+    got = ort.InferenceSession(str(tmp_path / "e.onnx")).run(None, {"x": pixels})[0]
+    np.testing.assert_allclose(got, np.load(tmp_path / "c.npy"), atol=1e-5)

@@ -96,8 +96,10 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
         if shift and (len(data.image_shape) != 2 or shift >= min(data.image_shape)):
             raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; dataset {data.name!r} has "
                               f"image shape {data.image_shape}")
-    if cfg.architecture == "conv" and len(data.image_shape) != 2:
-        raise ConfigError(f"architecture='conv' needs 2-D images; dataset {data.name!r} has shape {data.image_shape}")
+    if cfg.architecture == "conv" and not (len(data.image_shape) == 2 or (
+            len(data.image_shape) == 3 and 1 <= data.image_shape[2] <= 4)):
+        raise ConfigError(f"architecture='conv' needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
+                          f"{data.name!r} has shape {data.image_shape}")
     if cfg.batch_size > len(data.train):
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
                           f"use a batch_size of at most {len(data.train)}")

@@ -1,7 +1,9 @@
-"""A convolutional autoencoder: two stride-2 convolutions down to a flat code, and back.
+"""A convolutional autoencoder: stride-2 convolutions down to a flat code, and back.
 
-It takes and returns flat (B, D) batches like every other aekit model, reshaping to
-(B, 1, H, W) inside, so the same loop, objectives and evaluation serve it.
+It takes and returns flat (B, D) batches like every other aekit model: gray images (H, W) or colour images
+(H, W, C) stored channels last, as NumPy and Pillow hold them. Inside, a batch is viewed as (B, C, H, W);
+any H and W work (each stride-2 convolution rounds up, the transposed ones restore odd sizes), so the same
+loop, objectives and evaluation serve it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from aekit.models.layers import ACTIVATIONS, SaveMixin, check_choice
 
 @dataclass
 class ConvAutoencoderConfig:
-    image_shape: tuple[int, int] = (28, 28)
+    image_shape: tuple[int, ...] = (28, 28)  # (H, W), or (H, W, C) for C channels, channels last
     channels: tuple[int, ...] = (32, 64)  # per stride-2 convolution
     code_size: int = 32
     activation: str = "gelu"
@@ -27,8 +29,11 @@ class ConvAutoencoderConfig:
         self.image_shape = tuple(int(v) for v in self.image_shape)
         self.channels = tuple(int(c) for c in self.channels)
         check_choice("activation", self.activation, ACTIVATIONS)
-        if len(self.image_shape) != 2 or min(self.image_shape) < 4 or not self.channels or self.code_size < 1:
-            raise ConfigError(f"a convolutional autoencoder needs 2-D images of at least 4x4, channels and a code size; "
+        colour = len(self.image_shape) == 3 and 1 <= self.image_shape[2] <= 4
+        if not (len(self.image_shape) == 2 or colour) or min(self.image_shape[:2]) < 4 or not self.channels \
+                or self.code_size < 1:
+            raise ConfigError(f"a convolutional autoencoder needs images (H, W) or (H, W, C) of at least 4x4, "
+                              "channels and a code size; "
                               f"got image_shape={self.image_shape}, channels={self.channels}, code_size={self.code_size}")
 
     @property
@@ -42,8 +47,6 @@ class ConvAutoencoder(SaveMixin, nn.Module):
     @classmethod
     def from_recipe(cls, r, data, generator: torch.Generator | None = None) -> "ConvAutoencoder":
         """``hidden_sizes[:-1]`` are the channels of the stride-2 convolutions, the last the code size."""
-        if len(data.image_shape) != 2:
-            raise ConfigError(f"architecture='conv' needs 2-D images; dataset {data.name!r} has shape {data.image_shape}")
         return cls(ConvAutoencoderConfig(image_shape=data.image_shape, channels=r.hidden_sizes[:-1] or (32, 64),
                                          code_size=r.hidden_sizes[-1], activation=r.activation), generator=generator)
 
@@ -51,11 +54,11 @@ class ConvAutoencoder(SaveMixin, nn.Module):
         super().__init__()
         self.config = config
         act = ACTIVATIONS[config.activation]
-        sizes = [config.image_shape]
+        sizes = [tuple(config.image_shape[:2])]
         for _ in config.channels:  # each stride-2 conv halves the size, rounding up
             h, w = sizes[-1]
             sizes.append(((h + 1) // 2, (w + 1) // 2))
-        chans = [1, *config.channels]
+        chans = [self.in_channels, *config.channels]
         down = []
         for c_in, c_out in zip(chans[:-1], chans[1:]):
             down += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), act()]
@@ -77,13 +80,21 @@ class ConvAutoencoder(SaveMixin, nn.Module):
                     nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=generator)
                     nn.init.zeros_(m.bias)
 
+    @property
+    def in_channels(self) -> int:
+        return self.config.image_shape[2] if len(self.config.image_shape) == 3 else 1
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x.view(-1, 1, *self.config.image_shape))  # (B, C, h, w); -1 keeps the batch dynamic in ONNX
-        return self.to_code(h.flatten(1))  # (B, code)
+        h, w = self.config.image_shape[:2]
+        if self.in_channels == 1:  # gray: no permute (the explorer page's decoder runs reshapes only)
+            images = x.view(-1, 1, h, w)  # (B, 1, H, W); -1 keeps the batch dynamic in ONNX
+        else:
+            images = x.view(-1, h, w, self.in_channels).permute(0, 3, 1, 2)  # channels last -> (B, C, H, W)
+        return self.to_code(self.features(images).flatten(1))  # (B, code)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_code(z).view(-1, *self._bottom)
-        return self.upsample(h).flatten(1)  # (B, D)
+        out = self.upsample(self.from_code(z).view(-1, *self._bottom))  # (B, C, H, W)
+        return (out if self.in_channels == 1 else out.permute(0, 2, 3, 1)).flatten(1)  # (B, H * W * C)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))
