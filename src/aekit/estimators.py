@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from aekit.constraints import InstanceOf, Interval, Options, Sizes, check_params
 from aekit.data.arrays import Dataset, Split
-from aekit.data.batches import iterate_in_chunks, make_batches
+from aekit.data.batches import make_batches
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import build_autoencoder, train_autoencoder
 from aekit.experiments.programs import fine_tune
@@ -32,6 +32,7 @@ from aekit.experiments.recipe import Finetune, Phase, Recipe, check
 from aekit.models.layers import ACTIVATIONS
 from aekit.models.stacked import StackedAutoencoder
 from aekit.runtime import generator, seeded_global_rng, select_device, setup
+from aekit.training.evaluate import per_chunk
 
 DTYPES = [np.float64, np.float32, np.uint8]
 
@@ -130,16 +131,18 @@ class _AutoencoderBase(BaseEstimator):
         fn = getattr(model, method)
         device = next(model.parameters()).device
         dtype = next(model.parameters()).dtype
-        return torch.cat([fn(x.to(dtype)) for x in iterate_in_chunks(Xs, device)]).cpu().numpy()
+        return per_chunk(lambda x: fn(x.to(dtype)), Xs, device)
 
     def _errors(self, X) -> np.ndarray:
         check_is_fitted(self)
         Xs = self._scale(self._validate(X, reset=False))
         ae = self._for_dtype(self.autoencoder_, Xs)
         device, dtype = next(ae.parameters()).device, next(ae.parameters()).dtype
-        with torch.inference_mode():
-            errs = [((ae(x) - x) ** 2).mean(dim=1) for x in (c.to(dtype) for c in iterate_in_chunks(Xs, device))]
-        return torch.cat(errs).cpu().numpy().astype(np.float64)
+
+        def error(x):
+            x = x.to(dtype)
+            return ((ae(x) - x) ** 2).mean(dim=1)
+        return per_chunk(error, Xs, device).astype(np.float64)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -3,7 +3,7 @@
 A folder of images is one split: the images directly inside it (unlabeled), or in one subfolder per class,
 whose sorted names become the labels 0..K-1. Every image of a folder must have the first one's size. The
 folder's colour mode is decided once from the files' headers: gray levels (H, W) when every image is
-grayscale, else RGB (H, W, 3) for all of them (an alpha channel is dropped); :func:`mode_note` says so.
+grayscale, else RGB (H, W, 3) for all of them (an alpha channel is dropped), and :func:`folder_mode` says so.
 """
 
 from __future__ import annotations
@@ -62,28 +62,25 @@ def read_image(f: Path, mode: str = "L") -> np.ndarray:
         raise DataError(f"{f}: not a readable image ({e}); re-create or re-copy it") from None
 
 
-def folder_mode(files: list[Path]) -> str:
-    """"L" when every image is grayscale, else "RGB"; every size must be the first one's (the file is named)."""
+def folder_mode(files: list[Path]) -> tuple[str, str]:
+    """The colour mode for all of ``files`` ("L" when every image is grayscale, else "RGB") and what reading them
+    in it does to their colours ('' when nothing), from one pass over the headers; every size must be the first
+    one's (the first file that differs is named)."""
     first_size, _ = header(files[0])
-    colour = False
+    modes: dict[str, int] = {}
     for f in files:
         size, mode = header(f)
         if size != first_size:
             raise DataError(f"{f}: a {size[0]}x{size[1]} image, but {files[0].name} is {first_size[0]}x{first_size[1]}; "
                             "all images must have the same size: resize them first")
-        colour = colour or mode not in GRAY_MODES
-    return "RGB" if colour else "L"
-
-
-def mode_note(files: list[Path], mode: str) -> str:
-    """What the reading did to the files' colours, for the dataset's summary ('' when nothing)."""
-    if mode == "L":
-        return ""
-    gray = sum(header(f)[1] in GRAY_MODES for f in files)
-    alpha = sum(header(f)[1] in ("RGBA", "LA", "PA") for f in files)
+        modes[mode] = modes.get(mode, 0) + 1
+    if all(m in GRAY_MODES for m in modes):
+        return "L", ""
+    gray = sum(n for m, n in modes.items() if m in GRAY_MODES)
+    alpha = sum(n for m, n in modes.items() if m in ("RGBA", "LA", "PA"))
     parts = ([f"{gray} grayscale image(s) converted to RGB"] if gray else []) + (
         [f"the alpha channel of {alpha} image(s) dropped"] if alpha else [])
-    return "; ".join(parts)
+    return "RGB", "; ".join(parts)
 
 
 def list_split(folder: Path) -> tuple[list[Path], np.ndarray | None, tuple[str, ...]]:

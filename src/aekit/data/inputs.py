@@ -149,5 +149,5 @@ def _load_images(folder: Path) -> tuple[np.ndarray, tuple[int, ...]]:
     files = sorted(p for p in folder.iterdir() if is_image(p))
     if not files:
         raise DataError(f"{folder}: folder holds no images ({', '.join(SUFFIXES)})")
-    mode = folder_mode(files)  # one size for all, checked from the headers
+    mode, _ = folder_mode(files)  # one size for all, checked from the headers
     return _flat(np.stack([read_image(f, mode) for f in files]), str(folder))

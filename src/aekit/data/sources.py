@@ -20,7 +20,7 @@ from typing import IO, Callable, Iterator
 import numpy as np
 
 from aekit.data.idx import DTYPES, GZIP_MAGIC, MAX_DEFLATE_RATIO
-from aekit.data.images import folder_mode, list_split, mode_note, read_image
+from aekit.data.images import folder_mode, list_split, read_image
 from aekit.data.inputs import ZIP_ERRORS, read_npy_header
 from aekit.errors import DataError
 
@@ -171,13 +171,13 @@ def image_source(files: list[Path], what: str, mode: str = "L") -> Source:
 def image_folder(path: Path) -> tuple[dict, tuple[str, ...], str]:
     """A dataset folder of image files (``train/`` and ``test/``, each flat or in class subfolders): the sources of
     its images and its labels (``x_train``, ``y_train``, ``x_test``, ``y_test``), the class names, and what was
-    done to the colours (:func:`aekit.data.images.mode_note`). Both splits get one colour mode and one size."""
+    done to the colours (:func:`aekit.data.images.folder_mode`). Both splits get one colour mode and one size."""
     train, y_train, train_classes = list_split(path / "train")
     test, y_test, test_classes = list_split(path / "test")
     if train_classes and test_classes and train_classes != test_classes:  # one unlabeled split is allowed
         raise DataError(f"{path}: train/ and test/ hold different class subfolders ({', '.join(train_classes)} and "
                         f"{', '.join(test_classes)}); the sorted names are the labels, so they must be the same")
-    mode = folder_mode(train + test)
+    mode, note = folder_mode(train + test)
     parts = {"x_train": image_source(train, str(path / "train"), mode), "y_train": y_train,
              "x_test": image_source(test, str(path / "test"), mode), "y_test": y_test}
-    return parts, train_classes, mode_note(train + test, mode)
+    return parts, train_classes, note
