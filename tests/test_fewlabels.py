@@ -68,3 +68,20 @@ def test_compare_arms_keeps_semi_supervised_only_when_better_on_validation(semi_
     assert arms["pretrained"]["validation_accuracy"] == (semi_val if keeps_semi else 0.7)
     assert arms["scratch_semi_supervised"]["semi_supervised"] == (semi_val > 0.4)
     assert ("p", 0.05, True) in calls and ("s", 0.05, True) in calls  # semi-supervised runs at the recipe's rate
+
+
+def test_fewlabels_takes_reproduces_preset_and_epochs_scale(tiny_npz, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "fl"
+    args = ["fewlabels", "--dataset", str(tiny_npz), "--labels", "8", "--seeds", "1", "--out", str(out),
+            "--preset", "tutorial", "--epochs-scale", "0.01", "--set", "hidden_sizes=32,8", "--set", "batch_size=32"]
+    assert main(args) == 0
+    config = json.loads((out / "fewlabels.json").read_text())["config"]
+    assert config["finetune"]["optimizer"] == "sgd" and config["train"]["epochs"] == 1  # tutorial's, 100 x 0.01
+    assert config["finetune"]["epochs"] == 2  # 200 x 0.01
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "fl2")]) == 2  # few-label runs are one process
+    assert "runs in one process" in capsys.readouterr().err
+    monkeypatch.delenv("WORLD_SIZE")
+    assert main(args + ["--set", "finetune.mode=frozen", "--set", "finetune.pseudo_label_weight=1"]) == 2
+    assert "finetune.mode='frozen' trains the head alone" in capsys.readouterr().err  # the recipe's rules, first

@@ -127,11 +127,16 @@ def _add_fewlabels(sub) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..SEEDS-1, each with its own pretraining and label draw")
     p.add_argument("--out", default="runs/fewlabels", help="output folder")
     p.add_argument("--method", choices=("autoencoder", "ladder"), default="autoencoder",
-                   help="autoencoder: the modern-pretrain recipe; ladder: a ladder network (Rasmus et al. 2015), "
-                   "pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
+                   help="autoencoder: the pretrain program's recipe (--preset); ladder: a ladder network (Rasmus et al. "
+                   "2015), pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
+    p.add_argument("--preset", default="modern", choices=("tutorial", "modern"),
+                   help="the pretrain program's preset, for --method autoencoder")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a key of the method's recipe (modern-pretrain, or aekit.models.ladder.LadderRecipe); "
-                   "repeatable")
+                   help="change a key of the method's recipe (the preset's pretrain recipe, as reproduce takes them, or "
+                   "aekit.models.ladder.LadderRecipe); repeatable")
+    p.add_argument("--epochs-scale", type=float, default=1.0,
+                   help="multiply every epoch count (the ladder's step counts) by this")
+    p.add_argument("--code-size", type=int, default=None, help="the innermost layer (--method autoencoder)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run saved in OUT/resume")
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from aekit.errors import ConfigError
 from aekit.fileio import atomic_open, check_destination
-from aekit.rundir import claim
 
 
 def cmd_reproduce(args) -> int:
@@ -33,42 +32,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_fewlabels(args) -> int:
-    import dataclasses
+    from aekit.experiments.overrides import parse_overrides
+    from aekit.runner import RunSpec, execute_fewlabels
 
-    from aekit.data.arrays import data_fingerprint
-    from aekit.data.catalog import load_dataset
-    from aekit.experiments import fewlabels, overrides, presets
-    from aekit.experiments.programs import arithmetic
-    from aekit.models.ladder import LadderRecipe
-    from aekit.outputs import write_fewlabels
-    from aekit.runtime import select_device, setup
-    from aekit.training.resume import ResumeStore
-
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds {args.seeds} must be at least 1")
-    changes = overrides.parse_overrides(args.overrides)
-    if args.method == "ladder":
-        cfg = overrides.apply_flat(LadderRecipe(), changes)
-    else:
-        cfg = overrides.apply_overrides(presets.get_preset("pretrain", "modern"), changes)
-    device = select_device(args.device)
-    setup(device)
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
-    labels = fewlabels.parse_labels(args.labels, len(data.train))
-    print(data.summary())
-    run = fewlabels.run_ladder if args.method == "ladder" else fewlabels.run
-    fp = {"command": "fewlabels", "method": args.method, "config": dataclasses.asdict(cfg), "labels": labels,
-          "seeds": args.seeds, "dataset": data_fingerprint(data),
-          **arithmetic(device, getattr(cfg, "precision", "fp32"))}  # the ladder's recipe has none: it trains in fp32
-    with claim(args.out):  # checked and locked before any work
-        store = ResumeStore(Path(args.out) / "resume", fp, resume=args.resume)
-        if store.resumed:
-            print(f"resuming from {Path(args.out) / 'resume'}")
-        result = run(data, labels, args.seeds, device, cfg, store=store)
-        write_fewlabels(result, Path(args.out))
-        store.finish()
-    print(fewlabels.to_markdown(result))
-    print(f"wrote {Path(args.out) / 'fewlabels.json'}, fewlabels.md and fewlabels.png")
+    execute_fewlabels(RunSpec(program="pretrain", preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
+                              device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
+                              config=parse_overrides(args.overrides), resume=args.resume),
+                      method=args.method, labels=args.labels, seeds=args.seeds)
     return 0
 
 

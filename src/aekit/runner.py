@@ -21,7 +21,7 @@ from aekit.experiments.programs import arithmetic, check_fits, run_pretrain, run
 from aekit.experiments.recipe import Recipe
 from aekit.experiments.recipe import keys as recipe_keys
 from aekit.outputs import write_run
-from aekit.runtime import World, distributed, setup
+from aekit.runtime import World, distributed, launched_world, select_device, setup
 from aekit.training.resume import ResumeStore, as_saved, check_fingerprint, read_state
 
 
@@ -145,6 +145,44 @@ def execute(spec: RunSpec) -> dict[str, dict]:
             w.barrier()
             return {program: _run_program(spec, program, cfg, data, device, w, out_root)
                     for program, cfg in configs.items()}
+
+
+def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> dict:
+    """``aekit fewlabels``: the recipe built and checked as for ``reproduce`` (preset, ``--set``, code size, epoch
+    scale), then the same prologue (device, data, a locked output folder, a resumable store); one process."""
+    from aekit.experiments import fewlabels
+    from aekit.models.ladder import LadderRecipe
+    from aekit.outputs import write_fewlabels
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds} must be at least 1")
+    if method == "ladder":
+        cfg = overrides.apply_flat(LadderRecipe(), spec.config).scaled(spec.epochs_scale)
+    else:
+        cfg = build_configs(spec)["pretrain"]  # every value checked before any work
+    if launched_world().size > 1:
+        raise ConfigError("aekit fewlabels runs in one process; start it without torchrun (unset WORLD_SIZE)")
+    device = select_device(spec.device)
+    setup(device)
+    data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
+    if method != "ladder":
+        cfg = build_configs(spec, data)["pretrain"]  # the preset's recipe for this data's size
+    counts = fewlabels.parse_labels(labels, len(data.train))
+    print(data.summary())
+    out = Path(spec.out or Path("runs") / "fewlabels")
+    fp = {"command": "fewlabels", "method": method, "config": dataclasses.asdict(cfg), "labels": counts,
+          "seeds": seeds, "dataset": data_fingerprint(data), **arithmetic(device, getattr(cfg, "precision", "fp32"))}
+    with rundir.claim(out):  # checked and locked before any work
+        store = ResumeStore(out / "resume", fp, resume=spec.resume)
+        if store.resumed:
+            print(f"resuming from {out / 'resume'}")
+        run = fewlabels.run_ladder if method == "ladder" else fewlabels.run
+        result = run(data, counts, seeds, device, cfg, store=store)
+        write_fewlabels(result, out)
+        store.finish()
+    print(fewlabels.to_markdown(result))
+    print(f"wrote {out / 'fewlabels.json'}, fewlabels.md and fewlabels.png")
+    return result
 
 
 def fingerprint(program: str, cfg, data, spec: RunSpec, w: World, device: torch.device) -> dict:
