@@ -136,7 +136,8 @@ def read_npy_header(f: IO[bytes], size: int, what: str) -> tuple[tuple[int, ...]
         raise DataError(f"{what}: damaged .npy array ({e}); re-create or re-copy the file") from None
     if dtype.hasobject:  # pickled Python objects (np.save of a list of arrays, say): never unpickled
         raise DataError(f"{what}: the array holds Python objects (dtype {dtype}), not numbers; aekit reads numeric "
-                        "arrays only: stack the rows into one array (numpy.stack) and save that")
+                        "arrays only: save one numeric array (numpy.stack of the images, numpy.asarray(y, dtype=int) "
+                        "of the labels)")
     offset = f.tell()
     needed = offset + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if needed > size:

@@ -191,7 +191,7 @@ def load_phase_file(path: Path) -> dict:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises many kinds on a damaged file: none of them lets the run continue
-        detail = (str(e).splitlines() or [type(e).__name__])[0]
+        detail = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]  # torch's first sentence says it
         raise DataError(f"{path}: unreadable resume state ({detail}); rerun without --resume to start over") from None
     missing = [k for k in PHASE_KEYS if not isinstance(saved, dict) or k not in saved]
     if missing:
