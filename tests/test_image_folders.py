@@ -130,3 +130,22 @@ def test_a_colour_folder_trains_the_convolutional_autoencoder_and_exports_it(tmp
     assert main(["export", str(run / "stacked"), "--onnx", str(tmp_path / "e.onnx")]) == 0
     got = ort.InferenceSession(str(tmp_path / "e.onnx")).run(None, {"x": pixels})[0]
     np.testing.assert_allclose(got, np.load(tmp_path / "c.npy"), atol=1e-5)
+
+
+def test_image_size_resizes_a_folder_of_mixed_sizes(tmp_path, capsys):
+    pets = write_folder(tmp_path / "pets")
+    Image.fromarray(np.zeros((10, 14), np.uint8)).save(pets / "train" / "dog" / "odd.png")  # 14 wide, 10 high
+    with pytest.raises(DataError, match="pass --image-size WxH to resize them"):
+        load_dataset(str(pets))
+    data = load_dataset(str(pets), image_size=(16, 12))
+    assert data.image_shape == (12, 16, 3) and "resized to 16x12" in data.source
+    assert main(["reproduce", "stacked", "--dataset", str(pets), "--image-size", "16x12", "--out",
+                 str(tmp_path / "run"), *QUICK]) == 0
+    assert aekit.load(tmp_path / "run" / "stacked").config.input_size == 12 * 16 * 3
+    assert main(["data", "convert", str(pets), str(tmp_path / "npy"), "--image-size", "16x12"]) == 0
+    assert np.load(tmp_path / "npy" / "x_test.npy").shape == (12, 12, 16, 3)
+    capsys.readouterr()
+    for argv in (["reproduce", "stacked", "--dataset", str(pets), "--image-size", "16by12", "--out", str(tmp_path / "r2")],
+                 ["reproduce", "stacked", "--dataset", "mnist-5k", "--image-size", "16x12", "--out", str(tmp_path / "r3")]):
+        assert main(argv) == 2
+        assert "--image-size" in _one_line(capsys)

@@ -45,6 +45,8 @@ def _add_reproduce(sub) -> None:
                    help="hyperparameters: 'tutorial' is the TF1 tutorial's, 'modern' the best recipe found "
                    "('seed' is the old name of 'tutorial')")
     p.add_argument("--code-size", type=int, default=None, help="the innermost layer (the code), for both programs")
+    p.add_argument("--image-size", default=None, metavar="WxH",
+                   help="resize a folder of image files to W x H pixels (without it, all must have one size)")
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count by this factor")
     p.add_argument("--out", default=None, help="output folder (default: runs/<dataset>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -156,8 +158,9 @@ def _add_data(sub) -> None:
                         "chunk by chunk; training opens it memory-mapped and streams it, so it may be bigger than "
                         "memory. SRC: a dataset name (mnist, fashion-mnist, kmnist, mnist-5k; keeps its validation "
                         "split as x_val.npy), a folder of IDX files, an .npz with x_train and x_test, or a folder of "
-                        "PNGs with train/ and test/ subfolders (one subfolder per class for labels).")
-    c.add_argument("src", metavar="SRC", help="dataset name, IDX folder, .npz file or PNG folder")
+                        "images (PNG, JPEG, ...) with train/ and test/ subfolders (one subfolder per class for labels).")
+    c.add_argument("src", metavar="SRC", help="dataset name, IDX folder, .npz file or image folder")
+    c.add_argument("--image-size", default=None, metavar="WxH", help="resize an image folder's images to W x H pixels")
     c.add_argument("dir", metavar="DIR", help="the folder to write (empty, new, or an earlier dataset folder it replaces)")
     c.add_argument("--data-dir", default=None, help="folder searched first for a named SRC")
 

@@ -17,6 +17,7 @@ def cmd_reproduce(args) -> int:
     execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
                     seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
                     compile=args.compile, tensorboard=args.tensorboard, progress=False if args.no_progress else None,
+                    image_size=args.image_size,
                     config=parse_overrides(args.overrides), resume=args.resume))
     return 0
 
@@ -54,8 +55,9 @@ def cmd_datasets(args) -> int:
 
 def cmd_data(args) -> int:
     from aekit.data.convert import convert
+    from aekit.data.images import parse_size
 
-    print(convert(args.src, args.dir, data_dir=args.data_dir))
+    print(convert(args.src, args.dir, data_dir=args.data_dir, image_size=parse_size(args.image_size)))
     return 0
 
 

@@ -15,6 +15,7 @@ import torch
 from aekit import rundir
 from aekit.data.arrays import data_fingerprint, split_warnings
 from aekit.data.catalog import load_dataset
+from aekit.data.images import parse_size
 from aekit.errors import ConfigError, DataError
 from aekit.experiments import overrides, presets
 from aekit.experiments.programs import arithmetic, check_fits, run_pretrain, run_stacked
@@ -42,6 +43,7 @@ class RunSpec:
     resume: bool = False  # continue the interrupted run saved in ``out``
     config: dict = field(default_factory=dict)  # recipe key (``noise``, ``finetune.epochs``) -> value, text or typed
     config_source: str = "--set"  # where ``config`` came from, for messages: --set, or "<file> [config]"
+    image_size: str | None = None  # "WxH": resize a folder of image files to it
 
 
 def read_toml(path: str | Path) -> RunSpec:
@@ -73,7 +75,7 @@ def read_toml(path: str | Path) -> RunSpec:
         raise ConfigError(f"{path}: 'config' must be a table ([config]) of preset fields")
     hints = {"program": str, "preset": str, "dataset": str, "data_dir": str, "seed": int, "device": str, "out": str,
              "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int,
-             "resume": bool}
+             "resume": bool, "image_size": str}
     try:
         values = {k: overrides.coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
     except ConfigError as e:
@@ -126,10 +128,11 @@ def execute(spec: RunSpec) -> dict[str, dict]:
     a failed run leaves the previous one as it was, and ``resume`` continues from the last saved epoch.
     Under torchrun every rank trains; rank 0 alone writes."""
     configs = build_configs(spec)  # every config is checked before any work is done
+    image_size = parse_size(spec.image_size)
     spec = dataclasses.replace(spec, preset=presets.PRESET_ALIASES.get(spec.preset, spec.preset))  # noted once
     with distributed(spec.device) as (device, w):
         setup(device)
-        data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
+        data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed, image_size=image_size)
         configs = build_configs(spec, data)  # the recipe for this data's size, where the preset has one
         for cfg in configs.values():
             check_fits(cfg, data, device)
@@ -162,9 +165,10 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
         cfg = build_configs(spec)["pretrain"]  # every value checked before any work
     if launched_world().size > 1:
         raise ConfigError("aekit fewlabels runs in one process; start it without torchrun (unset WORLD_SIZE)")
+    image_size = parse_size(spec.image_size)
     device = select_device(spec.device)
     setup(device)
-    data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed)
+    data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed, image_size=image_size)
     if method != "ladder":
         cfg = build_configs(spec, data)["pretrain"]  # the preset's recipe for this data's size
     counts = fewlabels.parse_labels(labels, len(data.train))

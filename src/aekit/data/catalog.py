@@ -211,13 +211,13 @@ def load_mnist_5k(n_test_per_class: int = 100, seed: int = 0) -> Dataset:
                        split="first")  # the rows are already shuffled, stratified, above
 
 
-def load_custom(path: Path, seed: int = 0) -> Dataset:
+def load_custom(path: Path, seed: int = 0, image_size: tuple[int, int] | None = None) -> Dataset:
     """An ``.npz`` with ``x_train``, ``x_test`` (and optional ``y_train``, ``y_test``), a folder of four IDX files,
     or a folder of ``.npy`` files (opened memory-mapped, see :mod:`aekit.data.npyfolder`)."""
     if is_npy_folder(path):
         return load_npy_folder(path, seed=seed)
     if is_image_folder(path):
-        return _load_image_folder(path, seed)
+        return _load_image_folder(path, seed, image_size)
     if path.is_dir():
         from aekit.data.idx import read_idx
 
@@ -236,9 +236,9 @@ def load_custom(path: Path, seed: int = 0) -> Dataset:
                     "or a folder with x_train.npy and x_test.npy")
 
 
-def _load_image_folder(path: Path, seed: int) -> Dataset:
+def _load_image_folder(path: Path, seed: int, size: tuple[int, int] | None = None) -> Dataset:
     """A folder of image files with train/ and test/, read into memory (`aekit data convert` streams big ones)."""
-    parts, classes, note = image_folder(path)
+    parts, classes, note = image_folder(path, size)
     arrays = {name: np.concatenate(list(part.chunks())) if name.startswith("x_") else part for name, part in parts.items()}
     source = f"{path} ({note})" if note else str(path)
     data = _from_file_arrays(path, path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
@@ -285,18 +285,22 @@ def _from_file_arrays(path: Path, name: str, *arrays, seed: int) -> Dataset:
         raise DataError(f"{path}: {e}") from None
 
 
-def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None, seed: int = 0) -> Dataset:
+def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None, seed: int = 0,
+                 image_size: tuple[int, int] | None = None) -> Dataset:
     """Load a dataset by name (``mnist``, ``fashion-mnist``, ``kmnist``, ``mnist-5k``) or by path.
 
     The named datasets keep the tutorial's validation split (the first rows); a user's file gets a random
-    validation split, stratified by label, drawn from ``seed``."""
+    validation split, stratified by label, drawn from ``seed``. ``image_size`` (width, height) resizes a folder
+    of image files, and is refused for anything else."""
+    if image_size is not None and not is_image_folder(Path(name_or_path)):
+        raise DataError(f"--image-size resizes a folder of image files (train/ and test/); {name_or_path!r} is not one")
     if name_or_path in IDX_DATASETS:
         return load_idx_dataset(IDX_DATASETS[name_or_path], data_dir=data_dir, download=download)
     if name_or_path == MNIST_5K:
         return load_mnist_5k()
     path = Path(name_or_path)
     if path.exists():
-        return load_custom(path, seed=seed)
+        return load_custom(path, seed=seed, image_size=image_size)
     raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; "
                     "or give an .npz file, a folder of IDX files or a folder with x_train.npy and x_test.npy")
 

@@ -36,12 +36,16 @@ from aekit.rundir import locked_beside
 Parts = dict[str, "Source | np.ndarray | None"]  # file name in DIR -> images (streamed) or labels
 
 
-def convert(src: str, dest: str | os.PathLike, data_dir=None, download: bool | None = None) -> str:
-    """Write SRC as a dataset folder at ``dest``; returns a one-line summary."""
+def convert(src: str, dest: str | os.PathLike, data_dir=None, download: bool | None = None,
+            image_size: tuple[int, int] | None = None) -> str:
+    """Write SRC as a dataset folder at ``dest`` (an image folder's images resized to ``image_size``, width and
+    height, when given); returns a one-line summary."""
     dest = Path(dest)
     check_target(dest)  # before any work
+    if image_size is not None and not is_image_folder(Path(src)):
+        raise DataError(f"--image-size resizes a folder of image files (train/ and test/); SRC {src!r} is not one")
     with locked_beside(dest, "DIR"):  # a second convert into DIR fails at once
-        parts = {name: part for name, part in open_parts(src, data_dir, download).items() if part is not None}
+        parts = {name: part for name, part in open_parts(src, data_dir, download, image_size).items() if part is not None}
         check_parts(parts)
         with staged_folder(dest) as tmp:
             for name, part in parts.items():
@@ -65,7 +69,7 @@ def check_target(dest: Path) -> None:
                         "conversion replaces the whole folder, so move them or choose another DIR")
 
 
-def open_parts(src: str, data_dir=None, download: bool | None = None) -> Parts:
+def open_parts(src: str, data_dir=None, download: bool | None = None, image_size=None) -> Parts:
     """What goes into the folder, opened (headers read) but not read."""
     if src in IDX_DATASETS or src == MNIST_5K:
         data = load_dataset(src, data_dir=data_dir, download=download)
@@ -83,7 +87,7 @@ def open_parts(src: str, data_dir=None, download: bool | None = None) -> Parts:
     if path.suffix == ".npz":
         return _npz_parts(path)
     if is_image_folder(path):
-        parts, _, note = image_folder(path)
+        parts, _, note = image_folder(path, image_size)
         if note:
             print(f"note: {note}")
         return {f"{name}.npy": part for name, part in parts.items()}

@@ -52,27 +52,33 @@ def header(f: Path) -> tuple[tuple[int, int], str]:
     return size, mode
 
 
-def read_image(f: Path, mode: str = "L") -> np.ndarray:
-    """One image as uint8: (H, W) gray levels for ``mode="L"``, (H, W, 3) for ``"RGB"``."""
+def read_image(f: Path, mode: str = "L", size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image as uint8: (H, W) gray levels for ``mode="L"``, (H, W, 3) for ``"RGB"``; resized to ``size``
+    (width, height) with bilinear filtering (antialiased when shrinking) when given."""
     header(f)
     try:
         with _open(f) as im:
-            return np.asarray(im.convert(mode), dtype=np.uint8)
+            im = im.convert(mode)
+            if size is not None and im.size != tuple(size):
+                from PIL import Image
+
+                im = im.resize(tuple(size), Image.Resampling.BILINEAR, reducing_gap=None)
+            return np.asarray(im, dtype=np.uint8)
     except _errors() as e:
         raise DataError(f"{f}: not a readable image ({e}); re-create or re-copy it") from None
 
 
-def folder_mode(files: list[Path]) -> tuple[str, str]:
+def folder_mode(files: list[Path], resized: bool = False) -> tuple[str, str]:
     """The colour mode for all of ``files`` ("L" when every image is grayscale, else "RGB") and what reading them
-    in it does to their colours ('' when nothing), from one pass over the headers; every size must be the first
-    one's (the first file that differs is named)."""
+    in it does to their colours ('' when nothing), from one pass over the headers; unless they are ``resized``,
+    every size must be the first one's (the first file that differs is named)."""
     first_size, _ = header(files[0])
     modes: dict[str, int] = {}
     for f in files:
         size, mode = header(f)
-        if size != first_size:
+        if size != first_size and not resized:
             raise DataError(f"{f}: a {size[0]}x{size[1]} image, but {files[0].name} is {first_size[0]}x{first_size[1]}; "
-                            "all images must have the same size: resize them first")
+                            "all images must have the same size: pass --image-size WxH to resize them")
         modes[mode] = modes.get(mode, 0) + 1
     if all(m in GRAY_MODES for m in modes):
         return "L", ""
@@ -103,3 +109,13 @@ def list_split(folder: Path) -> tuple[list[Path], np.ndarray | None, tuple[str, 
 def is_image_folder(path: Path) -> bool:
     """A dataset of image files: ``train/`` and ``test/`` folders."""
     return path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir() and not (path / "x_train.npy").exists()
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"64x48"`` as (width, height); None stays None."""
+    if text is None:
+        return None
+    w, sep, h = str(text).lower().partition("x")
+    if not sep or not (w.strip().isdigit() and h.strip().isdigit()) or not 1 <= int(w) * int(h) <= MAX_PIXELS:
+        raise DataError(f"--image-size {text!r}: expected WIDTHxHEIGHT in pixels, like 64x64")
+    return int(w), int(h)

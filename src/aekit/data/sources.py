@@ -149,16 +149,17 @@ def npz_source(path: Path, member: str) -> Source:
     return Source(what, tuple(shape), dtype, chunks)
 
 
-def image_source(files: list[Path], what: str, mode: str = "L") -> Source:
+def image_source(files: list[Path], what: str, mode: str = "L", size: tuple[int, int] | None = None) -> Source:
     """Image files as (N, H, W) gray levels (``mode="L"``) or (N, H, W, 3) RGB, decoded a chunk at a time; all must
-    have the first one's size (:func:`aekit.data.images.folder_mode` checks that from the headers)."""
-    first = read_image(files[0], mode)
+    have the first one's size (:func:`aekit.data.images.folder_mode` checks that from the headers), or are resized
+    to ``size`` (width, height)."""
+    first = read_image(files[0], mode, size)
     shape = (len(files), *first.shape)
     step = rows_per_chunk(shape, first.dtype)
 
     def chunks():
         for i in range(0, len(files), step):
-            images = [read_image(f, mode) for f in files[i:i + step]]
+            images = [read_image(f, mode, size) for f in files[i:i + step]]
             for f, im in zip(files[i:i + step], images):
                 if im.shape != first.shape:
                     raise DataError(f"{f}: a {im.shape[1]}x{im.shape[0]} image, but {files[0].name} is "
@@ -168,7 +169,7 @@ def image_source(files: list[Path], what: str, mode: str = "L") -> Source:
     return Source(what, shape, first.dtype, chunks)
 
 
-def image_folder(path: Path) -> tuple[dict, tuple[str, ...], str]:
+def image_folder(path: Path, size: tuple[int, int] | None = None) -> tuple[dict, tuple[str, ...], str]:
     """A dataset folder of image files (``train/`` and ``test/``, each flat or in class subfolders): the sources of
     its images and its labels (``x_train``, ``y_train``, ``x_test``, ``y_test``), the class names, and what was
     done to the colours (:func:`aekit.data.images.folder_mode`). Both splits get one colour mode and one size."""
@@ -177,7 +178,9 @@ def image_folder(path: Path) -> tuple[dict, tuple[str, ...], str]:
     if train_classes and test_classes and train_classes != test_classes:  # one unlabeled split is allowed
         raise DataError(f"{path}: train/ and test/ hold different class subfolders ({', '.join(train_classes)} and "
                         f"{', '.join(test_classes)}); the sorted names are the labels, so they must be the same")
-    mode, note = folder_mode(train + test)
-    parts = {"x_train": image_source(train, str(path / "train"), mode), "y_train": y_train,
-             "x_test": image_source(test, str(path / "test"), mode), "y_test": y_test}
+    mode, note = folder_mode(train + test, resized=size is not None)
+    parts = {"x_train": image_source(train, str(path / "train"), mode, size), "y_train": y_train,
+             "x_test": image_source(test, str(path / "test"), mode, size), "y_test": y_test}
+    if size is not None:
+        note = "; ".join(filter(None, [note, f"resized to {size[0]}x{size[1]}"]))
     return parts, train_classes, note
