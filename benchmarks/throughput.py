@@ -339,7 +339,7 @@ def targets_table(r: dict) -> str:
         rows.append([what, f"{op} {target:g}", float(value), bound,
                      "yes" if held else "no; out of reach here" if beyond else "no"])
     head = ["target", "needs", "measured", "the most this run allows (the lower of the two floors above)", "holds"]
-    return "\nTargets (issue 13):\n\n" + markdown_table(head, rows) if rows else ""
+    return "\nTargets:\n\n" + markdown_table(head, rows) if rows else ""
 
 
 def main(argv=None) -> int:

@@ -60,10 +60,16 @@ def check_destination(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is an existing folder; give the path of a file to write instead")
+    check_parent_writable(path, f"cannot write {path}")
+
+
+def check_parent_writable(path: Path, what: str) -> None:
+    """Raise DataError (``what``: the user's path) unless the nearest existing folder above ``path`` is a folder
+    in which files can be created."""
     parent = next((p for p in path.parents if p.exists()), Path("."))
     if not parent.is_dir():
-        raise DataError(f"cannot write {path}: {parent} is a file, not a folder")
-    check_writable(parent, f"cannot write {path}")
+        raise DataError(f"{what}: {parent} is a file, not a folder; choose another path")
+    check_writable(parent, what)
 
 
 def check_writable(folder: Path, what: str) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from aekit.data.arrays import Dataset, from_arrays
 from aekit.data.download import fetch_from_mirrors, md5_of
 from aekit.data.idx import parse_idx, read_bytes
-from aekit.data.images import is_image_folder
+from aekit.data.images import check_resizable, is_image_folder
 from aekit.data.inputs import read_npz
 from aekit.data.npyfolder import is_npy_folder, load_npy_folder
 from aekit.data.sources import image_folder
@@ -292,8 +292,7 @@ def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None,
     The named datasets keep the tutorial's validation split (the first rows); a user's file gets a random
     validation split, stratified by label, drawn from ``seed``. ``image_size`` (width, height) resizes a folder
     of image files, and is refused for anything else."""
-    if image_size is not None and not is_image_folder(Path(name_or_path)):
-        raise DataError(f"--image-size resizes a folder of image files (train/ and test/); {name_or_path!r} is not one")
+    check_resizable(name_or_path, image_size)
     if name_or_path in IDX_DATASETS:
         return load_idx_dataset(IDX_DATASETS[name_or_path], data_dir=data_dir, download=download)
     if name_or_path == MNIST_5K:

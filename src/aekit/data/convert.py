@@ -25,12 +25,12 @@ import numpy as np
 from aekit.data.arrays import as_labels, as_uint8_images
 from aekit.data.catalog import IDX_DATASETS, MNIST_5K, find_idx_files, load_dataset
 from aekit.data.idx import read_idx
-from aekit.data.images import is_image_folder
+from aekit.data.images import check_resizable, is_image_folder, is_image_shape
 from aekit.data.inputs import ZIP_ERRORS, read_npz
 from aekit.data.npyfolder import is_npy_folder
 from aekit.data.sources import Source, array_source, idx_source, image_folder, npz_source
 from aekit.errors import DataError
-from aekit.fileio import check_writable, temporary_name
+from aekit.fileio import check_parent_writable, temporary_name
 from aekit.rundir import locked_beside
 
 Parts = dict[str, "Source | np.ndarray | None"]  # file name in DIR -> images (streamed) or labels
@@ -42,8 +42,7 @@ def convert(src: str, dest: str | os.PathLike, data_dir=None, download: bool | N
     height, when given); returns a one-line summary."""
     dest = Path(dest)
     check_target(dest)  # before any work
-    if image_size is not None and not is_image_folder(Path(src)):
-        raise DataError(f"--image-size resizes a folder of image files (train/ and test/); SRC {src!r} is not one")
+    check_resizable(src, image_size)
     with locked_beside(dest, "DIR"):  # a second convert into DIR fails at once
         parts = {name: part for name, part in open_parts(src, data_dir, download, image_size).items() if part is not None}
         check_parts(parts)
@@ -60,10 +59,7 @@ def convert(src: str, dest: str | os.PathLike, data_dir=None, download: bool | N
 def check_target(dest: Path) -> None:
     if dest.exists() and not dest.is_dir():
         raise DataError(f"DIR {dest}: is a file; give a folder to write the dataset into")
-    parent = next((p for p in dest.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise DataError(f"DIR {dest}: {parent} is a file, not a folder; choose another path")
-    check_writable(parent, f"DIR {dest}")
+    check_parent_writable(dest, f"DIR {dest}")
     if dest.is_dir() and any(dest.iterdir()) and not is_npy_folder(dest):
         raise DataError(f"DIR {dest}: holds files that are not a dataset of .npy files (no x_train.npy); the "
                         "conversion replaces the whole folder, so move them or choose another DIR")
@@ -137,8 +133,7 @@ def check_parts(parts: Parts) -> None:
 def write_images(path: Path, src: Source) -> None:
     """``src`` as a uint8 .npy file, (N, H, W), (N, H, W, C) for colour (C of 1, 3 or 4) or (N, D), written a chunk
     at a time."""
-    colour = len(src.shape) == 4 and src.shape[3] in (1, 3, 4)
-    tail = tuple(src.shape[1:]) if len(src.shape) <= 3 or colour else (math.prod(src.shape[1:]),)
+    tail = tuple(src.shape[1:]) if len(src.shape) <= 3 or is_image_shape(src.shape[1:]) else (math.prod(src.shape[1:]),)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
               "shape": (src.shape[0], *tail)}
     written = 0

@@ -106,6 +106,17 @@ def list_split(folder: Path) -> tuple[list[Path], np.ndarray | None, tuple[str, 
     return files, labels, tuple(c.name for c in classes)
 
 
+def is_image_shape(shape: tuple[int, ...]) -> bool:
+    """Whether ``shape`` (one image's) is (H, W) or (H, W, C) with 1 to 4 channels, channels last."""
+    return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
+
+
+def check_resizable(source: str | Path, size: tuple[int, int] | None) -> None:
+    """``--image-size`` is for folders of image files only: refuse it, before any work, for anything else."""
+    if size is not None and not is_image_folder(Path(source)):
+        raise DataError(f"--image-size resizes a folder of image files (train/ and test/); {str(source)!r} is not one")
+
+
 def is_image_folder(path: Path) -> bool:
     """A dataset of image files: ``train/`` and ``test/`` folders."""
     return path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir() and not (path / "x_train.npy").exists()

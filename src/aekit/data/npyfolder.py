@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.data.arrays import Dataset, Split, as_labels, infer_classes, split_indices, validation_size
+from aekit.data.images import is_image_shape
 from aekit.data.inputs import read_npy, read_npy_header
 from aekit.data.rows import RowView, read_rows
 from aekit.errors import DataError
@@ -35,8 +36,7 @@ def open_images(path: Path) -> tuple[np.memmap, tuple[int, ...]]:
             shape, fortran, dtype, offset = read_npy_header(f, path.stat().st_size, str(path))
     except OSError as e:
         raise DataError(f"{path}: cannot read the file ({e.strerror or e}); check that it is a readable .npy file") from None
-    colour = len(shape) == 4 and shape[3] in (1, 3, 4)
-    if dtype != np.uint8 or not (len(shape) in (2, 3) or colour) or shape[0] == 0 or math.prod(shape[1:]) == 0:
+    if dtype != np.uint8 or not (len(shape) == 2 or is_image_shape(shape[1:])) or shape[0] == 0 or math.prod(shape[1:]) == 0:
         raise DataError(f"{path}: images are {dtype} {shape}; expected non-empty uint8 (N, D), (N, H, W) or (N, H, W, C) "
                         "(write the folder with `aekit data convert`)")
     if fortran and len(shape) > 1 and math.prod(shape[1:]) > 1:

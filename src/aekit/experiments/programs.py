@@ -17,6 +17,7 @@ import torch
 
 from aekit.data.arrays import Dataset, class_counts
 from aekit.data.batches import DeviceBatches, check_shard, make_batches
+from aekit.data.images import is_image_shape
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import (
     available_bytes,
@@ -96,8 +97,7 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
         if shift and (len(data.image_shape) != 2 or shift >= min(data.image_shape)):
             raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; dataset {data.name!r} has "
                               f"image shape {data.image_shape}")
-    if cfg.architecture == "conv" and not (len(data.image_shape) == 2 or (
-            len(data.image_shape) == 3 and 1 <= data.image_shape[2] <= 4)):
+    if cfg.architecture == "conv" and not is_image_shape(data.image_shape):
         raise ConfigError(f"architecture='conv' needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
                           f"{data.name!r} has shape {data.image_shape}")
     if cfg.batch_size > len(data.train):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aekit.data.images import is_image_shape
 from aekit.errors import ConfigError
 from aekit.models.layers import ACTIVATIONS, SaveMixin, check_choice
 
@@ -29,8 +30,7 @@ class ConvAutoencoderConfig:
         self.image_shape = tuple(int(v) for v in self.image_shape)
         self.channels = tuple(int(c) for c in self.channels)
         check_choice("activation", self.activation, ACTIVATIONS)
-        colour = len(self.image_shape) == 3 and 1 <= self.image_shape[2] <= 4
-        if not (len(self.image_shape) == 2 or colour) or min(self.image_shape[:2]) < 4 or not self.channels \
+        if not is_image_shape(self.image_shape) or min(self.image_shape[:2]) < 4 or not self.channels \
                 or self.code_size < 1:
             raise ConfigError(f"a convolutional autoencoder needs images (H, W) or (H, W, C) of at least 4x4, "
                               "channels and a code size; "
