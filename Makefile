@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[mnist5k,test,explore]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[mnist5k,tables,test,explore]'
 	touch $(STAMP)
 
 demo: $(STAMP)

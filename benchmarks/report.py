@@ -196,7 +196,7 @@ def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
 
 # Benchmarks whose results file is rendered whole by their own module's ``to_markdown``: the table in the
 # docs and the markdown the benchmark writes beside its JSON are the same text.
-WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "frontier")
+WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "tables", "frontier")
 
 
 def _whole_view(name: str) -> Callable[[Context, str | None], str]:

@@ -125,10 +125,14 @@ def test_reconstruct_and_score(run_dir, tmp_path, capsys):
                  "-o", str(csv), "--figure", str(fig)]) == 0
     out = capsys.readouterr().out
     assert "contamination 0.05 of training data" in out and fig.is_file()
-    rows = np.loadtxt(csv, delimiter=",", skiprows=1)
+    rows = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(0, 1, 2))
     assert rows.shape == (15, 3)
     assert set(np.argsort(rows[:, 1])[-3:]) == {12, 13, 14}  # the negatives score worst
     assert rows[12:, 2].all()
+    import csv as csvmodule
+
+    where = [row[3] for row in csvmodule.reader(csv.read_text().splitlines()[1:])]
+    assert all(where[i].startswith("pixels x ") for i in (12, 13, 14))  # each outlier says where its error is
 
 
 def test_score_rejects_bad_contamination(run_dir, tmp_path, capsys):

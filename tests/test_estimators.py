@@ -147,7 +147,7 @@ def test_any_width_and_dtype():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 7)) * 100
     est = AutoencoderTransformer(hidden_sizes=(5, 3), max_epochs=3, random_state=0, device="cpu").fit(X)
-    assert est.scaling_ == "minmax" and est.transform(X.astype(np.float32)).shape == (50, 3)
+    assert est.scaling_ == "standard" and est.transform(X.astype(np.float32)).shape == (50, 3)
     assert est.inverse_transform(est.transform(X)).shape == (50, 7)
 
 

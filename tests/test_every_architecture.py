@@ -67,7 +67,7 @@ def test_reconstruct_and_score(checkpoints, name, tmp_path, capsys):
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["score", str(checkpoints[name]), str(checkpoints["input"]), "-o", str(csv)]) == 0
     rows = csv.read_text().splitlines()
-    assert rows[0] == "index,error,outlier" and len(rows) == 13
+    assert rows[0] == "index,error,outlier,where" and len(rows) == 13
     errors = np.array([float(r.split(",")[1]) for r in rows[1:]])
     opened = open_model(checkpoints[name])
     x = np.load(checkpoints["input"]).reshape(12, -1)

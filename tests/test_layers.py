@@ -15,7 +15,8 @@ LAYERS = [
     ("models", ["models"]),
     ("training", ["training"]),
     ("experiments", ["experiments"]),
-    ("uses of models", ["estimators", "loading", "inference", "export", "figures", "outputs", "runner", "explore"]),
+    ("uses of models", ["estimators", "loading", "inference", "anomalies", "export", "figures", "outputs", "runner",
+                        "explore"]),
     ("commands", ["commands"]),
     ("entry points", ["cli", "__main__", "__init__"]),
 ]

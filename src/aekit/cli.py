@@ -29,6 +29,15 @@ def _add_run_options(p) -> None:
                    help="continue the interrupted run saved in the output folder from its last epoch")
 
 
+def _add_table_options(p) -> None:
+    p.add_argument("--label-column", default=None, metavar="NAME", help="a table's label column (default: unlabeled rows)")
+    p.add_argument("--impute", default="none", choices=("none", "mean"),
+                   help="a table's missing values: none (an error naming the column) or mean (numbers: the training "
+                   "mean; text: the most frequent value)")
+    p.add_argument("--test-size", type=float, default=0.2,
+                   help="the share of a table's rows held out for testing (stratified by label), when no test table is given")
+
+
 def _add_reproduce(sub) -> None:
     p = sub.add_parser(
         "reproduce", formatter_class=Formatter,
@@ -38,7 +47,8 @@ def _add_reproduce(sub) -> None:
     )
     p.add_argument("program", choices=("stacked", "pretrain", "all"), help="which program to run")
     p.add_argument("--dataset", default="mnist",
-                   help="mnist, fashion-mnist, kmnist, mnist-5k, an .npz file, a folder of IDX files, "
+                   help="mnist, fashion-mnist, kmnist, mnist-5k, an .npz file, a table (.csv, .parquet, or a folder "
+                   "with train.csv and test.csv), a folder of images (train/, test/), a folder of IDX files, "
                    "or a folder of .npy files (see aekit data convert)")
     p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/ (then $AEKIT_DATA, the cache, /usr/share/datasets)")
     p.add_argument("--preset", default="tutorial", choices=("tutorial", "modern", "seed"),
@@ -47,6 +57,7 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--code-size", type=int, default=None, help="the innermost layer (the code), for both programs")
     p.add_argument("--image-size", default=None, metavar="WxH",
                    help="resize a folder of image files to W x H pixels (without it, all must have one size)")
+    _add_table_options(p)
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count by this factor")
     p.add_argument("--out", default=None, help="output folder (default: runs/<dataset>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -70,8 +81,11 @@ def _add_train(sub) -> None:
 def _add_model_io(sub, name: str, help: str, description: str):
     p = sub.add_parser(name, help=help, description=description, formatter_class=Formatter)
     p.add_argument("model", metavar="MODEL", help="a checkpoint folder: a run directory, or one written by save()")
-    p.add_argument("input", metavar="INPUT", help=".npy, .npz (see --key), an IDX file, or a folder of .png images")
+    p.add_argument("input", metavar="INPUT", help=".npy, .npz (see --key), an IDX file, a folder of images, or a table "
+                   "(.csv, .parquet) for a model trained on one")
     p.add_argument("--key", default=None, help="array name inside an .npz INPUT (default: x, x_test, x_train, or the only one)")
+    p.add_argument("--unknown", default="error", choices=("error", "ignore"),
+                   help="a table's text value unseen in training: an error naming it, or encoded as none of the known ones")
     return p
 
 
@@ -79,14 +93,20 @@ def _add_inference(sub) -> None:
     p = _add_model_io(sub, "encode", "write the codes of INPUT as .npy", "Encode INPUT with MODEL's encoder.")
     p.add_argument("-o", "--output", default="codes.npy", help="output .npy file")
     p = _add_model_io(sub, "reconstruct", "draw INPUT above its reconstructions",
-                      "Save a grid of the first N images of INPUT above MODEL's reconstructions.")
-    p.add_argument("-o", "--output", default="reconstruction.png", help="output .png file")
+                      "Save a grid of the first N images of INPUT above MODEL's reconstructions; for a model trained on "
+                      "a table, write every row's reconstruction (in the table's units) as CSV.")
+    p.add_argument("-o", "--output", default="reconstruction.png", help="output .png file (for a table: .csv, by default "
+                   "reconstruction.csv)")
     p.add_argument("-n", type=int, default=10, help="images to show")
     p = _add_model_io(sub, "score", "per-sample reconstruction errors and an outlier threshold",
                       "Score INPUT by reconstruction error (higher = more anomalous). The threshold is the training "
-                      "errors' (1 - contamination) quantile, PyOD's meaning of contamination.")
+                      "errors' (1 - contamination) quantile, PyOD's meaning of contamination, or a quantile of the "
+                      "validation errors (--quantile). Each flagged sample is explained: the columns (tables) or the "
+                      "image region that carry most of its error.")
     p.add_argument("--contamination", type=float, default=0.01, help="expected share of outliers in the training data")
-    p.add_argument("-o", "--output", default=None, help="write index,error,outlier rows to this .csv file")
+    p.add_argument("--quantile", type=float, default=None,
+                   help="instead, flag errors above this quantile of the validation errors (e.g. 0.99)")
+    p.add_argument("-o", "--output", default=None, help="write index,error,outlier,where rows to this .csv file")
     p.add_argument("--figure", default=None, metavar="PNG", help="draw the worst-scored samples and their reconstructions")
 
 
@@ -125,6 +145,7 @@ def _add_fewlabels(sub) -> None:
                        "fewlabels.md and fewlabels.png into OUT.")
     p.add_argument("--dataset", default="mnist-5k", help="a labeled dataset name or path")
     p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/")
+    _add_table_options(p)
     p.add_argument("--labels", default="100,300,1000,all", help="comma-separated label counts; 'all' uses every label")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..SEEDS-1, each with its own pretraining and label draw")
     p.add_argument("--out", default="runs/fewlabels", help="output folder")

@@ -17,7 +17,8 @@ def cmd_reproduce(args) -> int:
     execute(RunSpec(program=args.program, preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
                     seed=args.seed, device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
                     compile=args.compile, tensorboard=args.tensorboard, progress=False if args.no_progress else None,
-                    image_size=args.image_size,
+                    image_size=args.image_size, label_column=args.label_column, impute=args.impute,
+                    test_size=args.test_size,
                     config=parse_overrides(args.overrides), resume=args.resume))
     return 0
 
@@ -37,6 +38,7 @@ def cmd_fewlabels(args) -> int:
     from aekit.runner import RunSpec, execute_fewlabels
 
     execute_fewlabels(RunSpec(program="pretrain", preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
+                              label_column=args.label_column, impute=args.impute, test_size=args.test_size,
                               device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
                               config=parse_overrides(args.overrides), resume=args.resume),
                       method=args.method, labels=args.labels, seeds=args.seeds)
@@ -61,15 +63,20 @@ def cmd_data(args) -> int:
     return 0
 
 
+RECONSTRUCTION_FIGURE = "reconstruction.png"  # aekit reconstruct's -o default
+
+
 def _open(args):
-    from aekit.data.inputs import load_input
     from aekit.inference import open_model
 
     for out in (args.output, getattr(args, "figure", None)):  # an unwritable -o fails before any work
         if out:
             check_destination(out)
     opened = open_model(args.model)  # a bad model fails before the input is read
-    x, shape = load_input(args.input, key=args.key)
+    if opened.table is not None and args.command == "reconstruct" and args.output == RECONSTRUCTION_FIGURE:
+        args.output = str(Path(args.output).with_suffix(".csv"))  # a table's rows come back as rows
+        check_destination(args.output)
+    x, shape = opened.read(args.input, key=args.key, unknown=args.unknown)
     return opened, x, shape
 
 
@@ -88,36 +95,56 @@ def cmd_reconstruct(args) -> int:
     if args.n < 1:
         raise ConfigError(f"-n {args.n} must be at least 1")
     opened, x, shape = _open(args)
+    if opened.table is not None:  # rows of a table: written back in the table's units, as CSV
+        if Path(args.output).suffix.lower() != ".csv":
+            raise ConfigError(f"-o {args.output}: the model was trained on a table; its reconstructions are written as "
+                              "CSV: pass -o FILE.csv")
+        import pandas as pd
+
+        rows = opened.table.unscale(opened.reconstruct(x))
+        with atomic_open(args.output, "w") as f:
+            pd.DataFrame(rows, columns=[c.name for c in opened.table.columns]).to_csv(f, index=False)
+        print(f"wrote the reconstructions of {len(x)} rows to {args.output}")
+        return 0
     x = x[: args.n]
     recon = opened.reconstruct(x)
-    shown = opened.prepare(x)
-    shown = shown / 255.0 if shown.dtype == np.uint8 else shown
+    shown = opened.scaled(x)
     reconstruction_grid(shown, recon, shape, args.output, title=f"{Path(args.input).name}: inputs above reconstructions")
     print(f"wrote {args.output}")
     return 0
 
 
 def cmd_score(args) -> int:
+    from aekit.anomalies import explain
+
     opened, x, shape = _open(args)
     errors = opened.errors(x)
-    threshold, basis = opened.threshold(args.contamination, errors)
+    threshold, basis = opened.threshold(args.contamination, errors, args.quantile)
     outlier = errors > threshold
-    if args.output:
-        with atomic_open(args.output, "w") as f:
-            f.write("index,error,outlier\n")
-            f.writelines(f"{i},{e:.8g},{int(o)}\n" for i, (e, o) in enumerate(zip(errors, outlier)))
     worst = np.argsort(errors)[::-1][:10]
+    explained = np.union1d(np.flatnonzero(outlier), worst)  # where the error is, for every flagged row
+    why = dict(zip(explained.tolist(), explain((opened.reconstruct(x[explained]) - opened.scaled(x[explained]))
+                                               ** 2, shape, opened.table)))
+    if args.output:
+        import csv
+
+        with atomic_open(args.output, "w") as f:
+            rows = csv.writer(f, lineterminator="\n")
+            rows.writerow(["index", "error", "outlier", "where"])
+            rows.writerows([i, f"{e:.8g}", int(o), why[i] if o else ""] for i, (e, o) in enumerate(zip(errors, outlier)))
     if args.figure:
         from aekit.figures import reconstruction_grid
 
-        shown = opened.prepare(x[worst])
-        shown = shown / 255.0 if shown.dtype == np.uint8 else shown
+        shown = opened.scaled(x[worst])
         reconstruction_grid(shown, opened.reconstruct(x[worst]), shape, args.figure,
                             title="worst-scored samples above their reconstructions",
                             labels=[f"{errors[i]:.3f}" for i in worst])
+    rule = f"quantile {args.quantile}" if args.quantile is not None else f"contamination {args.contamination}"
     print(f"{len(x)} samples: mean error {errors.mean():.6f}, threshold {threshold:.6f} "
-          f"(contamination {args.contamination} of {basis}), {int(outlier.sum())} outliers")
-    print("worst: " + ", ".join(f"#{i} {errors[i]:.5f}" for i in worst[:5]))
+          f"({rule} of {basis}), {int(outlier.sum())} outliers")
+    print("worst (and where their error is):")
+    for i in worst[:5]:
+        print(f"  #{i} {errors[i]:.5f}{' outlier' if outlier[i] else ''}: {why[int(i)]}")
     if args.output:
         print(f"wrote {args.output}")
     return 0

@@ -3,9 +3,10 @@
 They follow scikit-learn's contract: ``__init__`` only stores its arguments, validation happens
 in ``fit``, learned state ends in ``_``, and both pass ``parametrize_with_checks``.
 
-Inputs may be uint8 images (scaled by 1/255), floats already in [0, 1] (used as they are), or any
-other numbers (min-max scaled per feature on the training data, clipped at transform time). The
-network reconstructs the scaled data through a sigmoid, and errors are measured there.
+Inputs may be uint8 images (scaled by 1/255) or floats already in [0, 1] (used as they are), which the
+network reconstructs through a sigmoid; or any other numbers, a table's columns, standardized per feature
+with the training data's mean and standard deviation and reconstructed through a linear output. Errors
+are measured in that scaled space.
 """
 
 from __future__ import annotations
@@ -64,19 +65,21 @@ class _AutoencoderBase(BaseEstimator):
         elif X.min() >= 0 and X.max() <= 1:
             self.scaling_ = "identity"
             self.data_min_, self.data_range_ = np.zeros(X.shape[1], np.float32), np.ones(X.shape[1], np.float32)
-        else:
-            self.scaling_ = "minmax"
-            lo, hi = X.min(axis=0), X.max(axis=0)
-            self.data_min_ = lo.astype(np.float32)
-            self.data_range_ = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
+        else:  # a table: standardized, as scikit-learn's StandardScaler (a constant column is centred only)
+            self.scaling_ = "standard"
+            std = X.std(axis=0, dtype=np.float64)
+            self.data_min_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+            self.data_range_ = np.where(std > 0, std, 1.0).astype(np.float32)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
-        """(N, D) in the network's [0, 1] space: uint8 stays uint8 (scaled per batch on the device),
-        float64 stays float64 (so that float64 inputs are computed in float64, as scikit-learn does)."""
+        """(N, D) in the network's space: uint8 stays uint8 (scaled per batch on the device), float64 stays
+        float64 (so that float64 inputs are computed in float64, as scikit-learn does). Pixel-like data is
+        clipped to [0, 1]; standardized columns are not bounded."""
         if self.scaling_ == "uint8" and X.dtype == np.uint8:
             return X
         dtype = np.float64 if X.dtype == np.float64 else np.float32
-        return np.clip((X.astype(dtype) - self.data_min_) / self.data_range_, 0.0, 1.0)
+        scaled = (X.astype(dtype) - self.data_min_) / self.data_range_
+        return scaled if self.scaling_ in ("standard",) else np.clip(scaled, 0.0, 1.0)
 
     def _unscale(self, Z: np.ndarray) -> np.ndarray:
         return Z * self.data_range_.astype(Z.dtype) + self.data_min_.astype(Z.dtype)
@@ -96,7 +99,8 @@ class _AutoencoderBase(BaseEstimator):
 
     def _recipe(self, hs: tuple, epochs: int, n_rows: int) -> Recipe:
         """The recipe this estimator trains with: a plain MLP autoencoder (kaiming init for relu and gelu, else
-        xavier) with a sigmoid output, AdamW at a constant ``learning_rate``, with ``weight_decay``."""
+        xavier) with a sigmoid output for pixels (a linear one for standardized columns), AdamW at a constant
+        ``learning_rate``, with ``weight_decay``."""
         act = self.activation
         return check(Recipe(hidden_sizes=hs, activation=act, init="kaiming" if act in ("relu", "gelu") else "xavier",
                             batch_size=min(self.batch_size, n_rows),
@@ -107,7 +111,7 @@ class _AutoencoderBase(BaseEstimator):
         """The programs' autoencoder training, with :meth:`_recipe`; 0 epochs gives the untrained network."""
         recipe = self._recipe(hs, epochs, len(Xs))
         Xs = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32, copy=False)
-        data = _as_dataset(Xs)
+        data = _as_dataset(Xs, bounded=self.scaling_ != "standard")
         model = build_autoencoder(recipe, data, generator(seed), device)
         curve = []
         if epochs > 0:
@@ -236,7 +240,7 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
         return self._unscale(self._predict_chunks("decode", Z))
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """Per-sample mean squared error in the scaled [0, 1] space, (n_samples,)."""
+        """Per-sample mean squared error in the scaled space (see the module docstring), (n_samples,)."""
         return self._errors(X)
 
     def score_samples(self, X) -> np.ndarray:
@@ -325,7 +329,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
             epochs=self.finetune_epochs, optimizer="adamw", learning_rate=self.learning_rate,
             weight_decay=self.weight_decay, mode="frozen" if self.freeze_encoder else "full", head_init="zeros",
             pseudo_label_weight=self.pseudo_label_weight, pseudo_label_threshold=self.pseudo_label_threshold)))
-        data = _as_dataset(Xl, y_idx, classes=tuple(str(c) for c in self.classes_))
+        data = _as_dataset(Xl, y_idx, classes=tuple(str(c) for c in self.classes_), bounded=self.scaling_ != "standard")
         with seeded_global_rng(seed, device):  # the masking noise: the same random_state, the same model
             clf, hist = fine_tune(recipe, ae, data, batches, device, generator(seed), unlabeled=unlabeled,
                                   progress=bool(self.verbose), log=print if self.verbose else (lambda s: None))
@@ -355,11 +359,12 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         return self._predict_chunks("encode", Xs)
 
 
-def _as_dataset(X: np.ndarray, y: np.ndarray | None = None, classes: tuple[str, ...] = ()) -> Dataset:
+def _as_dataset(X: np.ndarray, y: np.ndarray | None = None, classes: tuple[str, ...] = (), bounded: bool = True) -> Dataset:
     """``X`` (already scaled) as the training split of a Dataset, for the programs' training functions; the
     estimators keep no validation or test split (scikit-learn's model selection does that)."""
     empty = Split(X[:0], None if y is None else y[:0])
-    return Dataset("fit", train=Split(X, y), validation=empty, test=empty, image_shape=(X.shape[1],), classes=classes)
+    return Dataset("fit", train=Split(X, y), validation=empty, test=empty, image_shape=(X.shape[1],), classes=classes,
+                   bounded=bounded)
 
 
 def _jsonable(v):
@@ -394,8 +399,8 @@ def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], source: str = 
         est._check_params()
     except (ValueError, TypeError) as e:  # ConfigError included
         raise damaged(f"extra.params: {e}") from None
-    if extra.get("scaling") not in ("uint8", "identity", "minmax"):
-        raise damaged(f"extra.scaling is {extra.get('scaling')!r}; expected 'uint8', 'identity' or 'minmax'")
+    if extra.get("scaling") not in ("uint8", "identity", "minmax", "standard"):  # minmax: checkpoints of aekit 0.1
+        raise damaged(f"extra.scaling is {extra.get('scaling')!r}; expected 'uint8', 'identity', 'minmax' or 'standard'")
     n = extra.get("n_features_in")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise damaged(f"extra.n_features_in is {n!r}; expected a positive integer")

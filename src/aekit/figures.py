@@ -196,3 +196,18 @@ def frontier_figure(rows: list[dict], path) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     _save(fig, path)
+
+
+def column_errors(mse: dict[str, float], path, title=None, show: int = 30) -> None:
+    """A table's test MSE per column, the worst first (at most ``show`` of them), as horizontal bars."""
+    names = sorted(mse, key=mse.get, reverse=True)[:show]
+    fig = _figure((6, 0.8 + 0.25 * len(names)))
+    ax = fig.subplots()
+    ax.barh(range(len(names)), [mse[n] for n in names], color="tab:red")
+    ax.set_yticks(range(len(names)), [n[:30] for n in names], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean squared error (standardized units)")
+    ax.grid(True, axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _save(fig, path)

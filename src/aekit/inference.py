@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aekit.data.inputs import load_input
+from aekit.data.tables import TableSchema, is_table, read_table
 from aekit.errors import DataError
 from aekit.loading import load
 from aekit.models.classifier import EncoderClassifier
@@ -32,6 +34,30 @@ class OpenedModel:
     estimator: object | None  # the fitted estimator, when the checkpoint holds one
     train_error_quantiles: np.ndarray | None
     source: str
+    validation_error_quantiles: np.ndarray | None = None
+    table: TableSchema | None = None  # a model trained on a table: how its rows become features
+
+    def read(self, path: str | Path, key: str | None = None, unknown: str = "error") -> tuple[np.ndarray, tuple[int, ...]]:
+        """(N, D) input and its image shape from ``path``: a table file through the model's table schema, else
+        what :func:`aekit.data.inputs.load_input` reads."""
+        path = Path(path)
+        if is_table(path):
+            if self.table is None:
+                raise DataError(f"INPUT {path} is a table, but the model at {self.source} was not trained on one; "
+                                "train it on a table (aekit reproduce stacked --dataset TABLE.csv)")
+            x = self.table.transform(read_table(path, f"INPUT {path}"), f"INPUT {path}", unknown)
+            return x, (x.shape[1],)
+        if self.table is not None and not path.suffix == ".npy" and not path.suffix == ".npz":
+            raise DataError(f"INPUT {path}: the model at {self.source} was trained on a table; give new rows as .csv "
+                            "or .parquet with the same columns")
+        return load_input(path, key=key)
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the network's input lies in [0, 1] (pixels) rather than standardized values."""
+        if self.estimator is not None:
+            return self.estimator.scaling_ != "standard"
+        return self.table is None
 
     @property
     def input_size(self) -> int:
@@ -44,10 +70,15 @@ class OpenedModel:
             raise DataError(f"{what} has {x.shape[1]} features per sample; the model at {self.source} expects {self.input_size}")
         if self.estimator is not None:
             return self.estimator._scale(x)
-        if x.dtype != np.uint8 and (x.min() < 0 or x.max() > 1):
+        if self.bounded and x.dtype != np.uint8 and (x.min() < 0 or x.max() > 1):
             raise DataError(f"{what}: float values must lie in [0, 1] (found {x.min():g} to {x.max():g}); "
                             "pass uint8 pixels or divide by 255")
         return x
+
+    def scaled(self, x: np.ndarray, what: str = "INPUT") -> np.ndarray:
+        """:meth:`prepare` as floats: what the network's reconstructions are compared with."""
+        x = self.prepare(x, what)
+        return x / np.float32(255) if x.dtype == np.uint8 else x
 
     def autoencoder(self) -> torch.nn.Module:
         """The network that reconstructs: the checkpoint's own, or the estimator's pretrained autoencoder."""
@@ -67,9 +98,17 @@ class OpenedModel:
     def errors(self, x: np.ndarray) -> np.ndarray:
         return reconstruction_error(self.autoencoder(), self.prepare(x), torch.device("cpu"))
 
-    def threshold(self, contamination: float, errors: np.ndarray) -> tuple[float, str]:
+    def threshold(self, contamination: float, errors: np.ndarray, quantile: float | None = None) -> tuple[float, str]:
         """The error above which a sample is an outlier: PyOD's meaning of ``contamination``, the
-        expected share of outliers in the *training* data. Falls back to the input's own errors."""
+        expected share of outliers in the *training* data; or, given ``quantile``, that quantile of the
+        validation errors (rows the model never trained on). Falls back to the input's own errors."""
+        if quantile is not None:
+            if not 0 < quantile < 1:
+                raise DataError(f"--quantile {quantile} must be in (0, 1), e.g. 0.99")
+            if self.validation_error_quantiles is None:
+                raise DataError(f"the model at {self.source} keeps no validation errors (its run had no validation "
+                                "split, or it is an estimator); use --contamination instead")
+            return float(np.interp(quantile, QUANTILE_LEVELS, self.validation_error_quantiles)), "validation errors"
         if not 0 < contamination < 0.5:
             raise DataError(f"--contamination {contamination} must be in (0, 0.5)")
         if self.train_error_quantiles is not None:
@@ -80,10 +119,19 @@ class OpenedModel:
 def open_model(path: str | Path) -> OpenedModel:
     obj = load(path)
     if isinstance(obj, torch.nn.Module):
-        q = getattr(obj, "extra_arrays", {}).get("train_error_quantiles")
-        if q is not None and (q.shape != QUANTILE_LEVELS.shape or not np.isfinite(q).all()):
-            raise DataError(f"{path}: extra.train_error_quantiles must be {len(QUANTILE_LEVELS)} finite numbers, "
-                            f"found shape {q.shape}; the checkpoint is damaged: rerun the training")
-        return OpenedModel(obj.cpu().eval(), None, q, str(path))
+        quantiles = {}
+        for name in ("train_error_quantiles", "validation_error_quantiles"):
+            q = quantiles[name] = getattr(obj, "extra_arrays", {}).get(name)
+            if q is not None and (q.shape != QUANTILE_LEVELS.shape or not np.isfinite(q).all()):
+                raise DataError(f"{path}: extra.{name} must be {len(QUANTILE_LEVELS)} finite numbers, "
+                                f"found shape {q.shape}; the checkpoint is damaged: rerun the training")
+        saved = getattr(obj, "extra", {}).get("table")
+        table = None if saved is None else TableSchema.from_json(saved, f"{Path(path) / 'config.json'}")
+        opened = OpenedModel(obj.cpu().eval(), None, quantiles["train_error_quantiles"], str(path),
+                             quantiles["validation_error_quantiles"], table)
+        if table is not None and len(table.feature_names) != opened.input_size:
+            raise DataError(f"{path}: extra.table describes {len(table.feature_names)} features but the network takes "
+                            f"{opened.input_size}; the checkpoint is damaged: rerun the training")
+        return opened
     network = obj.model_.cpu().eval()
     return OpenedModel(network, obj, getattr(obj, "train_error_quantiles_", None), str(path))

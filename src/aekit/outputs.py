@@ -24,8 +24,12 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     t0 = time.perf_counter()
     image_shape, classes = data.image_shape, data.classes
     name = f"{m['program']} on {m['dataset']}"
-    figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
-                                out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
+    if data.table is not None:  # rows of numbers: the error of each column, not pictures
+        figures.column_errors(result.column_mse, out / "columns.png",
+                              title=f"{name}: test MSE per column (standardized units)")
+    else:
+        figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
+                                    out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
     figures.loss_curves(result.curves, out / "loss.png", title=name)
     if len(result.test_codes) >= MIN_MAP_ROWS:
         figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes,
@@ -38,12 +42,18 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
         figures.filters(filters, filters.shape[1:], out / "filters.png", title=f"{name}: first-layer filters")
     if hasattr(result.autoencoder, "sample") and len(image_shape) == 2:
         figures.vae_figures(result.autoencoder, data.test.images, image_shape, out)
-    figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
-                                out / "anomalies.png", title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
-                                labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])
+    if data.table is None:
+        figures.reconstruction_grid(data.test.images[result.worst] / 255.0, result.worst_reconstructions, image_shape,
+                                    out / "anomalies.png",
+                                    title=f"{name}: the 10 worst-reconstructed test images (most anomalous)",
+                                    labels=[f"{result.test_errors[i]:.3f}" for i in result.worst])
     t1 = time.perf_counter()
     extra = {"dataset": m["dataset"], "program": m["program"], "test_mse": m["test_mse"]}
-    arrays = {"train_error_quantiles": result.train_error_quantiles}
+    if data.table is not None:
+        extra["table"] = data.table.to_json()  # encode / reconstruct / score apply it to new rows
+    arrays = {"train_error_quantiles": result.train_error_quantiles,
+              "validation_error_quantiles": result.validation_error_quantiles}
+    arrays = {k: v for k, v in arrays.items() if v is not None}
     result.autoencoder.save(out, extra=extra, arrays=arrays)
     if result.classifier is not None:
         result.classifier.save(out / "classifier", extra={**extra, "test_accuracy": m["test_accuracy"], "classes": list(classes)})

@@ -44,6 +44,19 @@ class RunSpec:
     config: dict = field(default_factory=dict)  # recipe key (``noise``, ``finetune.epochs``) -> value, text or typed
     config_source: str = "--set"  # where ``config`` came from, for messages: --set, or "<file> [config]"
     image_size: str | None = None  # "WxH": resize a folder of image files to it
+    label_column: str | None = None  # a table's label column
+    impute: str = "none"  # a table's missing values: none (an error) or mean
+    test_size: float = 0.2  # the share of a table's rows held out for testing, without a test table
+
+    def table_options(self):
+        from aekit.data.tables import TableOptions
+
+        return TableOptions(self.label_column, self.impute, self.test_size).check()
+
+    def load_data(self):
+        """The dataset this run trains on."""
+        return load_dataset(self.dataset, data_dir=self.data_dir, seed=self.seed, image_size=parse_size(self.image_size),
+                            table=self.table_options())
 
 
 def read_toml(path: str | Path) -> RunSpec:
@@ -75,7 +88,7 @@ def read_toml(path: str | Path) -> RunSpec:
         raise ConfigError(f"{path}: 'config' must be a table ([config]) of preset fields")
     hints = {"program": str, "preset": str, "dataset": str, "data_dir": str, "seed": int, "device": str, "out": str,
              "epochs_scale": float, "compile": bool, "tensorboard": str, "progress": bool, "code_size": int,
-             "resume": bool, "image_size": str}
+             "resume": bool, "image_size": str, "label_column": str, "impute": str, "test_size": float}
     try:
         values = {k: overrides.coerce(k, v, hints[k]) for k, v in table.items() if k != "config"}
     except ConfigError as e:
@@ -101,6 +114,11 @@ def build_configs(spec: RunSpec, data=None) -> dict[str, Recipe]:
         recipe = presets.get_preset(program, spec.preset, spec.code_size, **sizes)
         mine = {k: v for k, v in spec.config.items() if overrides.applies(recipe, k) or len(programs) == 1}
         recipe = overrides.apply_overrides(recipe, mine, where=spec.config_source)
+        if getattr(data, "table", None) is not None:
+            recipe, notes = presets.for_table(recipe, data.n_features, len(data.train),
+                                              set(mine) | ({"hidden_sizes"} if spec.code_size else set()))
+            for note in notes:
+                print(f"note: {program}: {note}", file=sys.stderr)
         recipe = overrides.with_code_size(recipe, spec.code_size)
         configs[program] = overrides.scale_epochs(recipe, spec.epochs_scale)
     for key in spec.config:  # under program=all, each key must reach one of the programs
@@ -128,11 +146,12 @@ def execute(spec: RunSpec) -> dict[str, dict]:
     a failed run leaves the previous one as it was, and ``resume`` continues from the last saved epoch.
     Under torchrun every rank trains; rank 0 alone writes."""
     configs = build_configs(spec)  # every config is checked before any work is done
-    image_size = parse_size(spec.image_size)
+    parse_size(spec.image_size)
+    spec.table_options()
     spec = dataclasses.replace(spec, preset=presets.PRESET_ALIASES.get(spec.preset, spec.preset))  # noted once
     with distributed(spec.device) as (device, w):
         setup(device)
-        data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed, image_size=image_size)
+        data = spec.load_data()
         configs = build_configs(spec, data)  # the recipe for this data's size, where the preset has one
         for cfg in configs.values():
             check_fits(cfg, data, device)
@@ -165,10 +184,11 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
         cfg = build_configs(spec)["pretrain"]  # every value checked before any work
     if launched_world().size > 1:
         raise ConfigError("aekit fewlabels runs in one process; start it without torchrun (unset WORLD_SIZE)")
-    image_size = parse_size(spec.image_size)
+    parse_size(spec.image_size)
+    spec.table_options()
     device = select_device(spec.device)
     setup(device)
-    data = load_dataset(spec.dataset, data_dir=spec.data_dir, seed=spec.seed, image_size=image_size)
+    data = spec.load_data()
     if method != "ladder":
         cfg = build_configs(spec, data)["pretrain"]  # the preset's recipe for this data's size
     counts = fewlabels.parse_labels(labels, len(data.train))

@@ -38,10 +38,16 @@ class Dataset:
     source: str = ""  # where it was read from
     split: str = "first"  # how validation was split off: first (the tutorial's), or stratified (seed N)
     extra: dict = field(default_factory=dict)
+    table: object | None = None  # a table's TableSchema (aekit.data.tables): its rows are standardized features
+    bounded: bool = True  # values lie in [0, 1] (pixels): a sigmoid output fits them; False for standardized data
 
     @property
     def n_features(self) -> int:
         return self.train.images.shape[1]
+
+    @property
+    def kind(self) -> str:
+        return "table" if self.table is not None else "images" if self.bounded else "features"
 
     @property
     def n_classes(self) -> int:

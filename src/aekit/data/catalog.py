@@ -30,6 +30,7 @@ from aekit.data.images import check_resizable, is_image_folder
 from aekit.data.inputs import read_npz
 from aekit.data.npyfolder import is_npy_folder, load_npy_folder
 from aekit.data.sources import image_folder
+from aekit.data.tables import TableOptions, load_table, table_files
 from aekit.errors import DataError
 
 SYSTEM_ROOT = Path("/usr/share/datasets")
@@ -211,9 +212,13 @@ def load_mnist_5k(n_test_per_class: int = 100, seed: int = 0) -> Dataset:
                        split="first")  # the rows are already shuffled, stratified, above
 
 
-def load_custom(path: Path, seed: int = 0, image_size: tuple[int, int] | None = None) -> Dataset:
+def load_custom(path: Path, seed: int = 0, image_size: tuple[int, int] | None = None,
+                table: TableOptions | None = None) -> Dataset:
     """An ``.npz`` with ``x_train``, ``x_test`` (and optional ``y_train``, ``y_test``), a folder of four IDX files,
-    or a folder of ``.npy`` files (opened memory-mapped, see :mod:`aekit.data.npyfolder`)."""
+    a folder of ``.npy`` files (opened memory-mapped, see :mod:`aekit.data.npyfolder`), a folder of images, or
+    a table (a CSV or Parquet file, or a folder with train.csv and test.csv; see :mod:`aekit.data.tables`)."""
+    if table_files(path) is not None:
+        return load_table(path, table or TableOptions(), seed=seed)
     if is_npy_folder(path):
         return load_npy_folder(path, seed=seed)
     if is_image_folder(path):
@@ -232,8 +237,8 @@ def load_custom(path: Path, seed: int = 0, image_size: tuple[int, int] | None = 
                             "and optionally y_train, y_test")
         return _from_file_arrays(path, path.stem, arrays["x_train"], arrays.get("y_train"), arrays["x_test"],
                                  arrays.get("y_test"), seed=seed)
-    raise DataError(f"{path}: not a dataset: expected a known name ({', '.join(NAMES)}), an .npz file, a folder of IDX files "
-                    "or a folder with x_train.npy and x_test.npy")
+    raise DataError(f"{path}: not a dataset: expected a known name ({', '.join(NAMES)}), an .npz file, a table (.csv, "
+                    ".parquet), a folder of IDX files or a folder with x_train.npy and x_test.npy")
 
 
 def _load_image_folder(path: Path, seed: int, size: tuple[int, int] | None = None) -> Dataset:
@@ -286,22 +291,26 @@ def _from_file_arrays(path: Path, name: str, *arrays, seed: int) -> Dataset:
 
 
 def load_dataset(name_or_path: str, data_dir=None, download: bool | None = None, seed: int = 0,
-                 image_size: tuple[int, int] | None = None) -> Dataset:
+                 image_size: tuple[int, int] | None = None, table: TableOptions | None = None) -> Dataset:
     """Load a dataset by name (``mnist``, ``fashion-mnist``, ``kmnist``, ``mnist-5k``) or by path.
 
     The named datasets keep the tutorial's validation split (the first rows); a user's file gets a random
     validation split, stratified by label, drawn from ``seed``. ``image_size`` (width, height) resizes a folder
-    of image files, and is refused for anything else."""
+    of image files, and is refused for anything else; ``table`` says how a table becomes a dataset."""
     check_resizable(name_or_path, image_size)
+    if table is not None and table != TableOptions() and table_files(Path(name_or_path)) is None:
+        raise DataError(f"--label-column, --impute and --test-size are for tables (.csv, .parquet); {str(name_or_path)!r} "
+                        "is not one: drop them")
     if name_or_path in IDX_DATASETS:
         return load_idx_dataset(IDX_DATASETS[name_or_path], data_dir=data_dir, download=download)
     if name_or_path == MNIST_5K:
         return load_mnist_5k()
     path = Path(name_or_path)
     if path.exists():
-        return load_custom(path, seed=seed, image_size=image_size)
+        return load_custom(path, seed=seed, image_size=image_size, table=table)
     raise DataError(f"--dataset {name_or_path!r}: no such dataset or path; known names: {', '.join(NAMES)}; "
-                    "or give an .npz file, a folder of IDX files or a folder with x_train.npy and x_test.npy")
+                    "or give an .npz file, a table (.csv, .parquet), a folder of IDX files or a folder with x_train.npy "
+                    "and x_test.npy")
 
 
 def availability(data_dir=None) -> list[tuple[str, str]]:

@@ -49,7 +49,7 @@ def available_bytes(device: torch.device) -> int:
         return 1 << 62
 
 
-def build_objective(r: Recipe, image_shape: tuple[int, ...] = ()):
+def build_objective(r: Recipe, image_shape: tuple[int, ...] = (), bounded: bool = True):
     own = ARCHITECTURES[r.architecture].objective
     if own is not None:  # the architecture's own loss (the VAE's ELBO); recipe.check refused noise for it
         return own
@@ -57,7 +57,7 @@ def build_objective(r: Recipe, image_shape: tuple[int, ...] = ()):
     objective = ReconstructionObjective(loss=r.loss, noise=r.noise, noise_level=r.noise_level, sparsity=r.sparsity,
                                         sparsity_weight=r.sparsity_weight, sparsity_target=r.sparsity_target,
                                         shift=r.noise_shift, augment_shift=r.augment_shift,
-                                        image_shape=tuple(image_shape) if shifted else ())
+                                        image_shape=tuple(image_shape) if shifted else (), bounded=bounded)
     return reconstruction_loss if objective == ReconstructionObjective() else objective
 
 
@@ -98,7 +98,7 @@ def train_autoencoder(model: nn.Module, r: Recipe, data: Dataset, batches: Devic
     if p.early_stopping and len(data.validation):
         early = EarlyStopping(model, validation_mse(model, data, device, r.precision),
                               patience=p.early_stopping).start()
-    objective = build_objective(r, data.image_shape)
+    objective = build_objective(r, data.image_shape, data.bounded)
 
     def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction
         return objective(m, x)

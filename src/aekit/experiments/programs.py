@@ -60,6 +60,8 @@ class RunResult:
     test_labels: np.ndarray | None
     worst: np.ndarray  # indices of the 10 worst-reconstructed test images, worst first
     worst_reconstructions: np.ndarray  # (10, D) float in [0, 1]
+    validation_error_quantiles: np.ndarray | None = None  # as train_error_quantiles; None without a validation split
+    column_mse: dict[str, float] | None = None  # a table's test MSE per column (a one-hot block counts as its column)
 
 
 def arithmetic(device: torch.device | str, precision: str = "fp32", compile: bool = False) -> dict:
@@ -100,6 +102,16 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     if cfg.architecture == "conv" and not is_image_shape(data.image_shape):
         raise ConfigError(f"architecture='conv' needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
                           f"{data.name!r} has shape {data.image_shape}")
+    if not data.bounded:
+        if cfg.architecture not in ("mlp", "pca-residual"):
+            raise ConfigError(f"architecture={cfg.architecture!r} models pixels in [0, 1]; {data.name!r} is a {data.kind} "
+                              "of standardized values: use architecture=mlp or pca-residual")
+        if cfg.loss == "bce":
+            raise ConfigError(f"loss='bce' treats values as probabilities in [0, 1]; {data.name!r} is a {data.kind} of "
+                              "standardized values: use loss=mse")
+    if cfg.architecture == "pca-residual" and cfg.hidden_sizes[-1] > data.n_features:
+        raise ConfigError(f"architecture='pca-residual' with a code of {cfg.hidden_sizes[-1]} needs at least as many "
+                          f"features, and {data.name!r} has {data.n_features}; choose --code-size {data.n_features} or less")
     if cfg.batch_size > len(data.train):
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the {len(data.train)} training images; "
                           f"use a batch_size of at most {len(data.train)}")
@@ -132,9 +144,22 @@ def _evaluate(ae: torch.nn.Module, data: Dataset, k: int, device) -> dict:
         worst=worst, worst_reconstructions=reconstruct(ae, data.test.images[worst], device),
         examples=shown, reconstructions=reconstruct(ae, shown, device), test_errors=test_errors,
         train_error_quantiles=error_quantiles(reconstruction_error(ae, data.train.images, device)),
+        validation_error_quantiles=error_quantiles(reconstruction_error(ae, data.validation.images, device))
+        if len(data.validation) >= 2 else None,
+        column_mse=None if data.table is None else _column_mse(ae, data, device),
         test_codes=encode(ae, data.test.images[:MAP_SAMPLES], device),
         test_labels=None if data.test.labels is None else data.test.labels[:MAP_SAMPLES],
     )
+
+
+def _column_mse(ae: torch.nn.Module, data: Dataset, device) -> dict[str, float]:
+    squared = (reconstruct(ae, data.test.images, device) - data.test.images) ** 2
+    mse = data.table.column_errors(squared).mean(axis=0)
+    return {c.name: float(v) for c, v in zip(data.table.columns, mse)}
+
+
+def _by_column(ev: dict) -> dict:
+    return {} if ev["column_mse"] is None else {"test_mse_by_column": ev["column_mse"]}
 
 
 def seeded_run(run):
@@ -169,7 +194,7 @@ def run_stacked(cfg: Recipe, data: Dataset, device: torch.device, seed: int = 0,
                              train_module=_trainable(model, compile), store=store, phase="train")
     ev = _evaluate(model, data, cfg.examples_to_show, device)
     metrics = _base_metrics("stacked", cfg, data, device, seed, compile)
-    metrics.update(test_mse=float(ev["test_errors"].mean()),
+    metrics.update(test_mse=float(ev["test_errors"].mean()), **_by_column(ev),
                    seconds={"train": hist.seconds, "total": time.perf_counter() - t0},
                    seconds_per_epoch=hist.seconds / max(1, len(hist.epoch_loss)), history={"train": hist.as_dict()})
     return RunResult(metrics, model, None, curves={"reconstruction": hist.epoch_loss}, **ev)
@@ -188,7 +213,7 @@ def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBa
     params = list(clf.head.parameters() if ft.mode == "frozen" else clf.parameters())
     objective, loop = classification_loss, batches
     if semi_supervised(cfg, unlabeled):
-        objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg, data.image_shape),
+        objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg, data.image_shape, data.bounded),
                                             reconstruction_weight=ft.reconstruction_weight,
                                             pseudo_label_weight=ft.pseudo_label_weight,
                                             threshold=ft.pseudo_label_threshold, noise=cfg.noise,
@@ -248,7 +273,7 @@ def run_pretrain(cfg: Recipe, data: Dataset, device: torch.device, seed: int = 0
     test_acc = accuracy(clf, data.test.images, data.test.labels, device)
     metrics = _base_metrics("pretrain", cfg, data, device, seed, compile)
     metrics.update(
-        test_mse=float(ev["test_errors"].mean()), test_accuracy=test_acc,
+        test_mse=float(ev["test_errors"].mean()), **_by_column(ev), test_accuracy=test_acc,
         seconds={"pretrain": pre.seconds, "finetune": fine.seconds, "total": time.perf_counter() - t0},
         history={"pretrain": pre.as_dict(), "finetune": fine.as_dict()},
     )

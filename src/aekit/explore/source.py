@@ -28,6 +28,9 @@ def open_source(model: str, dataset: str | None = None, data_dir: str | None = N
     """The model at ``model`` (a run directory or any checkpoint folder) and the images to show: ``input``
     (any array ``aekit encode`` reads), else the test split of ``dataset``, else of the dataset the run names."""
     opened = open_model(model)  # a bad model fails before any data is read
+    if opened.table is not None:
+        raise DataError(f"the model at {model} was trained on a table; the explorer page draws images only: "
+                        "use aekit score (the worst rows and the columns that carry their error) and aekit encode")
     autoencoder = opened.autoencoder()
     if input is not None:
         x, shape = load_input(input, key=key)

@@ -27,6 +27,7 @@ class ResidualConfig:
     code_size: int = 128
     activation: str = "gelu"
     dropout: float = 0.0
+    bounded: bool = True  # the data lies in [0, 1] (pixels): evaluation clamps the reconstruction to it
 
     def __post_init__(self):
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
@@ -41,7 +42,8 @@ class PCAResidualAutoencoder(SaveMixin, nn.Module):
         """``hidden_sizes[:-1]`` are the widths of the nonlinear branches, the last the code size; the linear
         paths start as PCA of the training images."""
         model = cls(ResidualConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes[:-1] or (512,),
-                                   code_size=r.hidden_sizes[-1], activation=r.activation, dropout=r.dropout),
+                                   code_size=r.hidden_sizes[-1], activation=r.activation, dropout=r.dropout,
+                                   bounded=data.bounded),
                     generator=generator)
         model.init_from_pca(data.train.images)
         return model
@@ -81,7 +83,7 @@ class PCAResidualAutoencoder(SaveMixin, nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.mean + self.dec_linear(z) + self.dec_mlp(z)  # (B, D)
-        return out if self.training else out.clamp(0.0, 1.0)
+        return out if self.training or not self.config.bounded else out.clamp(0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

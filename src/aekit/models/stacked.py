@@ -75,7 +75,8 @@ class StackedAutoencoder(SaveMixin, nn.Module):
         """From a recipe's fields (``aekit.experiments.recipe.Recipe``) and the data it trains on."""
         return cls(AutoencoderConfig(input_size=data.n_features, hidden_sizes=r.hidden_sizes, activation=r.activation,
                                      init=r.init, code_activation=r.code_activation or None, dropout=r.dropout,
-                                     batch_norm=r.batch_norm, tied=r.tied), generator=generator)
+                                     batch_norm=r.batch_norm, tied=r.tied,
+                                     output_activation="sigmoid" if data.bounded else "identity"), generator=generator)
 
     def __init__(self, config: AutoencoderConfig, generator: torch.Generator | None = None):
         super().__init__()

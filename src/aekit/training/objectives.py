@@ -47,12 +47,14 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
     return F.cross_entropy(model(x), y)
 
 
-def corrupt(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:
-    """Masking zeroes a fraction ``level`` of the inputs; gaussian adds N(0, level^2), clipped to [0, 1]."""
+def corrupt(x: torch.Tensor, noise: str, level: float, bounded: bool = True) -> torch.Tensor:
+    """Masking zeroes a fraction ``level`` of the inputs (a standardized column's mean); gaussian adds
+    N(0, level^2), clipped to [0, 1] where the data is ``bounded`` there."""
     if noise == "mask":
         return x * (torch.rand_like(x) >= level)
     if noise == "gaussian":
-        return (x + level * torch.randn_like(x)).clamp_(0.0, 1.0)
+        noisy = x + level * torch.randn_like(x)
+        return noisy.clamp_(0.0, 1.0) if bounded else noisy
     return x
 
 
@@ -90,6 +92,7 @@ class ReconstructionObjective:
     shift: int = 0  # also translate the input by up to this many pixels (the target stays in place)
     augment_shift: int = 0  # data augmentation: translate input and target together by up to this many pixels
     image_shape: tuple[int, ...] = ()  # (H, W) of the flattened images; needed when either shift > 0
+    bounded: bool = True  # the data lies in [0, 1] (pixels), and noisy inputs are clipped to it
 
     def __post_init__(self):
         for name, value, allowed in (("loss", self.loss, LOSSES), ("noise", self.noise, NOISES),
@@ -109,7 +112,7 @@ class ReconstructionObjective:
 
     def __call__(self, model: nn.Module, x: torch.Tensor, *_):
         x = translate(x, self.image_shape, self.augment_shift)  # (B, D) the target: a new image, not a corruption
-        x_in = corrupt(translate(x, self.image_shape, self.shift), self.noise, self.noise_level)
+        x_in = corrupt(translate(x, self.image_shape, self.shift), self.noise, self.noise_level, self.bounded)
         if self.loss == "mse" and (self.sparsity == "none" or self.sparsity_weight == 0):
             return mse_of(model, x_in, x)
         z = model.encode(x_in)  # (B, code)

@@ -1,0 +1,43 @@
+"""Why a sample scored as an anomaly: the part of it that carries most of its reconstruction error.
+
+For a table, the columns (a one-hot block counts as its column); for an image, the cell of a 4 x 4 grid
+(channels together); for other vectors, the single features. Each is given with its share of the sample's
+squared error, so "area (62%)" means the model reconstructed that row's area far worse than the rest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from aekit.data.images import is_image_shape
+
+GRID = 4  # an image is split into GRID x GRID cells
+
+
+def _shares(parts: np.ndarray) -> np.ndarray:
+    total = parts.sum(axis=1, keepdims=True)
+    return parts / np.where(total > 0, total, 1.0)
+
+
+def explain(squared: np.ndarray, image_shape: tuple[int, ...], table=None, top: int = 3) -> list[str]:
+    """One line per row of ``squared`` (N, D), the per-feature squared reconstruction errors."""
+    squared = np.asarray(squared, dtype=np.float64)
+    if table is not None:
+        names = [c.name for c in table.columns]
+        shares = _shares(table.column_errors(squared))
+        return ["; ".join(f"{names[j]} ({100 * s[j]:.0f}%)" for j in np.argsort(-s, kind="stable")[:top]) for s in shares]
+    if is_image_shape(image_shape):
+        h, w = image_shape[:2]
+        maps = squared.reshape(len(squared), h, w, -1).sum(axis=3)
+        ch, cw = math.ceil(h / GRID), math.ceil(w / GRID)
+        cells = [(y, x) for y in range(0, h, ch) for x in range(0, w, cw)]
+        parts = np.stack([maps[:, y:y + ch, x:x + cw].sum(axis=(1, 2)) for y, x in cells], axis=1)
+        lines = []
+        for s in _shares(parts):
+            y, x = cells[int(s.argmax())]
+            lines.append(f"pixels x {x}-{min(x + cw, w) - 1}, y {y}-{min(y + ch, h) - 1} ({100 * s.max():.0f}%)")
+        return lines
+    shares = _shares(squared)
+    return ["; ".join(f"feature {j} ({100 * s[j]:.0f}%)" for j in np.argsort(-s, kind="stable")[:top]) for s in shares]

@@ -1,0 +1,335 @@
+"""Tables as datasets: CSV or Parquet rows become standardized feature vectors, and the model keeps how.
+
+A :class:`TableSchema` is fitted on the training rows only: numeric columns are standardized (the mean and
+the population standard deviation, as scikit-learn's ``StandardScaler``; a constant column is centred only),
+text columns are one-hot encoded over the categories seen in training (sorted), and an optional label column
+becomes the class index. The schema is plain JSON: a run saves it in its checkpoint, and ``aekit encode`` /
+``reconstruct`` / ``score`` apply it to new rows, so they are transformed exactly as the training rows were.
+
+pandas reads the files (pyarrow for Parquet): ``pip install 'aekit[tables]'``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aekit.errors import DataError
+
+SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+IMPUTE = ("none", "mean")  # missing values: an error, or the training mean (numbers) / most frequent value (text)
+UNKNOWN = ("error", "ignore")  # a category unseen in training: an error, or all zeros in its one-hot block
+MIN_ROWS = 2
+MAX_CATEGORIES = 1000  # one-hot columns per text column; more is an identifier, not a category
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """How a table becomes a dataset: ``--label-column``, ``--impute``, ``--test-size``."""
+
+    label: str | None = None  # the label column's name; None: unlabeled rows
+    impute: str = "none"  # missing values: none (an error naming the column), or mean
+    test_size: float = 0.2  # the share of rows held out for testing, where no test table is given
+
+    def check(self) -> "TableOptions":
+        if self.impute not in IMPUTE:
+            raise DataError(f"--impute {self.impute!r} is not allowed; choose one of: {', '.join(IMPUTE)}")
+        if not 0 < self.test_size < 1:
+            raise DataError(f"--test-size {self.test_size} must be between 0 and 1 (the share of rows held out for "
+                            "testing)")
+        return self
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "number" or "text"
+    mean: float = 0.0  # numbers: the training mean (also what a missing value becomes, with impute="mean")
+    scale: float = 1.0  # numbers: the training standard deviation (1 for a constant column)
+    categories: tuple[str, ...] = ()  # text: the training values, sorted; one feature each
+    fill: str = ""  # text: the most frequent training value (a missing value's, with impute="mean")
+
+    @property
+    def width(self) -> int:
+        return 1 if self.kind == "number" else len(self.categories)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    columns: tuple[Column, ...]
+    label: str | None = None  # the label column's name
+    classes: tuple[str, ...] = ()  # the label values, sorted: label i is classes[i]
+    impute: str = "none"
+    source: dict = field(default_factory=dict)  # where the training rows came from (file, rows), for messages
+
+    @property
+    def feature_names(self) -> list[str]:
+        """One name per feature: the column's, or ``column=value`` for a one-hot feature."""
+        return [c.name if c.kind == "number" else f"{c.name}={v}" for c in self.columns
+                for v in ([None] if c.kind == "number" else c.categories)]
+
+    @property
+    def feature_column(self) -> np.ndarray:
+        """The index of the column each feature comes from, (D,)."""
+        return np.repeat(np.arange(len(self.columns)), [c.width for c in self.columns])
+
+    def column_errors(self, squared: np.ndarray) -> np.ndarray:
+        """Per-feature squared errors (N, D) summed into their columns, (N, n_columns): a one-hot block counts
+        once, as its column."""
+        out = np.zeros((len(squared), len(self.columns)), dtype=np.float64)
+        np.add.at(out.T, self.feature_column, np.asarray(squared, dtype=np.float64).T)
+        return out
+
+    def transform(self, frame, what: str, unknown: str = "error") -> np.ndarray:
+        """(N, D) float32 features of ``frame`` (a pandas DataFrame with at least the schema's columns; others,
+        the label column included, are ignored)."""
+        import pandas as pd
+
+        missing = [c.name for c in self.columns if c.name not in frame.columns]
+        if missing:
+            raise DataError(f"{what}: lacks the column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                            f"the model was trained on; it has {_names(frame.columns)}")
+        if len(frame) == 0:
+            raise DataError(f"{what}: has no rows")
+        parts = []
+        for c in self.columns:
+            values = frame[c.name]
+            _check_missing(values, c.name, what, self.impute)
+            if c.kind == "number":
+                numbers = pd.to_numeric(values, errors="coerce")
+                bad = numbers.isna() & values.notna()
+                if bad.any():
+                    row = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise DataError(f"{what}: column {c.name!r} holds numbers in training, but row {row} has "
+                                    f"{values.iloc[row]!r}; fix the value or drop the row")
+                x = numbers.fillna(c.mean).to_numpy(dtype=np.float64)
+                if not np.isfinite(x).all():
+                    row = int(np.flatnonzero(~np.isfinite(x))[0])
+                    raise DataError(f"{what}: column {c.name!r} row {row} is {x[row]}; expected a finite number")
+                parts.append(((x - c.mean) / c.scale)[:, None])
+            else:
+                text = values.astype("string").fillna(c.fill)
+                codes = _codes(text, c.categories)
+                unseen = codes < 0
+                if unseen.any() and unknown == "error":
+                    row = int(np.flatnonzero(unseen)[0])
+                    raise DataError(f"{what}: column {c.name!r} row {row} has {text.iloc[row]!r}, a value the model "
+                                    f"never saw in training (it knows {_names(c.categories)}); fix it, or pass "
+                                    "--unknown ignore to encode unseen values as none of the known ones")
+                onehot = np.zeros((len(codes), len(c.categories)))
+                onehot[np.flatnonzero(~unseen), codes[~unseen]] = 1.0
+                parts.append(onehot)
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def labels(self, frame, what: str) -> np.ndarray | None:
+        """The label column as class indices, (N,) int64; None when the schema has no label column or the
+        frame lacks it (new rows to score need none)."""
+        if self.label is None or self.label not in frame.columns:
+            return None
+        values = frame[self.label]
+        _check_missing(values, self.label, what, "none")
+        codes = _codes(values.astype("string"), self.classes)
+        if (codes < 0).any():
+            row = int(np.flatnonzero(codes < 0)[0])
+            raise DataError(f"{what}: label column {self.label!r} row {row} has {values.iloc[row]!r}, a class not in "
+                            f"the training rows ({_names(self.classes)})")
+        return codes
+
+    def unscale(self, features: np.ndarray) -> list[list]:
+        """Rows of features (N, D) back in the table's units: numbers unstandardized, each one-hot block as
+        its most likely category."""
+        rows, start = [[] for _ in range(len(features))], 0
+        for c in self.columns:
+            block = features[:, start:start + c.width]
+            start += c.width
+            values = block[:, 0] * c.scale + c.mean if c.kind == "number" else [c.categories[i] for i in block.argmax(1)]
+            for row, v in zip(rows, values):
+                row.append(float(v) if c.kind == "number" else v)
+        return rows
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d, where: str) -> "TableSchema":
+        """The schema a checkpoint saved; anything malformed is a DataError naming ``where``."""
+        try:
+            columns = tuple(Column(**{**c, "categories": tuple(c.get("categories", ()))}) for c in d["columns"])
+            schema = cls(columns, d.get("label"), tuple(d.get("classes", ())), d.get("impute", "none"),
+                         dict(d.get("source", {})))
+        except (TypeError, KeyError, AttributeError) as e:
+            raise DataError(f"{where}: extra.table is not a table schema ({type(e).__name__}: {e}); the checkpoint "
+                            "is damaged: rerun the training") from None
+        bad = [c.name for c in columns if c.kind not in ("number", "text") or (c.kind == "number" and not (
+            math.isfinite(c.mean) and math.isfinite(c.scale) and c.scale > 0)) or (c.kind == "text" and not c.categories)]
+        if not columns or bad or schema.impute not in IMPUTE:
+            raise DataError(f"{where}: extra.table has malformed columns ({', '.join(map(str, bad)) or 'none'}); the "
+                            "checkpoint is damaged: rerun the training")
+        return schema
+
+
+def _sorted_values(values) -> tuple[str, ...]:
+    """Sorted as numbers where every value is one ("2" before "10"), else as text."""
+    values = [str(v) for v in values]
+    try:
+        return tuple(sorted(values, key=float))
+    except ValueError:
+        return tuple(sorted(values))
+
+
+def _names(names, show: int = 8) -> str:
+    names = [str(n) for n in names]
+    return ", ".join(names[:show]) + (f" and {len(names) - show} more" if len(names) > show else "")
+
+
+def _codes(text, categories) -> np.ndarray:
+    """The index of each value of ``text`` among ``categories``, -1 for a value not among them, (N,) int64."""
+    import pandas as pd
+
+    return np.asarray(pd.Index(list(categories), dtype="string").get_indexer(text), dtype=np.int64)
+
+
+def _check_missing(values, name: str, what: str, impute: str) -> None:
+    gaps = values.isna().to_numpy()
+    if gaps.any() and impute == "none":
+        raise DataError(f"{what}: column {name!r} has {int(gaps.sum())} missing value{'s' if gaps.sum() > 1 else ''} "
+                        f"(the first in row {int(np.flatnonzero(gaps)[0])}); fill them, drop those rows, or pass "
+                        "--impute mean (numbers get the training mean, text its most frequent value)")
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DataError("tables (.csv, .parquet) are read with pandas, which is not installed; run: "
+                        "pip install 'aekit[tables]'") from None
+    return pd
+
+
+def is_table(path: Path) -> bool:
+    return path.suffix.lower() in SUFFIXES
+
+
+def table_files(path: Path) -> tuple[Path, Path | None] | None:
+    """(train, test) of a table dataset: one table file (test None: split off), or a folder holding
+    ``train.csv`` and ``test.csv`` (or .parquet); None when ``path`` is neither."""
+    if path.is_file() and is_table(path):
+        return path, None
+    if path.is_dir():
+        found = {stem: next((path / f"{stem}{s}" for s in SUFFIXES if (path / f"{stem}{s}").is_file()), None)
+                 for stem in ("train", "test")}
+        if found["train"] is not None:
+            if found["test"] is None:
+                raise DataError(f"{path}: holds {found['train'].name} but no test table (test.csv or test.parquet); "
+                                "add one, or pass the training table itself as --dataset to split a test set off it")
+            return found["train"], found["test"]
+    return None
+
+
+def read_table(path: Path, what: str | None = None):
+    """A pandas DataFrame of the CSV (comma, or tab for .tsv) or Parquet file ``path``; any failure is one line."""
+    pd = _pandas()
+    what = what or str(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", skipinitialspace=True)
+    except ImportError as e:
+        raise DataError(f"{what}: reading Parquet needs pyarrow ({e}); run: pip install 'aekit[tables]'") from None
+    except FileNotFoundError:
+        raise DataError(f"{what}: no such file") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{what}: the file is empty; expected a header row of column names, then one row per sample") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{what}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); save the table "
+                        "as UTF-8 CSV") from None
+    except (pd.errors.ParserError, ValueError, OSError) as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{what}: cannot read the table ({detail}); expected a CSV file with a header row, or "
+                        "Parquet") from None
+    duplicated = frame.columns[frame.columns.duplicated()]
+    if len(duplicated):
+        raise DataError(f"{what}: column {duplicated[0]!r} appears twice; column names must be unique")
+    return frame
+
+
+def fit_schema(frame, what: str, label: str | None = None, impute: str = "none") -> TableSchema:
+    """Learn the schema from the training rows ``frame``."""
+    pd = _pandas()
+    if label is not None and label not in frame.columns:
+        raise DataError(f"{what}: --label-column {label!r}: no such column; the table has {_names(frame.columns)}")
+    if len(frame) < MIN_ROWS:
+        raise DataError(f"{what}: has {len(frame)} row{'s' if len(frame) != 1 else ''}; a table to train on needs at "
+                        f"least {MIN_ROWS} (one header row, then one row per sample)")
+    names = [n for n in frame.columns if n != label]
+    if not names:
+        raise DataError(f"{what}: has no feature columns besides the label column {label!r}")
+    columns = []
+    for name in names:
+        values = frame[name]
+        _check_missing(values, str(name), what, impute)
+        if values.isna().all():
+            raise DataError(f"{what}: column {name!r} has no values at all; drop it")
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_complex_dtype(values):
+            x = values.to_numpy(dtype=np.float64)
+            x = x[~np.isnan(x)]
+            if not np.isfinite(x).all():
+                raise DataError(f"{what}: column {name!r} holds infinite values; expected finite numbers")
+            from sklearn.preprocessing import StandardScaler
+
+            scaler = StandardScaler().fit(x[:, None])  # its scale_ is 1 for a constant column
+            columns.append(Column(str(name), "number", float(scaler.mean_[0]), float(scaler.scale_[0])))
+        else:
+            text = values.dropna().astype("string")
+            counts = text.value_counts()
+            if len(counts) > MAX_CATEGORIES or len(counts) == len(text) > 20:  # an identifier, a free-text note
+                raise DataError(f"{what}: text column {name!r} has {len(counts):,} distinct values in {len(text):,} rows "
+                                f"(at most {MAX_CATEGORIES} categories, repeated, make a feature); drop the column, or "
+                                "make it a number")
+            columns.append(Column(str(name), "text", categories=tuple(sorted(counts.index)), fill=str(counts.index[0])))
+    classes = ()
+    if label is not None:
+        _check_missing(frame[label], label, what, "none")
+        classes = _sorted_values(frame[label].astype("string").unique())
+    return TableSchema(tuple(columns), label, classes, impute, {"file": what, "rows": len(frame)})
+
+
+def load_table(path: Path, options: TableOptions = TableOptions(), seed: int = 0):
+    """A table dataset (:class:`aekit.data.arrays.Dataset` with ``table`` set): its training rows standardized
+    with their own statistics; without a test table, a test split of ``test_size`` of the rows drawn from ``seed``
+    (stratified by label when there is one), then a validation split as for any user's data."""
+    from aekit.data.arrays import Dataset, Split, split_indices, validation_size
+
+    train_path, test_path = table_files(path)
+    label, impute, test_size = options.check().label, options.impute, options.test_size
+    frame = read_table(train_path)
+    fit_schema(frame, str(train_path), label, impute)  # the whole file's problems, named by its own row numbers
+    unknown = "error"
+    if test_path is None:
+        y = None if label is None or label not in frame.columns else frame[label].astype("string").to_numpy()
+        n_test = max(1, round(test_size * len(frame)))
+        keep, held = split_indices(None if y is None else np.unique(y, return_inverse=True)[1], len(frame), n_test, seed)
+        frame, test_frame = frame.iloc[keep].reset_index(drop=True), frame.iloc[held].reset_index(drop=True)
+        test_what = f"{train_path} (test rows)"
+        unknown = "ignore"  # a rare value of the file's own may fall in the held-out rows only
+    else:
+        test_frame, test_what = read_table(test_path), str(test_path)
+    schema = fit_schema(frame, str(train_path), label, impute)
+    x, y = schema.transform(frame, str(train_path)), schema.labels(frame, str(train_path))
+    x_test, y_test = schema.transform(test_frame, test_what, unknown), schema.labels(test_frame, test_what)
+    if label is not None and y_test is None:
+        raise DataError(f"{test_what}: lacks the label column {label!r} that the training rows have")
+    tr, va = split_indices(y, len(x), validation_size(len(x)), seed)
+
+    def take(a, i):
+        return None if a is None else a[i]
+    source = f"{train_path}" + (f" and {test_path}" if test_path else f" ({len(test_frame)} rows held out for testing)")
+    return Dataset(path.stem if path.is_file() else path.name, train=Split(x[tr], take(y, tr)),
+                   validation=Split(x[va], take(y, va)), test=Split(x_test, y_test), image_shape=(x.shape[1],),
+                   classes=schema.classes, source=source, split=f"stratified (seed {seed})", table=schema,
+                   bounded=False)

@@ -1,0 +1,200 @@
+"""Tables (CSV, Parquet) as datasets: standardized from the training rows, saved with the model, applied to new
+rows by encode / reconstruct / score / export, and refused with one line where they are wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aekit
+from aekit.cli import main
+from aekit.data.catalog import load_dataset
+from aekit.data.tables import TableOptions, fit_schema
+from aekit.errors import ConfigError, DataError
+
+QUICK = ["--epochs-scale", "0.1", "--no-progress", "--set", "batch_size=16"]
+
+
+def make_table(n=120, seed=0) -> pd.DataFrame:
+    """Two correlated numeric columns far from [0, 1], a text column, a label column (text)."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(1000, 200, n)
+    return pd.DataFrame({"size": size, "price": 3 * size + rng.normal(0, 50, n), "site": rng.choice(["north", "south"], n),
+                         "kind": np.where(np.arange(n) % 3 == 0, "rare", "common")})
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False) if path.suffix == ".csv" else frame.to_parquet(path)
+    return path
+
+
+def test_a_csv_becomes_standardized_features_with_a_stratified_test_split(tmp_path):
+    frame = make_table()
+    data = load_dataset(str(write(frame, tmp_path / "rows.csv")), table=TableOptions(label="kind", test_size=0.25))
+    assert data.kind == "table" and not data.bounded
+    assert data.table.feature_names == ["size", "price", "site=north", "site=south"]
+    assert data.classes == ("common", "rare")
+    assert len(data.test) == 30 and len(data.train) + len(data.validation) == 90
+    for split in (data.train, data.validation, data.test):  # one third rare everywhere: stratified
+        assert abs(np.mean(split.labels == 1) - 1 / 3) < 0.05
+    # The statistics are the training rows' only: the training+validation features average to 0, the test's do not
+    fit_rows = np.concatenate([data.train.images, data.validation.images])
+    assert np.allclose(fit_rows[:, :2].mean(axis=0), 0, atol=1e-5) and np.allclose(fit_rows[:, :2].std(axis=0), 1, atol=1e-4)
+    assert not np.allclose(data.test.images[:, :2].mean(axis=0), 0, atol=1e-3)
+    assert set(np.unique(data.train.images[:, 2:])) == {0.0, 1.0}
+
+
+def test_a_folder_with_train_and_test_tables_and_parquet(tmp_path):
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    write(make_table(80, seed=1), folder / "train.parquet")
+    write(make_table(20, seed=2), folder / "test.csv")
+    data = load_dataset(str(folder))
+    assert len(data.test) == 20 and len(data.train) + len(data.validation) == 80 and data.train.labels is None
+    assert data.table.feature_names[-2:] == ["kind=common", "kind=rare"]  # unlabeled: kind is a feature
+
+
+def test_train_score_reconstruct_encode_and_export_a_table(tmp_path, capsys):
+    rows = write(make_table(), tmp_path / "rows.csv")
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind", "--preset", "modern",
+                 "--code-size", "2", "--out", str(tmp_path / "run"), *QUICK]) == 0
+    run = tmp_path / "run" / "stacked"
+    model = aekit.load(run)
+    assert not model.config.bounded  # the PCA-residual model leaves standardized values unclipped
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test_mse_by_column"]) == {"size", "price", "site"}
+    assert (run / "columns.png").is_file() and not (run / "reconstruction.png").exists()
+
+    new = make_table(40, seed=5).drop(columns="kind")  # new rows need no label
+    new.loc[7, "price"] = 1e5  # one absurd price
+    write(new, tmp_path / "new.csv")
+    capsys.readouterr()
+    assert main(["score", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "scores.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "#7 " in out.splitlines()[2] and "price (" in out.splitlines()[2]  # the worst row, explained by its column
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert scores.loc[7, "outlier"] == 1 and scores.loc[7, "where"].startswith("price")
+
+    assert main(["reconstruct", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "back.csv")]) == 0
+    back = pd.read_csv(tmp_path / "back.csv")
+    assert list(back.columns) == ["size", "price", "site"] and len(back) == 40
+    assert set(back["site"]) <= {"north", "south"}
+    ok = np.arange(40) != 7  # price follows size, which a 2-d code of a linear relation reconstructs
+    assert np.corrcoef(back["price"][ok], new["price"][ok])[0, 1] > 0.8
+
+    assert main(["encode", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "codes.npy")]) == 0
+    assert np.load(tmp_path / "codes.npy").shape == (40, 2)
+
+
+@pytest.mark.slow
+def test_a_table_models_onnx_graph_takes_its_encoded_features(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    rows = write(make_table(), tmp_path / "rows.csv")
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--out", str(tmp_path / "run"), *QUICK]) == 0
+    run = tmp_path / "run" / "stacked"
+    assert main(["export", str(run), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    from aekit.inference import open_model
+
+    opened = open_model(run)
+    x, _ = opened.read(rows)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    assert np.abs(session.run(None, {"x": x})[0] - opened.encode(x)).max() < 1e-5
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["aekit.table"])["columns"][0]["name"] == "size"
+
+
+@pytest.mark.parametrize("damage, expect", [
+    (lambda f: f.assign(size=f["size"].where(f.index % 10 != 3)), "column 'size' has 12 missing values (the first in row 3)"),
+    (lambda f: f.iloc[:1], "has 1 row; a table to train on needs at least 2"),
+    (lambda f: f.assign(site=[f"id{i}" for i in range(len(f))]), "text column 'site' has 120 distinct values in 120 rows"),
+])
+def test_bad_tables_get_one_line_before_any_work(tmp_path, capsys, damage, expect):
+    rows = write(damage(make_table()), tmp_path / "rows.csv")
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--test-size", "0.5", "--out", str(tmp_path / "run"),
+                 *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_value_is_imputed_when_asked(tmp_path):
+    frame = make_table()
+    frame.loc[[3, 50], "size"] = np.nan
+    frame.loc[4, "site"] = None
+    data = load_dataset(str(write(frame, tmp_path / "rows.csv")), table=TableOptions(impute="mean"))
+    assert np.isfinite(data.train.images).all() and np.isfinite(data.test.images).all()
+
+
+def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
+    rows = write(make_table(), tmp_path / "rows.csv")
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind2", "--out",
+                 str(tmp_path / "x"), *QUICK]) == 2
+    assert "--label-column 'kind2': no such column; the table has size, price, site, kind" in capsys.readouterr().err
+    assert main(["reproduce", "stacked", "--dataset", "mnist-5k", "--label-column", "kind", "--out", str(tmp_path / "y"),
+                 *QUICK]) == 2
+    assert "are for tables" in capsys.readouterr().err
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--out", str(tmp_path / "run"), *QUICK]) == 0
+    new = make_table(10, seed=3)
+    new.loc[4, "site"] = "east"
+    write(new, tmp_path / "new.csv")
+    capsys.readouterr()
+    run = str(tmp_path / "run" / "stacked")
+    assert main(["score", run, str(tmp_path / "new.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "column 'site' row 4 has 'east', a value the model never saw in training (it knows north, south)" in err
+    assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore"]) == 0
+    assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore", "--quantile", "0.99"]) == 0
+    assert "quantile 0.99 of validation errors" in capsys.readouterr().out
+    write(new.drop(columns="price"), tmp_path / "short.csv")
+    assert main(["score", run, str(tmp_path / "short.csv")]) == 2
+    assert "lacks the column 'price' the model was trained on" in capsys.readouterr().err
+
+
+def test_tables_refuse_what_models_pixels():
+    from aekit.data.tables import TableSchema
+    from aekit.experiments.programs import check_fits
+    from aekit.experiments.recipe import Recipe
+
+    frame = make_table()
+    schema = fit_schema(frame, "rows")
+    assert isinstance(TableSchema.from_json(json.loads(json.dumps(schema.to_json())), "x"), TableSchema)
+    from aekit.data.arrays import Dataset, Split
+
+    x = schema.transform(frame, "rows")
+    table = Dataset("rows", Split(x, None), Split(x[:0], None), Split(x, None), (x.shape[1],), table=schema, bounded=False)
+    for recipe, expect in ((Recipe(architecture="vae", batch_size=8), "architecture='vae' models pixels"),
+                           (Recipe(loss="bce", batch_size=8), "loss='bce' treats values as probabilities"),
+                           (Recipe(architecture="pca-residual", batch_size=8), "needs at least as many features")):
+        with pytest.raises(ConfigError, match=expect):
+            check_fits(recipe, table)
+
+
+def test_the_estimator_standardizes_a_table_and_finds_its_outliers():
+    from sklearn.datasets import load_wine
+    from sklearn.metrics import roc_auc_score
+
+    from aekit.estimators import AutoencoderTransformer
+
+    X, y = load_wine(return_X_y=True)
+    est = AutoencoderTransformer(hidden_sizes=(64, 8), max_epochs=100, random_state=0, device="cpu").fit(X[y == 0][:40])
+    assert est.scaling_ == "standard" and est.model_.config.output_activation == "identity"
+    assert np.allclose(est.data_min_, X[y == 0][:40].mean(axis=0), rtol=1e-5)
+    auc = roc_auc_score(y[40:] != 0, -est.score_samples(X[40:]))
+    assert auc > 0.9  # class 0 is normal; the other wines are anomalies
+    normal = X[y == 0][:40]
+    back = est.inverse_transform(est.transform(normal))  # in the table's units: a column's mean is kept
+    assert (np.abs(back.mean(axis=0) - normal.mean(axis=0)) < 0.5 * normal.std(axis=0)).all()
+    assert (((back - normal) / normal.std(axis=0)) ** 2).mean() < 0.5  # the column means alone would give 1
+
+
+def test_a_damaged_table_schema_is_refused(tmp_path):
+    from aekit.data.tables import TableSchema
+
+    with pytest.raises(DataError, match="extra.table is not a table schema"):
+        TableSchema.from_json({"columns": "x"}, "cfg")
+    with pytest.raises(DataError, match="malformed columns"):
+        TableSchema.from_json({"columns": [{"name": "a", "kind": "number", "scale": 0.0}]}, "cfg")
