@@ -53,7 +53,7 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
     from aekit.experiments.overrides import scale_epochs, with_code_size
     from aekit.experiments.presets import MODERN_MLP, get_preset
     from aekit.experiments.programs import run_pretrain, run_stacked
-    from aekit.models.ladder import LadderRecipe
+    from aekit.experiments.recipe import LadderRecipe
     from aekit.runtime import setup
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -230,12 +230,13 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
 
 def recipe_keys(ctx: Context, key=None) -> str:
     """Every ``--set`` key from the recipe's constraint tables: what it takes, its default (the tutorial's) and
-    what it sets (the field's comment in src/aekit/experiments/recipe.py)."""
-    from aekit.experiments.recipe import CONSTRAINTS, Finetune, Phase, Recipe
+    what it sets (the field's comment in src/aekit/experiments/recipe.py); ``key`` "ladder": the ladder network's."""
+    from aekit.experiments.recipe import CONSTRAINTS, Finetune, LadderRecipe, Phase, Recipe
 
     ctx.code.append("src/aekit/experiments/recipe.py")
     rows = []
-    for prefix, cls in (("", Recipe), ("train.", Phase), ("finetune.", Finetune)):
+    parts = (("", LadderRecipe),) if key == "ladder" else (("", Recipe), ("train.", Phase), ("finetune.", Finetune))
+    for prefix, cls in parts:
         notes = _field_comments(cls)
         default = cls()
         for name, allowed in CONSTRAINTS[cls].items():

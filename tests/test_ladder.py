@@ -11,7 +11,8 @@ from conftest import tiny_arrays
 from aekit.cli import main
 from aekit.errors import ConfigError
 from aekit.experiments.overrides import apply_flat as apply_overrides
-from aekit.models.ladder import LadderNetwork, LadderRecipe
+from aekit.experiments.recipe import LadderRecipe, check
+from aekit.models.ladder import LadderNetwork
 from aekit.runtime import generator
 from aekit.training.evaluate import accuracy
 from aekit.training.ladder import lr_factor, train_ladder
@@ -22,19 +23,22 @@ SMALL = LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1000.0, 10.0, 0.1, 
 
 def test_recipe_names_what_is_wrong():
     with pytest.raises(ConfigError, match=r"denoising_costs has 3 weights; a ladder with 2 hidden layers needs 4"):
-        LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1.0, 1.0, 1.0))
-    with pytest.raises(ConfigError, match="noise_std=-0.1"):
-        LadderRecipe(noise_std=-0.1)
-    with pytest.raises(ConfigError, match="finetune_steps=0 must be a positive integer"):
-        LadderRecipe(finetune_steps=0)
-    with pytest.raises(ConfigError, match=r"pretrain_steps=-1 must be >= 0 \(0 skips pretraining\)"):
-        LadderRecipe(pretrain_steps=-1)
-    with pytest.raises(ConfigError, match="denoising_costs=.*finite numbers only"):
+        check(LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1.0, 1.0, 1.0)))
+    with pytest.raises(ConfigError, match=r"noise_std=-0.1 must be a float in the range \[0, inf\)"):
+        check(LadderRecipe(noise_std=-0.1))
+    with pytest.raises(ConfigError, match=r"finetune_steps=0 must be an int in the range \[1, inf\)"):
+        check(LadderRecipe(finetune_steps=0))
+    with pytest.raises(ConfigError, match=r"pretrain_steps=-1 must be an int in the range \[0, inf\)"):
+        check(LadderRecipe(pretrain_steps=-1))
+    with pytest.raises(ConfigError, match="denoising_costs=.*finite numbers"):
         apply_overrides(LadderRecipe(), {"denoising_costs": "1000,10,nan,0.1,0.1,0.1,0.1"})
+    with pytest.raises(ConfigError, match=r"--set denoising_costs=.*must be a non-empty tuple of finite numbers >= 0"):
+        apply_overrides(LadderRecipe(), {"denoising_costs": "1000,10,-1,0.1,0.1,0.1,0.1"})
     r = apply_overrides(LadderRecipe(), {"hidden_sizes": "64,32", "denoising_costs": "1000,10,0.1,1e-2"})
     assert r.denoising_costs == (1000.0, 10.0, 0.1, 0.01) and r.hidden_sizes == (64, 32)
     with pytest.raises(ConfigError, match=r"denoising_costs='1000,x': expected a list of numbers"):
         apply_overrides(LadderRecipe(), {"denoising_costs": "1000,x"})
+    assert check(LadderRecipe()) == LadderRecipe() and LadderRecipe().scaled(0.01).finetune_steps == 30
 
 
 def test_learning_rate_constant_for_a_third_then_linear_to_zero():

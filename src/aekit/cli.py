@@ -156,7 +156,7 @@ def _add_fewlabels(sub) -> None:
                    help="the pretrain program's preset, for --method autoencoder")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a key of the method's recipe (the preset's pretrain recipe, as reproduce takes them, or "
-                   "aekit.models.ladder.LadderRecipe); repeatable")
+                   "aekit.experiments.recipe.LadderRecipe); repeatable")
     p.add_argument("--epochs-scale", type=float, default=1.0,
                    help="multiply every epoch count (the ladder's step counts) by this")
     p.add_argument("--code-size", type=int, default=None, help="the innermost layer (--method autoencoder)")

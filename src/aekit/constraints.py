@@ -78,6 +78,17 @@ class Sizes:
 
 
 @dataclass(frozen=True)
+class Weights:
+    """A non-empty tuple or list of finite numbers >= 0 (a weight per layer)."""
+
+    def accepts(self, v: Any) -> bool:
+        return (isinstance(v, (tuple, list)) and len(v) > 0 and all(Interval(float, 0).accepts(w) for w in v))
+
+    def __str__(self) -> str:
+        return "a non-empty tuple of finite numbers >= 0, like (1000, 10, 0.1)"
+
+
+@dataclass(frozen=True)
 class InstanceOf:
     """An instance of one of ``types`` (None included by passing ``type(None)``)."""
 

@@ -173,7 +173,7 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
     """``aekit fewlabels``: the recipe built and checked as for ``reproduce`` (preset, ``--set``, code size, epoch
     scale), then the same prologue (device, data, a locked output folder, a resumable store); one process."""
     from aekit.experiments import fewlabels
-    from aekit.models.ladder import LadderRecipe
+    from aekit.experiments.recipe import LadderRecipe
     from aekit.outputs import write_fewlabels
 
     if seeds < 1:

@@ -31,8 +31,8 @@ from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import build_autoencoder, train_autoencoder
 from aekit.experiments.presets import get_preset
 from aekit.experiments.programs import fine_tune, semi_supervised
-from aekit.experiments.recipe import Recipe
-from aekit.models.ladder import LadderNetwork, LadderRecipe
+from aekit.experiments.recipe import LadderRecipe, Recipe
+from aekit.models.ladder import LadderNetwork
 from aekit.runtime import generator, seeded_global_rng
 from aekit.training.evaluate import accuracy
 from aekit.training.ladder import train_ladder

@@ -89,7 +89,7 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, object], where: str = "
 
 
 def apply_flat(obj, overrides: dict[str, object], where: str = "--set"):
-    """A copy of a flat recipe dataclass (the ladder's) with ``overrides`` applied; it checks itself."""
+    """A checked copy of a flat recipe dataclass (the ladder's) with ``overrides`` applied."""
     names = fields_of(type(obj))
     hints = typing.get_type_hints(type(obj))
     changes = {}
@@ -98,7 +98,7 @@ def apply_flat(obj, overrides: dict[str, object], where: str = "--set"):
             raise unknown_key_error(key, names, where)
         changes[key] = coerce(key, value, hints[key])
     try:
-        return dataclasses.replace(obj, **changes)
+        return check(dataclasses.replace(obj, **changes))
     except ConfigError as e:
         raise ConfigError(f"{where} {e}") from None
 

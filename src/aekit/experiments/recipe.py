@@ -16,9 +16,10 @@ shape, the batch against the number of images) is checked once the data is open,
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
-from aekit.constraints import Interval, Options, Sizes, describe_violation
+from aekit.constraints import Interval, Options, Sizes, Weights, describe_violation
 from aekit.errors import ConfigError
 from aekit.models.layers import ACTIVATIONS, INITS
 from aekit.models.registry import ARCHITECTURES
@@ -60,6 +61,30 @@ class Finetune(Phase):
 
 
 @dataclass(frozen=True)
+class LadderRecipe:
+    """A ladder network (``aekit fewlabels --method ladder``, :mod:`aekit.models.ladder`) and how it is pretrained
+    and fine-tuned; it counts optimizer steps, not epochs."""
+
+    hidden_sizes: tuple[int, ...] = (1000, 500, 250, 250, 250)  # the paper's MNIST encoder
+    noise_std: float = 0.3  # Gaussian noise on the input and every normalised pre-activation; 0 = off
+    denoising_costs: tuple[float, ...] = (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1)  # input, each hidden layer, top
+    batch_size: int = 100  # labeled and unlabeled images per step, each
+    learning_rate: float = 2e-3  # Adam; constant for the first third of the steps, then linear decay to 0
+    pretrain_steps: int = 1500  # denoising cost alone, on every training image; 0 = no pretraining
+    finetune_steps: int = 3000  # cross-entropy plus denoising cost on the unlabeled images
+    supervised_steps: int = 1000  # the labels alone (the baselines)
+    eval_every: int = 250  # steps between validation checks; the best weights are kept
+
+    def scaled(self, factor: float) -> "LadderRecipe":
+        """Every step count times ``factor`` (at least one step; no pretraining stays none), for quick runs."""
+        if not (math.isfinite(factor) and factor > 0):
+            raise ConfigError(f"--epochs-scale {factor} must be positive")
+        names = ("pretrain_steps", "finetune_steps", "supervised_steps", "eval_every")
+        return check(dataclasses.replace(self, **{n: max(1 if getattr(self, n) else 0, math.ceil(getattr(self, n) * factor))
+                                                  for n in names}))
+
+
+@dataclass(frozen=True)
 class Recipe:
     """How the autoencoder is built and trained; with ``finetune``, the pretrain program's recipe."""
 
@@ -98,6 +123,7 @@ class Recipe:
 
 NONNEGATIVE = Interval(float, 0, None)
 OFF_OR_MORE = Interval(int, 0, None)
+POSITIVE = Interval(int, 1, None)
 PHASE_CONSTRAINTS = {
     "epochs": Interval(int, 1, MAX_EPOCHS),
     "optimizer": Options(OPTIMIZERS),
@@ -115,6 +141,17 @@ CONSTRAINTS: dict[type, dict] = {
         "reconstruction_weight": NONNEGATIVE,
         "pseudo_label_weight": NONNEGATIVE,
         "pseudo_label_threshold": Interval(float, 0, 1, closed="right"),
+    },
+    LadderRecipe: {
+        "hidden_sizes": Sizes(),
+        "noise_std": NONNEGATIVE,
+        "denoising_costs": Weights(),
+        "batch_size": POSITIVE,
+        "learning_rate": Interval(float, 0, MAX_LEARNING_RATE, closed="right"),
+        "pretrain_steps": OFF_OR_MORE,
+        "finetune_steps": POSITIVE,
+        "supervised_steps": POSITIVE,
+        "eval_every": POSITIVE,
     },
     Recipe: {
         "architecture": Options(ARCHITECTURES),  # the registry itself (live): a new one is allowed once registered
@@ -142,10 +179,14 @@ CONSTRAINTS: dict[type, dict] = {
 }
 
 
-def check(recipe: Recipe) -> Recipe:
-    """Every field against its constraint, then the cross-field rules; the first problem is a ConfigError
-    naming the key as ``--set`` takes it (``finetune.learning_rate=...``). Returns ``recipe``."""
-    for prefix, obj in (("", recipe), ("train.", recipe.train), ("finetune.", recipe.finetune)):
+def check(recipe):
+    """Every field of a :class:`Recipe` (its phases' too) or a :class:`LadderRecipe` against its constraint, then
+    the cross-field rules; the first problem is a ConfigError naming the key as ``--set`` takes it
+    (``finetune.learning_rate=...``). Returns ``recipe``."""
+    parts = [("", recipe)]
+    if isinstance(recipe, Recipe):
+        parts += [("train.", recipe.train), ("finetune.", recipe.finetune)]
+    for prefix, obj in parts:
         if obj is None:
             continue
         for name, allowed in CONSTRAINTS[type(obj)].items():
@@ -158,9 +199,14 @@ def check(recipe: Recipe) -> Recipe:
     return recipe
 
 
-def cross_field_errors(r: Recipe) -> list[str]:
+def cross_field_errors(r) -> list[str]:
     """The rules that tie fields together, all in one place; each broken one as a message."""
     errors = []
+    if isinstance(r, LadderRecipe):
+        if len(r.denoising_costs) != len(r.hidden_sizes) + 2:
+            errors.append(f"denoising_costs has {len(r.denoising_costs)} weights; a ladder with {len(r.hidden_sizes)} "
+                          f"hidden layers needs {len(r.hidden_sizes) + 2}: the input, each hidden layer and the top")
+        return errors
     if r.layerwise_epochs and (r.architecture != "mlp" or r.tied):
         errors.append(f"layerwise_epochs={r.layerwise_epochs} needs architecture='mlp' with tied=false "
                       f"(got architecture={r.architecture!r}, tied={r.tied}); or set layerwise_epochs=0")

@@ -19,64 +19,16 @@ ladder the training images outside the labeled set as its unlabeled images, as f
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.errors import ConfigError
-
 EPS = 1e-10
 
 
 MOMENTUM = 0.1  # running statistics for the clean pass at test time
-
-
-@dataclass(frozen=True)
-class LadderRecipe:
-    """The network and how it is pretrained and fine-tuned (``aekit fewlabels --method ladder``)."""
-
-    hidden_sizes: tuple[int, ...] = (1000, 500, 250, 250, 250)  # the paper's MNIST encoder
-    noise_std: float = 0.3  # Gaussian noise on the input and every normalised pre-activation
-    denoising_costs: tuple[float, ...] = (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1)  # input, each hidden layer, top
-    batch_size: int = 100  # labeled and unlabeled images per step, each
-    learning_rate: float = 2e-3  # Adam; constant for the first third of the steps, then linear decay to 0
-    pretrain_steps: int = 1500  # denoising cost alone, on every training image
-    finetune_steps: int = 3000  # cross-entropy plus denoising cost on the unlabeled images
-    supervised_steps: int = 1000  # the labels alone (the baselines)
-    eval_every: int = 250  # steps between validation checks; the best weights are kept
-
-    def __post_init__(self):
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        object.__setattr__(self, "denoising_costs", tuple(float(c) for c in self.denoising_costs))
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ConfigError(f"hidden_sizes={self.hidden_sizes} must be one or more positive integers")
-        if len(self.denoising_costs) != len(self.hidden_sizes) + 2:
-            raise ConfigError(f"denoising_costs has {len(self.denoising_costs)} weights; a ladder with "
-                              f"{len(self.hidden_sizes)} hidden layers needs {len(self.hidden_sizes) + 2}: the input, "
-                              f"each hidden layer and the top")
-        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
-            raise ConfigError(f"noise_std={self.noise_std} must be a finite number >= 0 (0 turns the noise off)")
-        if not all(math.isfinite(c) and c >= 0 for c in self.denoising_costs):
-            raise ConfigError(f"denoising_costs={self.denoising_costs}: each weight must be a finite number >= 0")
-        for name in ("batch_size", "finetune_steps", "supervised_steps", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be a positive integer")
-        if self.pretrain_steps < 0:
-            raise ConfigError(f"pretrain_steps={self.pretrain_steps} must be >= 0 (0 skips pretraining)")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError(f"learning_rate={self.learning_rate} must be a positive number")
-
-    def scaled(self, factor: float) -> "LadderRecipe":
-        """Every step count times ``factor`` (at least one step; no pretraining stays none), for quick runs."""
-        if not factor > 0:
-            raise ConfigError(f"--epochs-scale {factor} must be positive")
-        names = ("pretrain_steps", "finetune_steps", "supervised_steps", "eval_every")
-        return dataclasses.replace(self, **{n: max(1 if getattr(self, n) else 0, math.ceil(getattr(self, n) * factor))
-                                            for n in names})
 
 
 def _normalise(x: torch.Tensor, mean: torch.Tensor | None = None, var: torch.Tensor | None = None) -> torch.Tensor:
@@ -88,8 +40,9 @@ def _normalise(x: torch.Tensor, mean: torch.Tensor | None = None, var: torch.Ten
 class LadderNetwork(nn.Module):
     """``forward(x)`` gives the clean pass's class logits; :meth:`losses` trains it."""
 
-    def __init__(self, input_size: int, n_classes: int, recipe: LadderRecipe = LadderRecipe(),
-                 generator: torch.Generator | None = None):
+    def __init__(self, input_size: int, n_classes: int, recipe, generator: torch.Generator | None = None):
+        """``recipe``: an :class:`aekit.experiments.recipe.LadderRecipe` (its hidden_sizes, noise_std and
+        denoising_costs), already checked."""
         super().__init__()
         self.recipe = recipe
         self.sizes = sizes = [input_size, *recipe.hidden_sizes, n_classes]
