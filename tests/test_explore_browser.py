@@ -124,3 +124,58 @@ def test_float16_weights_decode_as_torch_with_rounded_weights(browser, explore_r
     assert np.abs(page - expected).max() < 1e-4
     assert np.abs(page - exact).max() > 1e-6  # the rounding is really there
     assert severe(browser) == []
+
+
+def _page_and_model(browser, tmp_path, run, source):
+    assert main(["explore", str(run), *source, "-o", str(tmp_path / "page.html")]) == 0
+    open_page(browser, tmp_path / "page.html")
+    assert not severe(browser) and browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true"
+    return open_source(str(run), **dict(zip(("input",), source[1:])))
+
+
+def _decoder_agrees(browser, src) -> None:
+    codes = np.array(browser.execute_script("const e = window.aekitExplore; return [0, 3].map((i) => Array.from(e.codeOf(i)));"),
+                     dtype=np.float32)
+    page = np.array(browser.execute_script("return arguments[0].map((c) => Array.from(window.aekitExplore.decode(c)))",
+                                           codes.tolist()))
+    with torch.no_grad():
+        assert np.abs(page - src.autoencoder.decode(torch.from_numpy(codes)).numpy()).max() < 1e-4
+
+
+def test_a_table_page_shows_each_rows_values_and_its_worst_columns(browser, tmp_path):
+    from test_tables import make_table, write
+
+    rows = write(make_table(), tmp_path / "rows.csv")
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind", "--out", str(tmp_path / "run"),
+                 "--no-progress", "--set", "epochs=2", "--set", "batch_size=16"]) == 0
+    src = _page_and_model(browser, tmp_path, tmp_path / "run" / "stacked", ["--input", str(rows)])
+    assert src.table is not None and len(src.images) == 120
+    pointer_to(browser, 5)
+    cells = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in browser.find_elements(By.CSS_SELECTOR, "#row tr")[1:]]
+    assert sorted(c[0] for c in cells) == ["price", "site", "size"]  # one row per column, the worst first
+    shares = [int(c[3].rstrip("%")) for c in cells]
+    assert shares == sorted(shares, reverse=True) and 98 <= sum(shares) <= 102
+    site = next(c for c in cells if c[0] == "site")
+    assert site[1] in ("north", "south") and site[2] in ("north", "south")
+    size = next(c for c in cells if c[0] == "size")
+    assert abs(float(size[1]) - make_table().loc[5, "size"]) < 0.01 * abs(make_table().loc[5, "size"])  # in the table's units
+    assert "(" in browser.find_element(By.CSS_SELECTOR, "#worst li").text  # its worst columns, with their shares
+    _decoder_agrees(browser, src)
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_a_color_page_draws_and_decodes_color(browser, tmp_path, architecture):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, (120, 12, 10, 3), dtype=np.uint8)
+    x[:, :, :, 0] += 180  # red images: a gray page would show r == g == b
+    np.savez(tmp_path / "red.npz", x_train=x[:100], x_test=x[100:])
+    extra = ["--set", "architecture=conv", "--set", "hidden_sizes=4,8,6"] if architecture == "conv" else []
+    assert main(["reproduce", "stacked", "--dataset", str(tmp_path / "red.npz"), "--out", str(tmp_path / "run"),
+                 "--no-progress", "--set", "epochs=2", "--set", "batch_size=20", *extra]) == 0
+    src = _page_and_model(browser, tmp_path, tmp_path / "run" / "stacked", ["--input", str(tmp_path / "red.npz")])
+    pointer_to(browser, 2)
+    rgb = np.array(browser.execute_script("const c = document.getElementById('image'); "
+                                          "return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"))
+    rgb = rgb.reshape(-1, 4)[:, :3]
+    assert rgb.shape[0] == 12 * 10 and (rgb[:, 0] > rgb[:, 1] + 100).all()  # the sprite keeps the colours
+    _decoder_agrees(browser, src)

@@ -86,6 +86,21 @@ const AekitDecoder = (function () {
     return withBias(acc, b, cout, oh * ow);
   }
 
+  // permute: one sample's values of shape in_shape, their axes reordered by perm (torch's permute without the batch).
+  function permute(x, shape, perm) {
+    const n = shape.length, out = new Float32Array(x.length), outShape = perm.map((p) => shape[p]);
+    const stride = new Array(n).fill(1);
+    for (let d = n - 2; d >= 0; d--) stride[d] = stride[d + 1] * shape[d + 1];
+    const idx = new Array(n).fill(0);
+    for (let o = 0; o < x.length; o++) {
+      let off = 0;
+      for (let d = 0; d < n; d++) off += idx[d] * stride[perm[d]];
+      out[o] = x[off];
+      for (let d = n - 1; d >= 0; d--) { if (++idx[d] < outShape[d]) break; idx[d] = 0; }
+    }
+    return out;
+  }
+
   function withBias(acc, b, channels, plane) {
     const y = new Float32Array(acc.length);
     for (let c = 0; c < channels; c++) for (let i = 0; i < plane; i++) y[c * plane + i] = acc[c * plane + i] + (b ? b[c] : 0);
@@ -113,6 +128,7 @@ const AekitDecoder = (function () {
       case "conv_transpose2d": return convTranspose2d(x, op, arrays[op.w], op.b === null ? null : arrays[op.b]);
       case "conv2d": return conv2d(x, op, arrays[op.w], op.b === null ? null : arrays[op.b]);
       case "affine": { const s = arrays[op.scale], t = arrays[op.shift]; return x.map((v, i) => v * s[i] + t[i]); }
+      case "permute": return permute(x, op.in_shape, op.perm);
       case "clamp": return x.map((v) => Math.min(op.max === null ? v : op.max, Math.max(op.min === null ? v : op.min, v)));
       case "add": case "sub": case "mul": return binary(op, inputs, arrays);
       default:

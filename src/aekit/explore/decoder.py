@@ -31,6 +31,7 @@ BINARY = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "su
           operator.mul: "mul", torch.mul: "mul", "mul": "mul"}
 RESHAPES = {"view", "reshape", "flatten", torch.flatten, torch.reshape, "contiguous"}
 CLAMPS = {torch.clamp, "clamp", torch.clip, "clip"}
+PERMUTES = {"permute", torch.permute}
 
 
 class _Decode(nn.Module):
@@ -122,6 +123,12 @@ def _convert(node: fx.Node, values: dict, modules: dict, prog: Program, name: st
         return prog.add("tanh_gelu" if approx == "tanh" else ACT_FUNCTIONS[target], [x], shape)
     if target in RESHAPES:
         return x  # values are flat row-major per sample, as torch lays them out
+    if target in PERMUTES:  # channels first <-> last: the values move
+        dims = args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:]
+        if dims[0] != 0:
+            raise DataError(f"{name}.decode permutes the batch axis, which the page decoder cannot run")
+        in_shape = tuple(node.args[0].meta["tensor_meta"].shape[1:])
+        return prog.add("permute", [x], shape, in_shape=list(in_shape), perm=[d - 1 for d in dims[1:]])
     if target in BINARY:
         return _binary(BINARY[target], args[0], args[1], shape, prog)
     if target in CLAMPS:
@@ -132,7 +139,7 @@ def _convert(node: fx.Node, values: dict, modules: dict, prog: Program, name: st
         return _linear(prog, x, args[1], args[2] if len(args) > 2 else kwargs.get("bias"), shape)
     raise DataError(f"{name}.decode uses {node.op} {getattr(target, '__name__', target)!r}, which the page decoder "
                     "cannot run; it runs Linear, Conv2d, ConvTranspose2d, BatchNorm1d, sigmoid, relu, tanh, gelu, selu, "
-                    "+ - *, clamp and reshapes")
+                    "+ - *, clamp, reshapes and permutes")
 
 
 def _collect(args, out: list) -> None:

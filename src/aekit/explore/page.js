@@ -1,4 +1,5 @@
-// aekit explore: the map of the codes, hover and click, the worst list and interpolations.
+// aekit explore: the map of the codes, hover and click, the worst list and interpolations. Points are images
+// (gray or color), or a table's rows (data.kind "table"): a row is shown as its values beside their reconstruction.
 // Reads the JSON in #aekit-data (written by aekit/explore/page.py); decodes with AekitDecoder.
 "use strict";
 (async function () {
@@ -31,10 +32,11 @@
   const xy = arrays[data.arrays.xy], errors = arrays[data.arrays.errors], codes = arrays[data.arrays.codes];
   const index = arrays[data.arrays.index];
   const labels = "labels" in data.arrays ? arrays[data.arrays.labels] : null;
-  const n = data.n, k = data.code_size, [th, tw] = data.tile;
+  const n = data.n, k = data.code_size, [th, tw, tc] = data.tile;
+  const table = data.kind === "table";
+  const features = table ? arrays[data.arrays.features] : null;
   const sprite = new Image();
-  sprite.src = data.sprite;
-  await sprite.decode();
+  if (!table) { sprite.src = data.sprite; await sprite.decode(); }
 
   // --- pixels --------------------------------------------------------------------------------------
   const codeOf = (i) => codes.subarray(i * k, (i + 1) * k);
@@ -47,12 +49,44 @@
   function drawPixels(canvas, values) {
     canvas.width = tw; canvas.height = th;
     const ctx = canvas.getContext("2d"), img = ctx.createImageData(tw, th);
+    const byte = (v) => Math.round(Math.min(1, Math.max(0, v)) * 255);
     for (let p = 0; p < tw * th; p++) {
-      const g = Math.round(Math.min(1, Math.max(0, values[p])) * 255);
-      img.data[4 * p] = img.data[4 * p + 1] = img.data[4 * p + 2] = g;
+      for (let c = 0; c < 3; c++) img.data[4 * p + c] = byte(values[p * tc + (tc === 1 ? 0 : c)]);
       img.data[4 * p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
+  }
+
+  // --- a table's rows: values in the table's units, errors per column ------------------------------
+  const columns = data.columns || [];
+  const blocks = [];  // [start, width] of each column's features (a text column: its one-hot block)
+  { let s = 0; for (const c of columns) { const w = c.kind === "number" ? 1 : c.categories.length; blocks.push([s, w]); s += w; } }
+  const rowOf = (i) => features.subarray(i * blocks.reduce((a, [, w]) => a + w, 0), (i + 1) * blocks.reduce((a, [, w]) => a + w, 0));
+  function valueOf(f, j) {  // column j of features f, in the table's units
+    const c = columns[j], [s, w] = blocks[j];
+    if (c.kind === "number") return (f[s] * c.scale + c.mean).toPrecision(4);
+    let best = 0;
+    for (let m = 1; m < w; m++) if (f[s + m] > f[s + best]) best = m;
+    return f[s + best] > 0 ? c.categories[best] : "(unseen)";
+  }
+  function columnErrors(f, r) {  // squared error of each column, a one-hot block summed
+    return blocks.map(([s, w]) => { let e = 0; for (let m = s; m < s + w; m++) e += (f[m] - r[m]) ** 2; return e; });
+  }
+  function worstColumns(i, top = 3) {
+    const e = columnErrors(rowOf(i), decode(codeOf(i))), total = e.reduce((a, b) => a + b, 0) || 1;
+    return e.map((v, j) => [v / total, j]).sort((a, b) => b[0] - a[0]).slice(0, top);
+  }
+  const shares = (i) => worstColumns(i).map(([s, j]) => `${columns[j].name} (${Math.round(100 * s)}%)`).join("; ");
+  function rowTable(i) {  // column, value, reconstruction and share of the error, the worst first
+    const f = rowOf(i), r = decode(codeOf(i)), e = columnErrors(f, r), total = e.reduce((a, b) => a + b, 0) || 1;
+    const t = document.createElement("table");
+    t.className = "row-values";
+    t.innerHTML = "<tr><th>column</th><th>value</th><th>reconstruction</th><th>error</th></tr>";
+    for (const j of e.map((_, j) => j).sort((a, b) => e[b] - e[a])) {
+      const tr = t.insertRow();
+      for (const text of [columns[j].name, valueOf(f, j), valueOf(r, j), `${Math.round(100 * e[j] / total)}%`]) tr.insertCell().textContent = text;
+    }
+    return t;
   }
 
   // --- colours -------------------------------------------------------------------------------------
@@ -161,18 +195,40 @@
   order.forEach((i, r) => { rank[i] = r; });
   function describe(i) {
     const what = labels ? `label ${className(i)}, ` : "";
-    return `${what}error ${errors[i].toPrecision(4)} (${rank[i] + 1} of ${n} from the worst)`;
+    return `${what}error ${errors[i].toPrecision(4)} (${rank[i] + 1} of ${n} from the worst)` + (table ? `: ${shares(i)}` : "");
   }
   function show(i) {
     if (i < 0) return;
-    drawImage($("image"), i);
-    drawPixels($("reconstruction"), decode(codeOf(i)));
+    if (table) {
+      $("row").replaceChildren(rowTable(i));
+    } else {
+      drawImage($("image"), i);
+      drawPixels($("reconstruction"), decode(codeOf(i)));
+    }
     $("detail-name").textContent = `#${index[i]}`;
     $("detail-text").textContent = describe(i);
   }
   function interpolate(a, b) {
     const strip = $("strip"), ca = codeOf(a), cb = codeOf(b), code = new Float64Array(k);
     strip.replaceChildren();
+    if (table) {  // one row per step, over the columns that differ most between the two ends
+      const fa = decode(ca), fb = decode(cb), d = columnErrors(fa, fb);
+      const shown = d.map((_, j) => j).sort((x, y) => d[y] - d[x]).slice(0, 4);
+      const t = document.createElement("table");
+      t.className = "row-values";
+      t.innerHTML = "<tr><th>t</th>" + shown.map(() => "<th></th>").join("") + "</tr>";
+      shown.forEach((j, m) => { t.rows[0].cells[m + 1].textContent = columns[j].name; });
+      for (let s = 0; s < STEPS; s++) {
+        const tt = s / (STEPS - 1);
+        for (let dd = 0; dd < k; dd++) code[dd] = (1 - tt) * ca[dd] + tt * cb[dd];
+        const r = decode(code), tr = t.insertRow();
+        tr.insertCell().textContent = tt.toFixed(2);
+        for (const j of shown) tr.insertCell().textContent = valueOf(r, j);
+      }
+      strip.append(t);
+      $("interp-text").textContent = `#${index[a]} \u2192 #${index[b]}, decoded in the page (${STEPS} steps)`;
+      return;
+    }
     for (let s = 0; s < STEPS; s++) {
       const t = s / (STEPS - 1);
       for (let d = 0; d < k; d++) code[d] = (1 - t) * ca[d] + t * cb[d];
@@ -219,8 +275,9 @@
     for (const i of order.slice(0, WORST)) {
       const li = document.createElement("li"), c = document.createElement("canvas");
       li.dataset.i = i;
-      drawImage(c, i);
-      li.append(c, `#${index[i]} ${labels ? className(i) + " " : ""}error ${errors[i].toPrecision(4)}`);
+      if (!table) drawImage(c, i);
+      li.append(...(table ? [] : [c]), `#${index[i]} ${labels ? className(i) + " " : ""}error ${errors[i].toPrecision(4)}` +
+        (table ? `: ${shares(i)}` : ""));
       li.addEventListener("click", () => choose(i));
       list.append(li);
     }
@@ -280,6 +337,7 @@
   // --- start ---------------------------------------------------------------------------------------
   $("title").textContent = `${data.title} \u00b7 ${data.architecture}, ${k}-d codes \u00b7 ${n} points` +
     (n < data.n_total ? ` of ${data.n_total}` : "") + ` \u00b7 map: ${data.map.toUpperCase()} \u00b7 mean MSE ${data.mean_error.toPrecision(4)}`;
+  if (table) { $("pair").hidden = true; $("row").hidden = false; }
   resize();
   fit();
   draw();

@@ -3,6 +3,7 @@ as ops, all inlined into ``template.html`` with ``page.css``, ``decoder.js`` and
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -77,7 +78,7 @@ def page_data(src: PageSource, max_points: int | None = None, method: str = "pca
     errors = reconstruction_error(src.autoencoder, x, cpu)  # (N,) per-image MSE, as `aekit score`
     program = decoder_program(src.autoencoder, codes.shape[1])
     tile = tile_shape(src.image_shape, x.shape[1])
-    uri, cols = sprite(as_pixels(x), tile)
+    uri, cols = ("", 0) if src.table is not None else sprite(as_pixels(x), tile)
     small = codes.size * 4 <= FLOAT32_CODES_MAX_BYTES
     labels = None if src.labels is None else np.asarray(src.labels)[idx]
     xy = project(codes, method, seed)
@@ -91,6 +92,8 @@ def page_data(src: PageSource, max_points: int | None = None, method: str = "pca
                   "index": packer.add(idx.astype(np.int32))}
         if labels is not None:
             arrays["labels"] = packer.add(labels.astype(np.int32))
+        if src.table is not None:  # a row is shown as its values: its features travel with it
+            arrays["features"] = packer.add(np.asarray(x, dtype=np.float32))
         return (*packer.encode(), arrays)
 
     blob, table, arrays = pack("float16" if weights == "float16" else "float32")
@@ -106,6 +109,8 @@ def page_data(src: PageSource, max_points: int | None = None, method: str = "pca
             "weights_dtype": weights,
             "weights_error": float16_weights_error(src.autoencoder, codes) if weights == "float16" else 0.0,
             "mean_error": float(errors.mean()), "classes": classes, "tile": list(tile), "cols": cols, "sprite": uri,
+            "kind": "image" if src.table is None else "table",
+            "columns": [] if src.table is None else [dataclasses.asdict(c) for c in src.table.columns],
             "blob": blob, "table": table, "arrays": arrays, "decoder": {"ops": program.ops, "out": program.out.id}}
 
 

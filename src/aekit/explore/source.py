@@ -21,6 +21,30 @@ class PageSource:
     classes: tuple[str, ...]  # class names, where known
     image_shape: tuple[int, ...]
     title: str  # "<model> on <data>"
+    table: object | None = None  # a table model's TableSchema: ``images`` are its rows' standardized features
+
+
+def _table_rows(opened, model: str, path: str | None) -> PageSource:
+    """A table model's page: the rows of ``path`` (a table; a folder's test table), else of the table it was
+    trained on, through the model's own schema."""
+    from pathlib import Path
+
+    from aekit.data.tables import read_table, table_files
+
+    schema = opened.table
+    if path is None:
+        path = schema.source.get("file")
+        if not path or not Path(path).is_file():
+            raise DataError(f"the table the model at {model} was trained on ({path or 'unknown'}) is not there; "
+                            "pass --input TABLE.csv")
+    files = table_files(Path(path))
+    if files is None:
+        raise DataError(f"{path}: not a table (.csv, .parquet); the model at {model} was trained on a table")
+    file = files[1] or files[0]
+    frame = read_table(file)
+    x = schema.transform(frame, str(file), unknown="ignore")
+    return PageSource(opened.autoencoder(), x, schema.labels(frame, str(file)), schema.classes, (x.shape[1],),
+                      f"{model} on {file}", table=schema)
 
 
 def open_source(model: str, dataset: str | None = None, data_dir: str | None = None,
@@ -29,8 +53,7 @@ def open_source(model: str, dataset: str | None = None, data_dir: str | None = N
     (any array ``aekit encode`` reads), else the test split of ``dataset``, else of the dataset the run names."""
     opened = open_model(model)  # a bad model fails before any data is read
     if opened.table is not None:
-        raise DataError(f"the model at {model} was trained on a table; the explorer page draws images only: "
-                        "use aekit score (the worst rows and the columns that carry their error) and aekit encode")
+        return _table_rows(opened, model, input or dataset)
     autoencoder = opened.autoencoder()
     if input is not None:
         x, shape = load_input(input, key=key)
