@@ -224,3 +224,24 @@ def test_load_errors(tmp_path, setup, match):
     setup(tmp_path)
     with pytest.raises(DataError, match=match):
         aekit.load(tmp_path)
+
+
+def test_tensorboard_draws_color_images(tmp_path):
+    pytest.importorskip("tensorboard")
+    x = np.random.default_rng(0).integers(0, 60, (80, 10, 12, 3), dtype=np.uint8)
+    x[..., 2] += 190  # blue
+    np.savez(tmp_path / "blue.npz", x_train=x[:64], x_test=x[64:])
+    tb = tmp_path / "tb"
+    assert main(["reproduce", "stacked", "--dataset", str(tmp_path / "blue.npz"), "--out", str(tmp_path / "o"),
+                 "--tensorboard", str(tb), "--set", "epochs=1", "--set", "batch_size=16", "--no-progress"]) == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb / "stacked"), size_guidance={"images": 0}).Reload()
+    from io import BytesIO
+
+    from PIL import Image
+
+    first = Image.open(BytesIO(acc.Images(acc.Tags()["images"][0])[0].encoded_image_string)).convert("RGB")
+    rgb = np.asarray(first, dtype=np.int16)
+    tile = rgb[:10, :12]  # the grid's first tile: the first test image
+    assert (tile[..., 2] > tile[..., 0] + 100).all()  # its blue is kept

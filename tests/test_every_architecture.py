@@ -20,6 +20,7 @@ RUNS = {
     "modern-pca-residual": ["--preset", "modern", "--set", "hidden_sizes=64,16", "--set", "early_stopping=0"],
     "conv": ["--set", "architecture=conv", "--set", "hidden_sizes=4,8,16", "--set", "activation=relu"],
     "vae": ["--set", "architecture=vae", "--set", "hidden_sizes=32,8", "--set", "activation=gelu"],
+    "conv-vae": ["--set", "architecture=conv-vae", "--set", "hidden_sizes=4,8,6", "--set", "activation=relu"],
 }
 AUTOENCODERS = [*RUNS, "estimator-transformer", "estimator-classifier"]
 

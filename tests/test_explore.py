@@ -15,7 +15,7 @@ from aekit.explore.decoder import decoder_program
 from aekit.explore.page import page_data, render
 from aekit.explore.source import open_source
 
-ARCHITECTURES = ("mlp", "tied", "batchnorm-gelu", "pca-residual", "conv", "vae", "estimator")
+ARCHITECTURES = ("mlp", "tied", "batchnorm-gelu", "pca-residual", "conv", "vae", "conv-vae", "estimator")
 
 
 def page_json(html: str) -> dict:

@@ -15,7 +15,7 @@ import torch
 from aekit import rundir
 from aekit.data.arrays import data_fingerprint, split_warnings
 from aekit.data.catalog import load_dataset
-from aekit.data.images import parse_size
+from aekit.data.images import is_image_shape, parse_size
 from aekit.errors import ConfigError, DataError
 from aekit.experiments import overrides, presets
 from aekit.experiments.programs import arithmetic, check_fits, run_pretrain, run_stacked
@@ -281,15 +281,22 @@ def _log_embedding(writer, result, data, tag: str) -> None:
         names = data.classes or tuple(str(i) for i in range(int(result.test_labels.max()) + 1))
         metadata = [names[int(y)] for y in result.test_labels]
     images = None
-    if len(data.image_shape) == 2:
-        images = torch.from_numpy(data.test.images[:n].astype(np.float32) / 255.0).reshape(n, 1, *data.image_shape)
+    if is_image_shape(data.image_shape) and data.table is None:  # (N, C, H, W) in [0, 1]
+        images = torch.from_numpy(np.ascontiguousarray(_nchw(data.test.images[:n].astype(np.float32) / 255.0,
+                                                             data.image_shape)))
     writer.add_embedding(torch.from_numpy(np.asarray(codes, dtype=np.float32)), metadata=metadata, label_img=images,
                          tag=f"{tag} test codes", global_step=0)
 
 
+def _nchw(flat: np.ndarray, image_shape) -> np.ndarray:
+    """Flat channels-last images (N, D) as (N, C, H, W), gray or color."""
+    h, w = image_shape[:2]
+    return flat.reshape(len(flat), h, w, -1).transpose(0, 3, 1, 2)[:, :3]
+
+
 def _log_images(writer, result, image_shape) -> None:
-    if len(image_shape) != 2:
+    if not is_image_shape(image_shape) or result.column_mse is not None:  # a table's rows are no images
         return
     top = result.examples.astype(np.float32) / 255.0
-    grid = np.concatenate([top, result.reconstructions], axis=0).reshape(-1, 1, *image_shape)
+    grid = _nchw(np.concatenate([top, result.reconstructions], axis=0), image_shape)
     writer.add_images("reconstruction (inputs, then outputs)", grid, dataformats="NCHW")

@@ -99,8 +99,8 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
         if shift and (len(data.image_shape) != 2 or shift >= min(data.image_shape)):
             raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; dataset {data.name!r} has "
                               f"image shape {data.image_shape}")
-    if cfg.architecture == "conv" and not is_image_shape(data.image_shape):
-        raise ConfigError(f"architecture='conv' needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
+    if cfg.architecture in ("conv", "conv-vae") and not is_image_shape(data.image_shape):
+        raise ConfigError(f"architecture={cfg.architecture!r} needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
                           f"{data.name!r} has shape {data.image_shape}")
     if not data.bounded:
         if cfg.architecture not in ("mlp", "pca-residual"):

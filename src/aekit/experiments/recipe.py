@@ -89,7 +89,7 @@ class Recipe:
     """How the autoencoder is built and trained; with ``finetune``, the pretrain program's recipe."""
 
     # the model
-    architecture: str = "mlp"  # mlp; conv (hidden_sizes[:-1] are channels); vae; pca-residual (starts as PCA)
+    architecture: str = "mlp"  # mlp; conv (hidden_sizes[:-1] are channels); vae; conv-vae; pca-residual (starts as PCA)
     hidden_sizes: tuple[int, ...] = (256, 128)  # encoder widths; the last is the code size
     activation: str = "sigmoid"  # relu, gelu, selu, sigmoid, tanh, identity
     code_activation: str = ""  # on the code; "" means the same as activation

@@ -47,8 +47,8 @@ class ConvAutoencoder(SaveMixin, nn.Module):
     @classmethod
     def from_recipe(cls, r, data, generator: torch.Generator | None = None) -> "ConvAutoencoder":
         """``hidden_sizes[:-1]`` are the channels of the stride-2 convolutions, the last the code size."""
-        return cls(ConvAutoencoderConfig(image_shape=data.image_shape, channels=r.hidden_sizes[:-1] or (32, 64),
-                                         code_size=r.hidden_sizes[-1], activation=r.activation), generator=generator)
+        return cls(cls.config_class(image_shape=data.image_shape, channels=r.hidden_sizes[:-1] or (32, 64),
+                                    code_size=r.hidden_sizes[-1], activation=r.activation), generator=generator)
 
     def __init__(self, config: ConvAutoencoderConfig, generator: torch.Generator | None = None):
         super().__init__()
@@ -84,13 +84,15 @@ class ConvAutoencoder(SaveMixin, nn.Module):
     def in_channels(self) -> int:
         return self.config.image_shape[2] if len(self.config.image_shape) == 3 else 1
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """Flat (B, D) channels-last images as (B, C, H, W)."""
         h, w = self.config.image_shape[:2]
-        if self.in_channels == 1:  # gray: no permute (the explorer page's decoder runs reshapes only)
-            images = x.view(-1, 1, h, w)  # (B, 1, H, W); -1 keeps the batch dynamic in ONNX
-        else:
-            images = x.view(-1, h, w, self.in_channels).permute(0, 3, 1, 2)  # channels last -> (B, C, H, W)
-        return self.to_code(self.features(images).flatten(1))  # (B, code)
+        if self.in_channels == 1:  # gray: a view, no copy
+            return x.view(-1, 1, h, w)  # -1 keeps the batch dynamic in ONNX
+        return x.view(-1, h, w, self.in_channels).permute(0, 3, 1, 2)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_code(self.features(self.images(x)).flatten(1))  # (B, code)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         out = self.upsample(self.from_code(z).view(-1, *self._bottom))  # (B, C, H, W)

@@ -22,6 +22,7 @@ from aekit.checkpoint import CONFIG, DAMAGED, WEIGHTS, as_numpy, load_weights
 from aekit.errors import ConfigError, DataError
 from aekit.models.classifier import EncoderClassifier
 from aekit.models.conv import ConvAutoencoder
+from aekit.models.conv_vae import ConvVAE
 from aekit.models.residual import PCAResidualAutoencoder
 from aekit.models.stacked import StackedAutoencoder
 from aekit.models.vae import VAE, vae_objective
@@ -38,6 +39,7 @@ ARCHITECTURES: dict[str, Architecture] = {  # --set architecture=NAME
     "conv": Architecture(ConvAutoencoder),
     "vae": Architecture(VAE, vae_objective),
     "pca-residual": Architecture(PCAResidualAutoencoder),
+    "conv-vae": Architecture(ConvVAE, vae_objective),
 }
 
 
