@@ -191,7 +191,9 @@ def test_custom_npz_float_and_unlabeled(tmp_path):
 
 @pytest.mark.parametrize("arrays, match", [
     ({"x_train": np.zeros((5, 4))}, r"lacks x_test; it has \['x_train'\]"),
-    ({"x_train": np.full((5, 4), 2.0), "x_test": np.zeros((2, 4))}, r"float images must lie in \[0, 1\]; found min 2, max 2"),
+    ({"x_train": np.full((5, 4), 2.5), "x_test": np.zeros((2, 5))}, "training rows have 4 values but test rows have 5"),
+    ({"x_train": np.full((5, 4), 2.0), "x_test": np.zeros((2, 4))}, r"float images must lie in \[0, 1\]; found min 2, max 2; divide"),
+    ({"x_train": np.full((5, 4), np.nan), "x_test": np.full((2, 4), 3.0)}, "20 NaN or infinite values, the first in row 0"),
     ({"x_train": np.zeros((5, 4)), "x_test": np.zeros((2, 5))}, "training images have 4 features but test images have 5"),
     ({"x_train": np.zeros((5, 4)), "x_test": np.zeros((2, 4)), "y_train": np.zeros(4, int)}, r"expected 5 non-negative integer labels"),
 ])

@@ -198,3 +198,23 @@ def test_a_damaged_table_schema_is_refused(tmp_path):
         TableSchema.from_json({"columns": "x"}, "cfg")
     with pytest.raises(DataError, match="malformed columns"):
         TableSchema.from_json({"columns": [{"name": "a", "kind": "number", "scale": 0.0}]}, "cfg")
+
+
+def test_float_arrays_in_any_range_are_standardized_features(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 2))
+    x = np.concatenate([z * 50 + 1000, z @ [[3.0, 1.0], [0.5, -2.0]]], axis=1)  # 4 values per row, far from [0, 1]
+    np.savez(tmp_path / "sensors.npz", x_train=x[:160], x_test=x[160:])
+    data = load_dataset(str(tmp_path / "sensors.npz"))
+    assert data.kind == "table" and [c.name for c in data.table.columns] == ["x0", "x1", "x2", "x3"]
+    fit_rows = np.concatenate([data.train.images, data.validation.images])
+    assert np.allclose(fit_rows.mean(axis=0), 0, atol=1e-4) and np.allclose(fit_rows.std(axis=0), 1, atol=1e-3)
+    assert main(["reproduce", "stacked", "--dataset", str(tmp_path / "sensors.npz"), "--preset", "modern", "--out",
+                 str(tmp_path / "run"), *QUICK]) == 0
+    odd = x[160:].copy()
+    odd[3, 0] = 5000  # one reading far off
+    np.save(tmp_path / "new.npy", odd)
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "run" / "stacked"), str(tmp_path / "new.npy")]) == 0
+    assert "#3 " in capsys.readouterr().out.splitlines()[2]  # the worst row, in raw units in, standardized inside
+    assert main(["explore", str(tmp_path / "run" / "stacked"), "-o", str(tmp_path / "page.html")]) == 0

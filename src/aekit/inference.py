@@ -47,9 +47,13 @@ class OpenedModel:
                                 "train it on a table (aekit reproduce stacked --dataset TABLE.csv)")
             x = self.table.transform(read_table(path, f"INPUT {path}"), f"INPUT {path}", unknown)
             return x, (x.shape[1],)
-        if self.table is not None and not path.suffix == ".npy" and not path.suffix == ".npz":
-            raise DataError(f"INPUT {path}: the model at {self.source} was trained on a table; give new rows as .csv "
-                            "or .parquet with the same columns")
+        if self.table is not None:  # raw numbers, one column each, standardized as the training rows were
+            if path.is_dir():
+                raise DataError(f"INPUT {path}: the model at {self.source} was trained on a table; give new rows as "
+                                ".csv or .parquet with the same columns")
+            x, _ = load_input(path, key=key)
+            x = self.table.transform_array(x, f"INPUT {path}")
+            return x, (x.shape[1],)
         return load_input(path, key=key)
 
     @property

@@ -30,7 +30,7 @@ from aekit.data.images import check_resizable, is_image_folder
 from aekit.data.inputs import read_npz
 from aekit.data.npyfolder import is_npy_folder, load_npy_folder
 from aekit.data.sources import image_folder
-from aekit.data.tables import TableOptions, load_table, table_files
+from aekit.data.tables import TableOptions, from_feature_arrays, is_unbounded, load_table, table_files
 from aekit.errors import DataError
 
 SYSTEM_ROOT = Path("/usr/share/datasets")
@@ -283,8 +283,11 @@ def folder_contents(path: Path, show: int = 5) -> str:
 
 
 def _from_file_arrays(path: Path, name: str, *arrays, seed: int) -> Dataset:
-    """``from_arrays`` on arrays read from ``path``; its error names the file."""
+    """``from_arrays`` on arrays read from ``path`` (floats beyond [0, 1]: standardized features, see
+    :func:`aekit.data.tables.from_feature_arrays`); its error names the file."""
     try:
+        if is_unbounded(arrays[0]) or is_unbounded(arrays[2]):
+            return from_feature_arrays(name, *arrays, source=str(path), seed=seed)
         return from_arrays(name, *arrays, source=str(path), seed=seed)
     except DataError as e:
         raise DataError(f"{path}: {e}") from None

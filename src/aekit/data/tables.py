@@ -12,6 +12,7 @@ pandas reads the files (pyarrow for Parquet): ``pip install 'aekit[tables]'``.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,19 @@ class TableSchema:
                 onehot[np.flatnonzero(~unseen), codes[~unseen]] = 1.0
                 parts.append(onehot)
         return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def transform_array(self, x: np.ndarray, what: str) -> np.ndarray:
+        """(N, D) float32 features of an array of raw numbers, one column each (a schema of number columns only,
+        as :func:`numeric_schema` fits on a float array)."""
+        if any(c.kind != "number" for c in self.columns):
+            raise DataError(f"{what}: the model was trained on a table with text columns; give new rows as a table "
+                            "(.csv, .parquet) with its columns")
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        if x.shape[1] != len(self.columns):
+            raise DataError(f"{what} has {x.shape[1]} values per row; the model was trained on {len(self.columns)}")
+        mean = np.array([c.mean for c in self.columns])
+        scale = np.array([c.scale for c in self.columns])
+        return ((x - mean) / scale).astype(np.float32)
 
     def labels(self, frame, what: str) -> np.ndarray | None:
         """The label column as class indices, (N,) int64; None when the schema has no label column or the
@@ -297,6 +311,60 @@ def fit_schema(frame, what: str, label: str | None = None, impute: str = "none")
         _check_missing(frame[label], label, what, "none")
         classes = _sorted_values(frame[label].astype("string").unique())
     return TableSchema(tuple(columns), label, classes, impute, {"file": what, "rows": len(frame)})
+
+
+def numeric_schema(x: np.ndarray, source: str) -> TableSchema:
+    """The schema of a float array's columns ``x0``, ``x1``, ... (numbers only), from its rows ``x`` (N, D)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant column is centred only, as StandardScaler does
+    return TableSchema(tuple(Column(f"x{j}", "number", float(m), float(s)) for j, (m, s) in enumerate(zip(mean, std))),
+                       source={"file": source, "rows": len(x)})
+
+
+def is_unbounded(x) -> bool:
+    """A float array of rows (N, D) with values outside [0, 1]: measurements to standardize, not pixels. An
+    image-shaped array (N, H, W[, C]), or whole numbers within 0..255, are taken as pixels (and refused as floats
+    out of [0, 1], with what to do), never silently as measurements."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating) or x.size == 0 or x.ndim != 2:
+        return False
+    finite = x[np.isfinite(x)]
+    if not finite.size or (finite.min() >= 0 and finite.max() <= 1):
+        return False
+    return not (finite.min() >= 0 and finite.max() <= 255 and (finite == np.round(finite)).all())
+
+
+def from_feature_arrays(name: str, x_train, y_train, x_test, y_test, source: str, seed: int = 0):
+    """A dataset of float arrays in any range (``.npz`` with ``x_train``, ``x_test``): each value a column,
+    standardized with the training rows' statistics (the rows split off for validation included, as for a
+    table), the schema kept with the model."""
+    from aekit.data.arrays import Dataset, Split, as_labels, infer_classes, split_indices, validation_size
+
+    parts = []
+    for x, what in ((x_train, "training"), (x_test, "test")):
+        x = np.asarray(x)
+        if x.ndim < 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"{name} {what} values: expected a non-empty numeric array (N, D), got {x.dtype} {x.shape}")
+        x = x.reshape(len(x), -1)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise DataError(f"{name} {what} values: {int(bad.sum())} NaN or infinite values, the first in row "
+                            f"{int(bad.any(axis=1).argmax())}; expected finite numbers")
+        parts.append(x)
+    if parts[0].shape[1] != parts[1].shape[1]:
+        raise DataError(f"{name}: training rows have {parts[0].shape[1]} values but test rows have {parts[1].shape[1]}")
+    schema = numeric_schema(parts[0], source)
+    x, xt = schema.transform_array(parts[0], name), schema.transform_array(parts[1], name)
+    y, yt = as_labels(y_train, len(x), f"{name} training labels"), as_labels(y_test, len(xt), f"{name} test labels")
+    classes = infer_classes(name, {"training": y, "test": yt})
+    tr, va = split_indices(y, len(x), validation_size(len(x)), seed)
+
+    def take(a, i):
+        return None if a is None else a[i]
+    return Dataset(name, train=Split(x[tr], take(y, tr)), validation=Split(x[va], take(y, va)), test=Split(xt, yt),
+                   image_shape=(x.shape[1],), classes=classes, source=f"{source} (values standardized per column)",
+                   split=f"stratified (seed {seed})", table=dataclasses.replace(schema, classes=classes), bounded=False)
 
 
 def load_table(path: Path, options: TableOptions = TableOptions(), seed: int = 0):

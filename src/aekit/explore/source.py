@@ -38,8 +38,9 @@ def _table_rows(opened, model: str, path: str | None) -> PageSource:
             raise DataError(f"the table the model at {model} was trained on ({path or 'unknown'}) is not there; "
                             "pass --input TABLE.csv")
     files = table_files(Path(path))
-    if files is None:
-        raise DataError(f"{path}: not a table (.csv, .parquet); the model at {model} was trained on a table")
+    if files is None:  # an array of raw numbers (the model was trained on float values)
+        x, _ = opened.read(path)
+        return PageSource(opened.autoencoder(), x, None, (), (x.shape[1],), f"{model} on {path}", table=schema)
     file = files[1] or files[0]
     frame = read_table(file)
     x = schema.transform(frame, str(file), unknown="ignore")
