@@ -11,8 +11,8 @@ pandas reads the files (pyarrow for Parquet): ``pip install 'aekit[tables]'``.
 
 from __future__ import annotations
 
-import math
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
