@@ -12,6 +12,7 @@ model pythae kept (its best epoch).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from benchmarks.common import finish, machine, markdown_table, script_main
 NAME = "frontier"
 CODES = (32, 128)
 DATASETS = ("fashion-mnist", "mnist-5k")
+PRECISIONS = ("auto", "fp32")  # the preset's (bf16 where the CPU multiplies it), and what every CPU runs
 PEER_EPOCHS = 30  # what the issue measured pythae with
 TARGET_TIME_SHARE = 0.5  # aekit reaches pythae's MSE in at most this share of pythae's time
 TARGET_OVER_PCA = {32: 0.45, 128: 0.55}  # aekit's final test MSE at most this times PCA's
@@ -118,8 +120,10 @@ def compare(row: dict) -> dict:
 
 
 def run(datasets=DATASETS, codes=CODES, peer_python: str = DEFAULT_PEER_PYTHON, peer_epochs: int = PEER_EPOCHS,
-        epochs_scale: float = 1.0, log=print, on_progress=None) -> dict:
-    """For each dataset and code size: PCA, the pythae peer, then aekit's modern preset for that code size."""
+        epochs_scale: float = 1.0, log=print, on_progress=None, precisions=PRECISIONS) -> dict:
+    """For each dataset and code size: PCA, the pythae peer, then aekit's modern preset for that code size in each
+    of ``precisions`` (``auto``, the preset's: bf16 where the CPU multiplies it; ``fp32``, what every CPU runs): one
+    row per precision, sharing PCA and the peer."""
     import torch
 
     from aekit.data.catalog import load_dataset
@@ -137,18 +141,20 @@ def run(datasets=DATASETS, codes=CODES, peer_python: str = DEFAULT_PEER_PYTHON, 
         data = load_dataset(name)
         log(data.summary())
         for k in codes:
-            row: dict = {"dataset": data.name, "code_size": k, "pca": pca_mse(data, k)}
-            row["peer"] = peer_curve(data, k, peer_python, peer_epochs, log=log)
-            cfg = get_preset("stacked", "modern", code_size=k, n_train=len(data.train), image_shape=data.image_shape)
-            cfg = scale_epochs(with_code_size(cfg, k), epochs_scale)
-            row["aekit"] = {**aekit_curve(cfg, data, device), "label": f"aekit modern preset (code {k})"}
-            row["compare"] = compare(row)
-            log(f"    aekit: test MSE {row['aekit']['test_mse']:.5f} in {row['aekit']['seconds']:.0f} s; "
-                f"{_summary(row)}")
-            result["rows"].append(row)
-            result["seconds"] = time.perf_counter() - t_all
-            if on_progress is not None:
-                on_progress(result)
+            shared: dict = {"dataset": data.name, "code_size": k, "pca": pca_mse(data, k)}
+            shared["peer"] = peer_curve(data, k, peer_python, peer_epochs, log=log)
+            for precision in precisions:
+                cfg = get_preset("stacked", "modern", code_size=k, n_train=len(data.train), image_shape=data.image_shape)
+                cfg = dataclasses.replace(scale_epochs(with_code_size(cfg, k), epochs_scale), precision=precision)
+                row = {**shared, "precision": precision,
+                       "aekit": {**aekit_curve(cfg, data, device), "label": f"aekit modern preset (code {k}, {precision})"}}
+                row["compare"] = compare(row)
+                log(f"    aekit ({precision}): test MSE {row['aekit']['test_mse']:.5f} in {row['aekit']['seconds']:.0f} s; "
+                    f"{_summary(row)}")
+                result["rows"].append(row)
+                result["seconds"] = time.perf_counter() - t_all
+                if on_progress is not None:
+                    on_progress(result)
     result["seconds"] = time.perf_counter() - t_all
     result["complete"] = True
     return result
@@ -170,11 +176,11 @@ def to_markdown(r: dict) -> str:
         skipped = "skipped" in peer
         at = "–" if skipped else ("never" if c["reach_seconds"] is None else
                                   f"{c['reach_seconds']:.0f} s ({c['reach_share']:.2f}×)")
-        rows.append([row["dataset"], row["code_size"], f"{row['pca']:.4f}",
+        rows.append([row["dataset"], row["code_size"], row.get("precision", "auto"), f"{row['pca']:.4f}",
                      "skipped" if skipped else f"{peer['test_mse']:.4f} ({c['peer_over_pca']:.3f}×)",
                      "–" if skipped else f"{peer['seconds']:.0f} s",
                      f"{ours['test_mse']:.4f} ({c['over_pca']:.3f}×)", f"{ours['seconds']:.0f} s", at])
-    header = ["data", "code", "PCA test MSE", "pythae AE test MSE (× PCA)", "pythae time",
+    header = ["data", "code", "aekit precision", "PCA test MSE", "pythae AE test MSE (× PCA)", "pythae time",
               "aekit modern test MSE (× PCA)", "aekit time", "aekit reaches pythae's MSE at (× pythae's time)"]
     notes = sorted({row["peer"]["skipped"] for row in r["rows"] if "skipped" in row["peer"]})
     status = "" if r.get("complete") else " PARTIAL: still running or stopped early."
@@ -194,7 +200,7 @@ def figure(r: dict, path) -> None:
     """Validation MSE against seconds, one panel per dataset and code size: pythae's curve and aekit's."""
     from aekit.figures import frontier_figure
 
-    frontier_figure(r["rows"], path)
+    frontier_figure([row for row in r["rows"] if row.get("precision", "auto") == "auto"], path)
 
 
 def add_arguments(p) -> None:
@@ -203,6 +209,7 @@ def add_arguments(p) -> None:
     p.add_argument("--codes", default=",".join(map(str, CODES)), help="comma-separated code sizes")
     p.add_argument("--peer-python", default=DEFAULT_PEER_PYTHON, help="the interpreter with pythae installed")
     p.add_argument("--peer-epochs", type=int, default=PEER_EPOCHS, help="pythae's epochs")
+    p.add_argument("--precisions", default=",".join(PRECISIONS), help="aekit's precisions, comma-separated (auto, fp32)")
     p.add_argument("--json", default="benchmarks/results/frontier.json", help="JSON output; the .md table goes beside it")
     p.add_argument("--figure", default=DEFAULT_FIGURE, help="the frontier figure (PNG); '' for none")
 
@@ -226,7 +233,8 @@ def run_cli(args) -> int:
                      peer_epochs=max(1, args.peer_epochs // 5), epochs_scale=0.2)
     else:
         result = run(datasets=tuple(d for d in args.datasets.split(",") if d), codes=codes,
-                     peer_python=args.peer_python, peer_epochs=args.peer_epochs, on_progress=partial)
+                     peer_python=args.peer_python, peer_epochs=args.peer_epochs, on_progress=partial,
+                     precisions=tuple(p for p in args.precisions.split(",") if p))
     if args.figure:
         figure(result, args.figure)
         print(f"wrote {args.figure}")

@@ -121,7 +121,8 @@ def headline(ctx: Context, key=None) -> str:
 def _headline_reconstruction(ctx: Context, dataset: str) -> list[str]:
     """The modern preset's test MSE and training time at codes 32 and 128, against pythae's default autoencoder
     (PCA's where the peer was skipped), all from one run of ``python -m benchmarks frontier``; docs/recipes.md has both."""
-    rows = {r["code_size"]: r for r in ctx("frontier")["rows"] if r["dataset"] == dataset}
+    rows = {r["code_size"]: r for r in ctx("frontier")["rows"] if r["dataset"] == dataset
+            and r.get("precision", "auto") == "auto"}
     r32, r128 = _entry(rows, 32, f"frontier ({dataset})"), _entry(rows, 128, f"frontier ({dataset})")
     ours = f"{r32['aekit']['test_mse']:.4f} / {r128['aekit']['test_mse']:.4f} (modern, " \
            f"{r32['aekit']['seconds']:.0f} / {r128['aekit']['seconds']:.0f} s)"

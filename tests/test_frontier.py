@@ -74,7 +74,7 @@ def test_frontier_figure_and_table_with_a_peer(tmp_path):
     r = {"rows": [row, {**row, "code_size": 128}], "seconds": 60, "date": "2000-01-01", "peer_epochs": 2,
          "epochs_scale": 1.0, "complete": True}
     table = frontier.to_markdown(r)
-    assert "| d | 32 | 0.0200 | 0.0081 (0.405×) | 20 s | 0.0071 (0.355×) | 8 s | 8 s (0.40×) |" in table
+    assert "| d | 32 | auto | 0.0200 | 0.0081 (0.405×) | 20 s | 0.0071 (0.355×) | 8 s | 8 s (0.40×) |" in table
     frontier_figure(r["rows"], tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
 
