@@ -145,7 +145,7 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     run = str(tmp_path / "run" / "stacked")
     assert main(["score", run, str(tmp_path / "new.csv")]) == 2
     err = capsys.readouterr().err
-    assert "column 'site' row 4 has 'east', a value the model never saw in training (it knows north, south)" in err
+    assert "column 'site' row 4 has 'east', a value the model never saw in training (known: north, south)" in err
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore"]) == 0
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore", "--quantile", "0.99"]) == 0
     assert "quantile 0.99 of validation errors" in capsys.readouterr().out
@@ -218,3 +218,45 @@ def test_float_arrays_in_any_range_are_standardized_features(tmp_path, capsys):
     assert main(["score", str(tmp_path / "run" / "stacked"), str(tmp_path / "new.npy")]) == 0
     assert "#3 " in capsys.readouterr().out.splitlines()[2]  # the worst row, in raw units in, standardized inside
     assert main(["explore", str(tmp_path / "run" / "stacked"), "-o", str(tmp_path / "page.html")]) == 0
+
+
+@pytest.mark.parametrize("text, options, expect", [
+    ("a;b;c\n1;2;x\n3;4;y\n5;6;x\n", [], "the table seems separated by ';'; aekit reads comma-separated CSV"),
+    ("a,a,b\n1,2,3\n4,5,6\n7,8,9\n", [], "column 'a' appears twice in the header"),
+    ("0.5,1.5,2\n1,2,3\n4,5,6\n7,8,9\n", [], "its first row holds numbers (0.5, 1.5, 2, ...), not column names"),
+    (",a,b\n0,1,2\n1,4,5\n2,7,8\n", [], "column 0 has no name in the header (a row index saved by pandas' to_csv"),
+    ("a,b\n1e300,1\n-1e300,2\n3,3\n", [], "column 'a' holds values too large to standardize"),
+    ("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(30)) + "?,1\n", [], "column 'a' holds numbers, but row 30 has '?'"),
+    ("a,y\n" + "".join(f"{i},{i * 0.37}\n" for i in range(30)), ["--label-column", "y"],
+     "label column 'y' has 30 distinct values in 30 rows (fractional numbers): a value to predict"),
+    ("a,y\n1,x\n2,\n3,y\n4,x\n", ["--label-column", "y", "--impute", "mean"], "labels are never imputed"),
+    ("a,b\n1,2\n3,4\n5,6\n", ["--test-size", "0.5"], "--test-size 0.5 of"),
+])
+def test_misread_tables_are_refused_before_any_work(tmp_path, capsys, text, options, expect):
+    (tmp_path / "rows.csv").write_text(text)
+    assert main(["reproduce", "stacked", "--dataset", str(tmp_path / "rows.csv"), *options, "--out", str(tmp_path / "run"),
+                 *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert expect in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_new_rows_get_advice_for_the_command_that_reads_them(tmp_path, capsys):
+    rows = write(make_table(), tmp_path / "rows.csv")
+    assert main(["reproduce", "pretrain", "--dataset", str(write(make_table().assign(kind="common"), tmp_path / "one.csv")),
+                 "--label-column", "kind", "--out", str(tmp_path / "one"), *QUICK]) == 2
+    assert "training labels are all one class" in capsys.readouterr().err
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--out", str(tmp_path / "run"), *QUICK]) == 0
+    new = make_table(10, seed=4)
+    new.loc[2, "size"] = np.nan
+    write(new, tmp_path / "gap.csv")
+    new.loc[2, "size"] = 1e300
+    write(new, tmp_path / "huge.csv")
+    capsys.readouterr()
+    run = str(tmp_path / "run" / "stacked")
+    assert main(["score", run, str(tmp_path / "gap.csv")]) == 2
+    assert "the model was trained without --impute: fill or drop those rows, or retrain" in capsys.readouterr().err
+    assert main(["score", run, str(tmp_path / "huge.csv")]) == 2
+    assert "column 'size' row 2 is 1e+300, too far from the training rows" in capsys.readouterr().err
+    assert main(["score", run, str(rows), "--quantile", "2"]) == 2
+    assert "--quantile 2.0 must be in (0, 1)" in capsys.readouterr().err

@@ -117,6 +117,8 @@ def cmd_reconstruct(args) -> int:
 def cmd_score(args) -> int:
     from aekit.anomalies import explain
 
+    if args.quantile is not None and not 0 < args.quantile < 1:  # before any work
+        raise ConfigError(f"--quantile {args.quantile} must be in (0, 1), e.g. 0.99")
     opened, x, shape = _open(args)
     errors = opened.errors(x)
     threshold, basis = opened.threshold(args.contamination, errors, args.quantile)

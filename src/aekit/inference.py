@@ -48,7 +48,7 @@ class OpenedModel:
             x = self.table.transform(read_table(path, f"INPUT {path}"), f"INPUT {path}", unknown)
             return x, (x.shape[1],)
         if self.table is not None:  # raw numbers, one column each, standardized as the training rows were
-            if path.is_dir():
+            if path.is_dir() or path.suffix not in (".npy", ".npz"):
                 raise DataError(f"INPUT {path}: the model at {self.source} was trained on a table; give new rows as "
                                 ".csv or .parquet with the same columns")
             x, _ = load_input(path, key=key)

@@ -75,8 +75,8 @@ def as_uint8_images(x: np.ndarray, what: str) -> np.ndarray:
                             f"{int(bad.any(axis=1).argmax())}; float images must lie in [0, 1]")
         if x.min() < 0 or x.max() > 1:
             raise DataError(f"{what}: float images must lie in [0, 1]; found min {x.min():g}, max {x.max():g}; divide "
-                            "pixels by 255 or save them as uint8 (rows of measurements in any range: an (N, D) array, or "
-                            "a table .csv)")
+                            "pixels by 255 or save them as uint8 (image-shaped floats, and whole numbers in 0..255, are "
+                            "taken as pixels; measurements: save them as a table .csv)")
         return np.rint(x * 255).astype(np.uint8)
     if np.issubdtype(x.dtype, np.integer):
         if x.min() < 0 or x.max() > 255:

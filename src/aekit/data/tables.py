@@ -84,9 +84,10 @@ class TableSchema:
         np.add.at(out.T, self.feature_column, np.asarray(squared, dtype=np.float64).T)
         return out
 
-    def transform(self, frame, what: str, unknown: str = "error") -> np.ndarray:
+    def transform(self, frame, what: str, unknown: str = "error", training: bool = False) -> np.ndarray:
         """(N, D) float32 features of ``frame`` (a pandas DataFrame with at least the schema's columns; others,
-        the label column included, are ignored)."""
+        the label column included, are ignored). ``training``: the rows come with the training command (whose
+        messages advise its options), not to a saved model."""
         import pandas as pd
 
         missing = [c.name for c in self.columns if c.name not in frame.columns]
@@ -98,7 +99,8 @@ class TableSchema:
         parts = []
         for c in self.columns:
             values = frame[c.name]
-            _check_missing(values, c.name, what, self.impute)
+            _check_missing(values, c.name, what, self.impute, None if training else
+                           "the model was trained without --impute: fill or drop those rows, or retrain with --impute mean")
             if c.kind == "number":
                 numbers = pd.to_numeric(values, errors="coerce")
                 bad = numbers.isna() & values.notna()
@@ -107,20 +109,25 @@ class TableSchema:
                     raise DataError(f"{what}: column {c.name!r} holds numbers in training, but row {row} has "
                                     f"{values.iloc[row]!r}; fix the value or drop the row")
                 x = numbers.fillna(c.mean).to_numpy(dtype=np.float64)
-                if not np.isfinite(x).all():
-                    row = int(np.flatnonzero(~np.isfinite(x))[0])
-                    raise DataError(f"{what}: column {c.name!r} row {row} is {x[row]}; expected a finite number")
-                parts.append(((x - c.mean) / c.scale)[:, None])
+                z = ((x - c.mean) / c.scale).astype(np.float32)
+                if not np.isfinite(z).all():
+                    row = int(np.flatnonzero(~np.isfinite(z))[0])
+                    raise DataError(f"{what}: column {c.name!r} row {row} is {x[row]:g}, too far from the training rows "
+                                    f"(mean {c.mean:.4g}, standard deviation {c.scale:.4g}) to standardize; expected a "
+                                    "finite number on that scale")
+                parts.append(z[:, None])
             else:
                 text = values.astype("string").fillna(c.fill)
                 codes = _codes(text, c.categories)
                 unseen = codes < 0
                 if unseen.any() and unknown == "error":
                     row = int(np.flatnonzero(unseen)[0])
-                    raise DataError(f"{what}: column {c.name!r} row {row} has {text.iloc[row]!r}, a value the model "
-                                    f"never saw in training (it knows {_names(c.categories)}); fix it, or pass "
-                                    "--unknown ignore to encode unseen values as none of the known ones")
-                onehot = np.zeros((len(codes), len(c.categories)))
+                    fix = ("every test value must appear in the training table: fix it or drop the row" if training else
+                           "fix it, or pass --unknown ignore to encode unseen values as none of the known ones")
+                    raise DataError(f"{what}: column {c.name!r} row {row} has {str(text.iloc[row])!r}, a value "
+                                    f"{'the training rows never have' if training else 'the model never saw in training'} "
+                                    f"(known: {_names(c.categories)}); {fix}")
+                onehot = np.zeros((len(codes), len(c.categories)), dtype=np.float32)
                 onehot[np.flatnonzero(~unseen), codes[~unseen]] = 1.0
                 parts.append(onehot)
         return np.concatenate(parts, axis=1).astype(np.float32)
@@ -136,7 +143,12 @@ class TableSchema:
             raise DataError(f"{what} has {x.shape[1]} values per row; the model was trained on {len(self.columns)}")
         mean = np.array([c.mean for c in self.columns])
         scale = np.array([c.scale for c in self.columns])
-        return ((x - mean) / scale).astype(np.float32)
+        z = ((x - mean) / scale).astype(np.float32)
+        if not np.isfinite(z).all():
+            row, col = np.argwhere(~np.isfinite(z))[0]
+            raise DataError(f"{what}: row {row} value {col} is {x[row, col]:g}, too far from the training rows to "
+                            "standardize; expected finite numbers on their scale")
+        return z
 
     def labels(self, frame, what: str) -> np.ndarray | None:
         """The label column as class indices, (N,) int64; None when the schema has no label column or the
@@ -144,12 +156,12 @@ class TableSchema:
         if self.label is None or self.label not in frame.columns:
             return None
         values = frame[self.label]
-        _check_missing(values, self.label, what, "none")
+        _check_missing(values, self.label, what, "none", LABEL_GAPS)
         codes = _codes(values.astype("string"), self.classes)
         if (codes < 0).any():
             row = int(np.flatnonzero(codes < 0)[0])
-            raise DataError(f"{what}: label column {self.label!r} row {row} has {values.iloc[row]!r}, a class not in "
-                            f"the training rows ({_names(self.classes)})")
+            raise DataError(f"{what}: label column {self.label!r} row {row} has {str(values.iloc[row])!r}, a class the "
+                            f"training rows do not have ({_names(self.classes)}); fix it or drop the row")
         return codes
 
     def unscale(self, features: np.ndarray) -> list[list]:
@@ -206,12 +218,17 @@ def _codes(text, categories) -> np.ndarray:
     return np.asarray(pd.Index(list(categories), dtype="string").get_indexer(text), dtype=np.int64)
 
 
-def _check_missing(values, name: str, what: str, impute: str) -> None:
+LABEL_GAPS = "labels are never imputed: fill them or drop those rows"
+
+
+def _check_missing(values, name: str, what: str, impute: str, fix: str | None = None) -> None:
+    """Refuse missing values unless imputed; ``fix`` says what to do (default: the training command's options)."""
     gaps = values.isna().to_numpy()
     if gaps.any() and impute == "none":
+        fix = fix or ("fill them, drop those rows, or pass --impute mean (numbers get the training mean, text its most "
+                      "frequent value)")
         raise DataError(f"{what}: column {name!r} has {int(gaps.sum())} missing value{'s' if gaps.sum() > 1 else ''} "
-                        f"(the first in row {int(np.flatnonzero(gaps)[0])}); fill them, drop those rows, or pass "
-                        "--impute mean (numbers get the training mean, text its most frequent value)")
+                        f"(the first in row {int(np.flatnonzero(gaps)[0])}); {fix}")
 
 
 def _pandas():
@@ -235,6 +252,9 @@ def table_files(path: Path) -> tuple[Path, Path | None] | None:
     if path.is_dir():
         found = {stem: next((path / f"{stem}{s}" for s in SUFFIXES if (path / f"{stem}{s}").is_file()), None)
                  for stem in ("train", "test")}
+        if found["train"] is None and found["test"] is not None:
+            raise DataError(f"{path}: holds {found['test'].name} but no train.csv (or train.parquet); add the training "
+                            "table")
         if found["train"] is not None:
             if found["test"] is None:
                 raise DataError(f"{path}: holds {found['train'].name} but no test table (test.csv or test.parquet); "
@@ -260,16 +280,51 @@ def read_table(path: Path, what: str | None = None):
     except pd.errors.EmptyDataError:
         raise DataError(f"{what}: the file is empty; expected a header row of column names, then one row per sample") from None
     except UnicodeDecodeError as e:
-        raise DataError(f"{what}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); save the table "
-                        "as UTF-8 CSV") from None
+        raise DataError(f"{what}: not UTF-8 text (byte 0x{e.object[e.start]:02x}); save the table as UTF-8 CSV") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
         detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise DataError(f"{what}: cannot read the table ({detail}); expected a CSV file with a header row, or "
                         "Parquet") from None
+    if suffix not in (".parquet", ".pq"):
+        _check_header(path, what, frame, "\t" if suffix == ".tsv" else ",")
     duplicated = frame.columns[frame.columns.duplicated()]
     if len(duplicated):
         raise DataError(f"{what}: column {duplicated[0]!r} appears twice; column names must be unique")
     return frame
+
+
+def _check_header(path: Path, what: str, frame, sep: str) -> None:
+    """What pandas accepts but means a misread table: another separator, no header row, a duplicated or an
+    empty column name (pandas renames those: ``a.1``, ``Unnamed: 0``)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    header = [h.strip() for h in header]
+    if len(header) == 1:
+        other = next((s for s in (";", "\t", "|") if s in header[0]), None)
+        if other is not None:
+            raise DataError(f"{what}: its header is one column, {header[0][:40]!r}: the table seems separated by "
+                            f"{other!r}; aekit reads comma-separated CSV (.tsv for tabs): save it with commas")
+    seen = set()
+    for i, name in enumerate(header):
+        if name in seen:
+            raise DataError(f"{what}: column {name!r} appears twice in the header; column names must be unique")
+        seen.add(name)
+        if not name:
+            raise DataError(f"{what}: column {i} has no name in the header (a row index saved by pandas' to_csv, or a "
+                            "trailing comma); save with index=False, or name or drop the column")
+    if header and all(_is_number(h) for h in header):
+        raise DataError(f"{what}: its first row holds numbers ({', '.join(header[:3])}, ...), not column names; add a "
+                        "header row of column names")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def fit_schema(frame, what: str, label: str | None = None, impute: str = "none") -> TableSchema:
@@ -286,19 +341,22 @@ def fit_schema(frame, what: str, label: str | None = None, impute: str = "none")
     columns = []
     for name in names:
         values = frame[name]
-        _check_missing(values, str(name), what, impute)
         if values.isna().all():
             raise DataError(f"{what}: column {name!r} has no values at all; drop it")
+        _check_missing(values, str(name), what, impute)
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_complex_dtype(values):
             x = values.to_numpy(dtype=np.float64)
             x = x[~np.isnan(x)]
             if not np.isfinite(x).all():
                 raise DataError(f"{what}: column {name!r} holds infinite values; expected finite numbers")
-            from sklearn.preprocessing import StandardScaler
-
-            scaler = StandardScaler().fit(x[:, None])  # its scale_ is 1 for a constant column
-            columns.append(Column(str(name), "number", float(scaler.mean_[0]), float(scaler.scale_[0])))
+            with np.errstate(all="ignore"):
+                mean, std = float(x.mean()), float(x.std())  # StandardScaler's: the population standard deviation
+            if not (np.isfinite(mean) and np.isfinite(std)) or abs(mean) > 1e30 or std > 1e30:
+                raise DataError(f"{what}: column {name!r} holds values too large to standardize (up to "
+                                f"{np.abs(x).max():.3g}); rescale the column (e.g. to other units, or its logarithm)")
+            columns.append(Column(str(name), "number", mean, std if std > 0 else 1.0))  # a constant column: centred
         else:
+            _check_not_numbers(values, str(name), what)
             text = values.dropna().astype("string")
             counts = text.value_counts()
             if len(counts) > MAX_CATEGORIES or len(counts) == len(text) > 20:  # an identifier, a free-text note
@@ -308,9 +366,29 @@ def fit_schema(frame, what: str, label: str | None = None, impute: str = "none")
             columns.append(Column(str(name), "text", categories=tuple(sorted(counts.index)), fill=str(counts.index[0])))
     classes = ()
     if label is not None:
-        _check_missing(frame[label], label, what, "none")
-        classes = _sorted_values(frame[label].astype("string").unique())
+        _check_missing(frame[label], label, what, "none", LABEL_GAPS)
+        y = frame[label]
+        classes = _sorted_values(y.astype("string").unique())
+        floats = pd.api.types.is_float_dtype(y) and not (y == y.round()).all()
+        if floats or (len(classes) > 20 and len(classes) > len(frame) // 2):
+            raise DataError(f"{what}: label column {label!r} has {len(classes):,} distinct values in {len(frame):,} rows"
+                            f"{' (fractional numbers)' if floats else ''}: a value to predict or an identifier, not a class; "
+                            "aekit's labels are classes: name a class column, or leave --label-column out")
     return TableSchema(tuple(columns), label, classes, impute, {"file": what, "rows": len(frame)})
+
+
+def _check_not_numbers(values, name: str, what: str) -> None:
+    """A text column that is numbers but for a few placeholders ('?', 'n/a') is a number column misread: one-hot
+    encoding it would be silently wrong."""
+    import pandas as pd
+
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    odd = numbers.isna().to_numpy()
+    if len(present) and odd.any() and odd.mean() <= 0.1:
+        row = int(np.flatnonzero(values.notna().to_numpy())[np.flatnonzero(odd)[0]])
+        raise DataError(f"{what}: column {name!r} holds numbers, but row {row} has {str(present[odd].iloc[0])!r}; "
+                        "fix such values, or leave those cells empty (and pass --impute mean)")
 
 
 def numeric_schema(x: np.ndarray, source: str) -> TableSchema:
@@ -375,12 +453,17 @@ def load_table(path: Path, options: TableOptions = TableOptions(), seed: int = 0
 
     train_path, test_path = table_files(path)
     label, impute, test_size = options.check().label, options.impute, options.test_size
+    if test_path is not None and test_size != TableOptions().test_size:
+        raise DataError(f"--test-size {test_size}: {path} holds its own test table ({test_path.name}); drop --test-size")
     frame = read_table(train_path)
     fit_schema(frame, str(train_path), label, impute)  # the whole file's problems, named by its own row numbers
     unknown = "error"
     if test_path is None:
-        y = None if label is None or label not in frame.columns else frame[label].astype("string").to_numpy()
         n_test = max(1, round(test_size * len(frame)))
+        if len(frame) - n_test < MIN_ROWS:
+            raise DataError(f"--test-size {test_size} of {train_path}'s {len(frame)} rows leaves {len(frame) - n_test} to "
+                            f"train on; choose a smaller --test-size, or give a test table")
+        y = None if label is None or label not in frame.columns else frame[label].astype("string").to_numpy()
         keep, held = split_indices(None if y is None else np.unique(y, return_inverse=True)[1], len(frame), n_test, seed)
         frame, test_frame = frame.iloc[keep].reset_index(drop=True), frame.iloc[held].reset_index(drop=True)
         test_what = f"{train_path} (test rows)"
@@ -388,8 +471,10 @@ def load_table(path: Path, options: TableOptions = TableOptions(), seed: int = 0
     else:
         test_frame, test_what = read_table(test_path), str(test_path)
     schema = fit_schema(frame, str(train_path), label, impute)
-    x, y = schema.transform(frame, str(train_path)), schema.labels(frame, str(train_path))
-    x_test, y_test = schema.transform(test_frame, test_what, unknown), schema.labels(test_frame, test_what)
+    schema = dataclasses.replace(schema, source={**schema.source, "file": str(train_path.resolve())})  # explore finds it
+    x, y = schema.transform(frame, str(train_path), training=True), schema.labels(frame, str(train_path))
+    x_test = schema.transform(test_frame, test_what, unknown, training=True)
+    y_test = schema.labels(test_frame, test_what)
     if label is not None and y_test is None:
         raise DataError(f"{test_what}: lacks the label column {label!r} that the training rows have")
     tr, va = split_indices(y, len(x), validation_size(len(x)), seed)

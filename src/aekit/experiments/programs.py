@@ -90,6 +90,9 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     (given the ``device``) a network too large for its memory."""
     if cfg.finetune is not None and (data.train.labels is None or data.test.labels is None):
         raise DataError(f"dataset {data.name!r} has no labels; the pretrain program needs y_train and y_test")
+    if cfg.finetune is not None and len(np.unique(data.train.labels)) < 2:
+        raise DataError(f"dataset {data.name!r}: its training labels are all one class; the pretrain program's classifier "
+                        "needs at least two")
     if cfg.finetune is not None and cfg.finetune.early_stopping and (
             data.validation.labels is None or len(data.validation) == 0):
         raise DataError(f"finetune.early_stopping={cfg.finetune.early_stopping} needs a labeled validation split, and "
