@@ -109,7 +109,8 @@ class TableSchema:
                     raise DataError(f"{what}: column {c.name!r} holds numbers in training, but row {row} has "
                                     f"{values.iloc[row]!r}; fix the value or drop the row")
                 x = numbers.fillna(c.mean).to_numpy(dtype=np.float64)
-                z = ((x - c.mean) / c.scale).astype(np.float32)
+                with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: refused just below
+                    z = ((x - c.mean) / c.scale).astype(np.float32)
                 if not np.isfinite(z).all():
                     row = int(np.flatnonzero(~np.isfinite(z))[0])
                     raise DataError(f"{what}: column {c.name!r} row {row} is {x[row]:g}, too far from the training rows "
@@ -143,7 +144,8 @@ class TableSchema:
             raise DataError(f"{what} has {x.shape[1]} values per row; the model was trained on {len(self.columns)}")
         mean = np.array([c.mean for c in self.columns])
         scale = np.array([c.scale for c in self.columns])
-        z = ((x - mean) / scale).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: refused just below
+            z = ((x - mean) / scale).astype(np.float32)
         if not np.isfinite(z).all():
             row, col = np.argwhere(~np.isfinite(z))[0]
             raise DataError(f"{what}: row {row} value {col} is {x[row, col]:g}, too far from the training rows to "
