@@ -260,3 +260,10 @@ def test_new_rows_get_advice_for_the_command_that_reads_them(tmp_path, capsys):
     assert "column 'size' row 2 is 1e+300, too far from the training rows" in capsys.readouterr().err
     assert main(["score", run, str(rows), "--quantile", "2"]) == 2
     assert "--quantile 2.0 must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_data_convert_says_a_table_trains_as_it_is(tmp_path, capsys):
+    rows = write(make_table(), tmp_path / "rows.csv")
+    assert main(["data", "convert", str(rows), str(tmp_path / "out")]) == 2
+    assert "a table trains as it is, read into memory: pass it to --dataset" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -29,6 +29,7 @@ from aekit.data.images import check_resizable, is_image_folder, is_image_shape
 from aekit.data.inputs import ZIP_ERRORS, read_npz
 from aekit.data.npyfolder import is_npy_folder
 from aekit.data.sources import Source, array_source, idx_source, image_folder, npz_source
+from aekit.data.tables import is_table
 from aekit.errors import DataError
 from aekit.fileio import check_parent_writable, temporary_name
 from aekit.rundir import locked_beside
@@ -80,6 +81,9 @@ def open_parts(src: str, data_dir=None, download: bool | None = None, image_size
                         "an .npz file, a folder of IDX files or a folder of images with train/ and test/")
     if is_npy_folder(path):
         raise DataError(f"SRC {path}: is already a dataset folder of .npy files; pass it to --dataset as it is")
+    if is_table(path) or path.is_dir() and ((path / "train.csv").is_file() or (path / "train.parquet").is_file()):
+        raise DataError(f"SRC {path}: a table trains as it is, read into memory: pass it to --dataset (tables are not "
+                        "converted to .npy folders)")
     if path.suffix == ".npz":
         return _npz_parts(path)
     if is_image_folder(path):
