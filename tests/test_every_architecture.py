@@ -14,6 +14,8 @@ from aekit.cli import main
 from aekit.estimators import AutoencoderClassifier, AutoencoderTransformer
 from aekit.inference import open_model
 
+pytestmark = pytest.mark.slow  # eight trainings, then every command on each
+
 RUNS = {
     "seed-mlp": [],
     "tied": ["--set", "tied=true"],
