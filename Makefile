@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/aekit reproduce all --dataset mnist-5k --out runs/demo
+	$(VENV)/bin/aekit reproduce stacked --dataset mnist-5k --preset modern --out runs/demo/modern
+	$(VENV)/bin/aekit compare runs/demo/stacked runs/demo/modern/stacked --names tutorial,modern -o runs/demo/compare.png
 
 # Everything: lint, then every test (the slow ones run subprocesses, a browser, torchrun and benchmarks).
 test: lint

@@ -245,3 +245,23 @@ def test_tensorboard_draws_color_images(tmp_path):
     rgb = np.asarray(first, dtype=np.int16)
     tile = rgb[:10, :12]  # the grid's first tile: the first test image
     assert (tile[..., 2] > tile[..., 0] + 100).all()  # its blue is kept
+
+
+def test_compare_draws_each_models_reconstructions_with_its_test_mse(run_dir, tmp_path, capsys):
+    stacked, pretrain = run_dir / "out" / "stacked", run_dir / "out" / "pretrain"
+    out = tmp_path / "compare.png"
+    assert main(["compare", str(stacked), str(pretrain), "--names", "one,two", "--dataset", str(run_dir / "tiny.npz"),
+                 "-n", "4", "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    from aekit.data.catalog import load_dataset
+    from aekit.inference import open_model
+
+    x = load_dataset(str(run_dir / "tiny.npz")).test.images
+    for name, model, line in zip(("one", "two"), (stacked, pretrain), lines):
+        assert line.startswith(f"{name}: test MSE {open_model(model).errors(x).mean():.4f}")  # the whole test split
+    from PIL import Image
+
+    assert Image.open(out).size[1] > Image.open(out).size[0] / 4  # three rows of four images
+    assert main(["compare", str(stacked), "--names", "a,b", "-o", str(tmp_path / "x.png")]) == 2
+    assert "--names gives 2 names for 1 models" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

@@ -110,6 +110,18 @@ def _add_inference(sub) -> None:
     p.add_argument("--figure", default=None, metavar="PNG", help="draw the worst-scored samples and their reconstructions")
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", formatter_class=Formatter, help="draw several models' reconstructions of the same images",
+                       description="Draw the first N test images, then each MODEL's reconstructions of them, one row per "
+                       "model, with its test MSE over the whole test split: e.g. the tutorial's and the modern preset's.")
+    p.add_argument("models", metavar="MODEL", nargs="+", help="run directories or checkpoint folders with a decoder")
+    p.add_argument("-o", "--output", default="compare.png", help="output .png file")
+    p.add_argument("-n", type=int, default=10, help="images to show")
+    p.add_argument("--names", default=None, help="comma-separated row names, one per MODEL (default: their folders)")
+    p.add_argument("--dataset", default=None, help="dataset whose test split to draw (default: the first model's)")
+    p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/")
+
+
 def _add_export(sub) -> None:
     p = sub.add_parser("export", formatter_class=Formatter, help="export a model to ONNX",
                        description="Export MODEL's encoder (or decoder, or whole autoencoder) to ONNX, input scaling included.")
@@ -193,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Each command has its own --help.")
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_data, _add_inference, _add_export,
-                _add_explore):
+    for add in (_add_reproduce, _add_train, _add_fewlabels, _add_datasets, _add_data, _add_inference, _add_compare,
+                _add_export, _add_explore):
         add(sub)
     return parser
 

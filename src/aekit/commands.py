@@ -152,6 +152,41 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from aekit.data.catalog import load_dataset
+    from aekit.errors import DataError
+    from aekit.figures import image_rows
+    from aekit.inference import open_model
+
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n} must be at least 1")
+    names = args.names.split(",") if args.names else [f"{Path(m).parent.name}/{Path(m).name}" for m in args.models]
+    if len(names) != len(args.models):
+        raise ConfigError(f"--names gives {len(names)} names for {len(args.models)} models; give one per model")
+    check_destination(args.output)  # before any work
+    models = [open_model(m) for m in args.models]
+    for opened in models:
+        if opened.table is not None:
+            raise DataError(f"the model at {opened.source} was trained on a table; compare draws images "
+                            "(aekit score compares rows)")
+    dataset = args.dataset or getattr(models[0].autoencoder(), "extra", {}).get("dataset")
+    if not dataset:
+        raise ConfigError(f"the model at {models[0].source} does not say which dataset it was trained on; "
+                          "pass --dataset NAME_OR_PATH")
+    data = load_dataset(dataset, data_dir=args.data_dir)
+    x = data.test.images
+    shown = x[: args.n]
+    rows = [("input", models[0].scaled(shown, what=f"the test split of {dataset}"))]
+    for name, opened in zip(names, models):
+        mse = float(opened.errors(x).mean())  # the whole test split, as the run's test MSE
+        rows.append((f"{name}\nMSE {mse:.4f}", opened.reconstruct(shown)))
+        print(f"{name}: test MSE {mse:.4f} on {len(x)} test images of {data.name}")
+    image_rows(rows, data.image_shape, args.output,
+               title=f"{data.name}: test images, then each model's reconstructions (test MSE over the whole test split)")
+    print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from aekit.export import export_onnx
     from aekit.inference import open_model
@@ -183,5 +218,6 @@ def cmd_explore(args) -> int:
 COMMANDS = {
     "reproduce": cmd_reproduce, "train": cmd_train, "fewlabels": cmd_fewlabels, "datasets": cmd_datasets, "data": cmd_data,
     "encode": cmd_encode,
-    "reconstruct": cmd_reconstruct, "score": cmd_score, "export": cmd_export, "explore": cmd_explore,
+    "reconstruct": cmd_reconstruct, "score": cmd_score, "compare": cmd_compare, "export": cmd_export,
+    "explore": cmd_explore,
 }

@@ -25,19 +25,26 @@ def _save(fig, path: str | os.PathLike) -> None:
 def reconstruction_grid(originals: np.ndarray, reconstructions: np.ndarray, image_shape, path,
                         title: str | None = None, labels: list[str] | None = None) -> None:
     """The tutorial's 2 x n grid: test images above, their reconstructions below (``labels`` under each)."""
-    n = len(originals)
-    fig = _figure((max(n, 2), 2.3 if title else 2.1))
-    axes = fig.subplots(2, n, squeeze=False)
-    for i in range(n):
-        for row, images in enumerate((originals, reconstructions)):
-            ax = axes[row][i]
+    image_rows([("input", originals), ("output", reconstructions)], image_shape, path, title, labels)
+
+
+def image_rows(rows: list[tuple[str, np.ndarray]], image_shape, path, title: str | None = None,
+               labels: list[str] | None = None) -> None:
+    """One row of n images per (name, images), the name on the left (``labels`` under the last row's images);
+    images are flat values in [0, 1], gray or color (channels last)."""
+    n = len(rows[0][1])
+    fig = _figure((max(n, 2) + (1.2 if max(len(name) for name, _ in rows) > 8 else 0), 1.05 * len(rows) + (0.2 if title else 0)))
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for i in range(n):
+            ax = axes[r][i]
             ax.imshow(np.asarray(images[i], dtype=np.float32).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-        if labels:
-            axes[1][i].set_xlabel(labels[i], fontsize=7)
-    axes[0][0].set_ylabel("input", fontsize=8)
-    axes[1][0].set_ylabel("output", fontsize=8)
+        axes[r][0].set_ylabel(name, fontsize=8)
+    if labels:
+        for i in range(n):
+            axes[-1][i].set_xlabel(labels[i], fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     _save(fig, path)
