@@ -43,9 +43,13 @@ def _table_rows(opened, model: str, path: str | None) -> PageSource:
         return PageSource(opened.autoencoder(), x, None, (), (x.shape[1],), f"{model} on {path}", table=schema)
     file = files[1] or files[0]
     frame = read_table(file)
-    x = schema.transform(frame, str(file), unknown="ignore")
-    return PageSource(opened.autoencoder(), x, schema.labels(frame, str(file)), schema.classes, (x.shape[1],),
-                      f"{model} on {file}", table=schema)
+    x = schema.transform(frame, str(file), unknown="ignore")  # an unseen category: none of the known ones, as score --unknown ignore
+    try:
+        labels = schema.labels(frame, str(file))
+    except DataError as e:  # labels only colour the points: the page is drawn without them
+        print(f"note: points are coloured by error only: {e}")
+        labels = None
+    return PageSource(opened.autoencoder(), x, labels, schema.classes, (x.shape[1],), f"{model} on {file}", table=schema)
 
 
 def open_source(model: str, dataset: str | None = None, data_dir: str | None = None,
