@@ -267,3 +267,17 @@ def test_data_convert_says_a_table_trains_as_it_is(tmp_path, capsys):
     assert main(["data", "convert", str(rows), str(tmp_path / "out")]) == 2
     assert "a table trains as it is, read into memory: pass it to --dataset" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_fewlabels_runs_on_a_labeled_table(tmp_path):
+    import json
+
+    rows = write(make_table(200), tmp_path / "rows.csv")
+    assert main(["fewlabels", "--dataset", str(rows), "--label-column", "kind", "--labels", "10,all", "--seeds", "1",
+                 "--preset", "tutorial", "--epochs-scale", "0.02", "--out", str(tmp_path / "few")]) == 0
+    summary = json.loads((tmp_path / "few" / "fewlabels.json").read_text())["summary"]
+    assert [row["labels"] for row in summary] == [10, "all"]
+    for row in summary:  # accuracies over the 40 held-out rows (20% of 200)
+        for acc in (row["pretrained_mean"], row["scratch_mean"]):
+            assert 0 <= acc <= 1 and abs(acc * 40 - round(acc * 40)) < 1e-9
