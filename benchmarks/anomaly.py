@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import finish, machine, markdown_table, script_main
+from benchmarks.common import finish, machine, markdown_table, positive_ints, script_main
 
 NAME = "anomaly"
 
@@ -71,12 +71,9 @@ def add_arguments(p) -> None:
 def run_cli(args) -> int:
     from aekit.errors import ConfigError
 
-    try:
-        hidden = tuple(int(v) for v in args.hidden_sizes.split(","))
-    except ValueError:
-        raise ConfigError(f"--hidden-sizes {args.hidden_sizes!r}: expected comma-separated integers like 128,32") from None
-    if args.epochs < 1 or not hidden or min(hidden) < 1:
-        raise ConfigError(f"--epochs {args.epochs} and --hidden-sizes {args.hidden_sizes} must be positive")
+    hidden = positive_ints("--hidden-sizes", args.hidden_sizes, "128,32")
+    if args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs} must be positive")
     result = run(args.dataset, hidden, args.epochs, args.seed)
     return finish(result, to_markdown(result), args.json)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import finish, machine, markdown_table, script_main
+from benchmarks.common import finish, machine, markdown_table, positive_ints, script_main
 
 NAME = "color"
 SIZE, STRIDE, TEST_SHARE = 32, 8, 0.2
@@ -97,12 +97,9 @@ def add_arguments(p) -> None:
 def run_cli(args) -> int:
     from aekit.errors import ConfigError
 
-    try:
-        codes = tuple(int(c) for c in args.codes.split(","))
-    except ValueError:
-        raise ConfigError(f"--codes {args.codes!r}: expected comma-separated integers like 32,64") from None
-    if args.epochs < 1 or min(codes) < 1:
-        raise ConfigError(f"--epochs {args.epochs} and --codes {args.codes} must be positive")
+    codes = positive_ints("--codes", args.codes, "32,64")
+    if args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs} must be positive")
     result = run(codes, args.epochs)
     return finish(result, to_markdown(result), args.json)
 

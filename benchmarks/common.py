@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from aekit.errors import AekitError
+from aekit.errors import AekitError, ConfigError
 from aekit.fileio import atomic_open, write_json
 
 
@@ -46,6 +46,17 @@ def timed(fn, min_seconds: float = 0.3) -> float:
         fn()
         n += 1
     return elapsed / n
+
+
+def positive_ints(option: str, text: str, example: str) -> tuple[int, ...]:
+    """``"32,128"`` as (32, 128); anything but comma-separated positive integers is a ConfigError naming ``option``."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected comma-separated integers like {example}") from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"{option} {text!r}: expected positive integers like {example}")
+    return values
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -16,7 +16,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from benchmarks.common import finish, machine, markdown_table, script_main
+from benchmarks.common import finish, machine, markdown_table, positive_ints, script_main
 
 NAME = "frontier"
 CODES = (32, 128)
@@ -218,10 +218,7 @@ def run_cli(args) -> int:
     from aekit.errors import ConfigError
     from benchmarks.common import write_report
 
-    try:
-        codes = tuple(int(c) for c in args.codes.split(",") if c.strip())
-    except ValueError:
-        raise ConfigError(f"--codes {args.codes!r}: expected comma-separated integers like 32,128") from None
+    codes = positive_ints("--codes", args.codes, "32,128")
     if args.peer_epochs < 1:
         raise ConfigError(f"--peer-epochs {args.peer_epochs} must be a positive integer")
 
