@@ -79,7 +79,7 @@ class _AutoencoderBase(BaseEstimator):
             return X
         dtype = np.float64 if X.dtype == np.float64 else np.float32
         scaled = (X.astype(dtype) - self.data_min_) / self.data_range_
-        return scaled if self.scaling_ in ("standard",) else np.clip(scaled, 0.0, 1.0)
+        return scaled if self.scaling_ == "standard" else np.clip(scaled, 0.0, 1.0)
 
     def _unscale(self, Z: np.ndarray) -> np.ndarray:
         return Z * self.data_range_.astype(Z.dtype) + self.data_min_.astype(Z.dtype)

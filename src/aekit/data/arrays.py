@@ -189,23 +189,24 @@ def from_arrays(name, x_train, y_train, x_test, y_test, classes=(), source="", i
     ytr = as_labels(y_train, len(xtr), f"{name} training labels")
     yte = as_labels(y_test, len(xte), f"{name} test labels")
     classes = infer_classes(name, {"training": ytr, "test": yte}, classes)
-    n_val = validation_size(len(xtr))
+    return with_validation(name, xtr, ytr, Split(xte, yte), split=split, seed=seed, image_shape=tuple(shape),
+                           classes=tuple(classes), source=source)
+
+
+def with_validation(name: str, x: np.ndarray, y: np.ndarray | None, test: Split, *, split: str = "stratified",
+                    seed: int = 0, **fields) -> Dataset:
+    """A Dataset whose validation split is taken from the training rows ``x`` (labels ``y``): the first rows
+    (``split="first"``), or drawn from ``seed``, stratified by label; ``fields`` are the Dataset's others."""
+    n_val = validation_size(len(x))
     if split == "first":
         tr, va = slice(n_val, None), slice(None, n_val)
     else:
-        tr, va = split_indices(ytr, len(xtr), n_val, seed)
-    def take(y, s):
-        return None if y is None else y[s]
-    return Dataset(
-        name=name,
-        train=Split(xtr[tr], take(ytr, tr)),
-        validation=Split(xtr[va], take(ytr, va)),
-        test=Split(xte, yte),
-        image_shape=tuple(shape),
-        classes=tuple(classes),
-        source=source,
-        split="first" if split == "first" else f"stratified (seed {seed})",
-    )
+        tr, va = split_indices(y, len(x), n_val, seed)
+
+    def take(rows):
+        return Split(x[rows], None if y is None else y[rows])
+    return Dataset(name=name, train=take(tr), validation=take(va), test=test,
+                   split="first" if split == "first" else f"stratified (seed {seed})", **fields)
 
 
 def data_fingerprint(data: Dataset) -> dict:

@@ -419,7 +419,7 @@ def from_feature_arrays(name: str, x_train, y_train, x_test, y_test, source: str
     """A dataset of float arrays in any range (``.npz`` with ``x_train``, ``x_test``): each value a column,
     standardized with the training rows' statistics (the rows split off for validation included, as for a
     table), the schema kept with the model."""
-    from aekit.data.arrays import Dataset, Split, as_labels, infer_classes, split_indices, validation_size
+    from aekit.data.arrays import Split, as_labels, infer_classes, with_validation
 
     parts = []
     for x, what in ((x_train, "training"), (x_test, "test")):
@@ -438,20 +438,16 @@ def from_feature_arrays(name: str, x_train, y_train, x_test, y_test, source: str
     x, xt = schema.transform_array(parts[0], name), schema.transform_array(parts[1], name)
     y, yt = as_labels(y_train, len(x), f"{name} training labels"), as_labels(y_test, len(xt), f"{name} test labels")
     classes = infer_classes(name, {"training": y, "test": yt})
-    tr, va = split_indices(y, len(x), validation_size(len(x)), seed)
-
-    def take(a, i):
-        return None if a is None else a[i]
-    return Dataset(name, train=Split(x[tr], take(y, tr)), validation=Split(x[va], take(y, va)), test=Split(xt, yt),
-                   image_shape=(x.shape[1],), classes=classes, source=f"{source} (values standardized per column)",
-                   split=f"stratified (seed {seed})", table=dataclasses.replace(schema, classes=classes), bounded=False)
+    return with_validation(name, x, y, Split(xt, yt), seed=seed, image_shape=(x.shape[1],), classes=classes,
+                           source=f"{source} (values standardized per column)",
+                           table=dataclasses.replace(schema, classes=classes), bounded=False)
 
 
 def load_table(path: Path, options: TableOptions = TableOptions(), seed: int = 0):
     """A table dataset (:class:`aekit.data.arrays.Dataset` with ``table`` set): its training rows standardized
     with their own statistics; without a test table, a test split of ``test_size`` of the rows drawn from ``seed``
     (stratified by label when there is one), then a validation split as for any user's data."""
-    from aekit.data.arrays import Dataset, Split, split_indices, validation_size
+    from aekit.data.arrays import Split, split_indices, with_validation
 
     train_path, test_path = table_files(path)
     label, impute, test_size = options.check().label, options.impute, options.test_size
@@ -479,12 +475,6 @@ def load_table(path: Path, options: TableOptions = TableOptions(), seed: int = 0
     y_test = schema.labels(test_frame, test_what)
     if label is not None and y_test is None:
         raise DataError(f"{test_what}: lacks the label column {label!r} that the training rows have")
-    tr, va = split_indices(y, len(x), validation_size(len(x)), seed)
-
-    def take(a, i):
-        return None if a is None else a[i]
     source = f"{train_path}" + (f" and {test_path}" if test_path else f" ({len(test_frame)} rows held out for testing)")
-    return Dataset(path.stem if path.is_file() else path.name, train=Split(x[tr], take(y, tr)),
-                   validation=Split(x[va], take(y, va)), test=Split(x_test, y_test), image_shape=(x.shape[1],),
-                   classes=schema.classes, source=source, split=f"stratified (seed {seed})", table=schema,
-                   bounded=False)
+    return with_validation(path.stem if path.is_file() else path.name, x, y, Split(x_test, y_test), seed=seed,
+                           image_shape=(x.shape[1],), classes=schema.classes, source=source, table=schema, bounded=False)

@@ -61,7 +61,8 @@
   const columns = data.columns || [];
   const blocks = [];  // [start, width] of each column's features (a text column: its one-hot block)
   { let s = 0; for (const c of columns) { const w = c.kind === "number" ? 1 : c.categories.length; blocks.push([s, w]); s += w; } }
-  const rowOf = (i) => features.subarray(i * blocks.reduce((a, [, w]) => a + w, 0), (i + 1) * blocks.reduce((a, [, w]) => a + w, 0));
+  const rowWidth = blocks.reduce((a, [, w]) => a + w, 0);  // features per row
+  const rowOf = (i) => features.subarray(i * rowWidth, (i + 1) * rowWidth);
   function valueOf(f, j) {  // column j of features f, in the table's units
     const c = columns[j], [s, w] = blocks[j];
     if (c.kind === "number") return (f[s] * c.scale + c.mean).toPrecision(4);
