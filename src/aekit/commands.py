@@ -116,17 +116,17 @@ def cmd_reconstruct(args) -> int:
 
 def cmd_score(args) -> int:
     from aekit.anomalies import explain
+    from aekit.inference import check_threshold
 
-    if args.quantile is not None and not 0 < args.quantile < 1:  # before any work
-        raise ConfigError(f"--quantile {args.quantile} must be in (0, 1), e.g. 0.99")
+    check_threshold(args.contamination, args.quantile)  # before any work
     opened, x, shape = _open(args)
     errors = opened.errors(x)
     threshold, basis = opened.threshold(args.contamination, errors, args.quantile)
     outlier = errors > threshold
     worst = np.argsort(errors)[::-1][:10]
     explained = np.union1d(np.flatnonzero(outlier), worst)  # where the error is, for every flagged row
-    why = dict(zip(explained.tolist(), explain((opened.reconstruct(x[explained]) - opened.scaled(x[explained]))
-                                               ** 2, shape, opened.table)))
+    shown, recon = opened.scaled(x[explained]), opened.reconstruct(x[explained])
+    why = dict(zip(explained.tolist(), explain((recon - shown) ** 2, shape, opened.table)))
     if args.output:
         import csv
 
@@ -137,8 +137,8 @@ def cmd_score(args) -> int:
     if args.figure:
         from aekit.figures import reconstruction_grid
 
-        shown = opened.scaled(x[worst])
-        reconstruction_grid(shown, opened.reconstruct(x[worst]), shape, args.figure,
+        at = np.searchsorted(explained, worst)  # the worst rows among those reconstructed above
+        reconstruction_grid(shown[at], recon[at], shape, args.figure,
                             title="worst-scored samples above their reconstructions",
                             labels=[f"{errors[i]:.3f}" for i in worst])
     rule = f"quantile {args.quantile}" if args.quantile is not None else f"contamination {args.contamination}"

@@ -106,18 +106,24 @@ class OpenedModel:
         """The error above which a sample is an outlier: PyOD's meaning of ``contamination``, the
         expected share of outliers in the *training* data; or, given ``quantile``, that quantile of the
         validation errors (rows the model never trained on). Falls back to the input's own errors."""
+        check_threshold(contamination, quantile)
         if quantile is not None:
-            if not 0 < quantile < 1:
-                raise DataError(f"--quantile {quantile} must be in (0, 1), e.g. 0.99")
             if self.validation_error_quantiles is None:
                 raise DataError(f"the model at {self.source} keeps no validation errors (its run had no validation "
                                 "split, or it is an estimator); use --contamination instead")
             return float(np.interp(quantile, QUANTILE_LEVELS, self.validation_error_quantiles)), "validation errors"
-        if not 0 < contamination < 0.5:
-            raise DataError(f"--contamination {contamination} must be in (0, 0.5)")
         if self.train_error_quantiles is not None:
             return float(np.interp(1 - contamination, QUANTILE_LEVELS, self.train_error_quantiles)), "training data"
         return float(np.quantile(errors, 1 - contamination)), "this input (the checkpoint has no training errors)"
+
+
+def check_threshold(contamination: float, quantile: float | None = None) -> None:
+    """The threshold's options, checkable before any work: ``quantile`` in (0, 1) when given, else
+    ``contamination`` in (0, 0.5)."""
+    if quantile is not None and not 0 < quantile < 1:
+        raise DataError(f"--quantile {quantile} must be in (0, 1), e.g. 0.99")
+    if quantile is None and not 0 < contamination < 0.5:
+        raise DataError(f"--contamination {contamination} must be in (0, 0.5)")
 
 
 def open_model(path: str | Path) -> OpenedModel:
