@@ -110,12 +110,20 @@ def headline(ctx: Context, key=None) -> str:
                          f"{_mean_std(s, 'pretrained')} (ladder network)", f"{_mean_std(s, 'scratch')} (same network, "
                          f"labels only)", f"[few labels]({ctx.link('docs/fewlabels.md')})"])
     rows += [
-        ["one-class anomaly detection: mean ROC AUC", anomaly["dataset"], f"{anomaly['mean_autoencoder_auc']:.3f}",
-         f"{anomaly['mean_pca_auc']:.3f} (PCA)", f"[anomaly]({ctx.link('docs/anomaly.md')})"],
+        _headline_anomaly(ctx, anomaly),
         ["training speed: `aekit reproduce stacked`", speed["dataset"], _speed(speed),
          _speed_baseline(speed), f"[performance]({ctx.link('docs/performance.md')})"],
     ]
     return markdown_table(["result", "data", "aekit", "baseline", "details"], rows)
+
+
+def _headline_anomaly(ctx: Context, anomaly: dict) -> list[str]:
+    """The hardest dataset of the one-class benchmark (its last): the score chosen on validation, against PCA."""
+    d = anomaly["datasets"][-1]
+    chosen = d["chosen"]
+    return ["one-class anomaly detection: mean ROC AUC", d["dataset"],
+            f"{d[f'mean_{chosen}_test_auc']:.3f} ({'nearest neighbours' if chosen == 'knn' else 'reconstruction'})",
+            f"{d['mean_pca_test_auc']:.3f} (PCA)", f"[anomaly]({ctx.link('docs/anomaly.md')})"]
 
 
 def _headline_reconstruction(ctx: Context, dataset: str) -> list[str]:

@@ -58,7 +58,8 @@ def _images(n=300):
 
 def test_transformer_on_uint8_images():
     X, _, Xt, _ = _images()
-    est = AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=15, random_state=0, device="cpu").fit(X)
+    est = AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=15, random_state=0, device="cpu",
+                                 scoring="reconstruction").fit(X)
     codes = est.transform(Xt)
     assert codes.shape == (60, 8) and codes.dtype == np.float32  # float64 only for float64 input
     assert est.scaling_ == "uint8" and len(est.loss_curve_) == 15 and est.loss_curve_[-1] < est.loss_curve_[0]
@@ -79,6 +80,39 @@ def test_anomalies_score_lower():
     anomalies = 255 - Xt[:20]  # negatives: nothing like the training images
     scores = np.concatenate([est.score_samples(Xt), est.score_samples(anomalies)])
     assert roc_auc_score(np.r_[np.ones(len(Xt)), np.zeros(20)], scores) > 0.95
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_knn_scores_are_distances_to_the_nearest_training_rows(tmp_path, monkeypatch, dtype):
+    """The default score: minus the mean distance to the 5 nearest training rows, in square-rooted [0, 1]
+    pixels; the same whichever chunks the bank and the queries are split into, and after save and load."""
+    from aekit import load, neighbors
+
+    X, _, Xt, _ = _images()
+    X, Xt = (X, Xt) if dtype == np.uint8 else (X / 255.0, Xt / 255.0)
+    est = AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=2, random_state=0, device="cpu").fit(X)
+    assert est.scoring == "knn" and est.neighbors_.dtype == (np.uint8 if dtype == np.uint8 else np.float32)
+    a, b = np.sqrt(X / (255.0 if dtype == np.uint8 else 1.0)), np.sqrt(Xt / (255.0 if dtype == np.uint8 else 1.0))
+    dist = np.sqrt(((b[:, None, :] - a[None, :, :]) ** 2).sum(axis=2))
+    expected = -np.sort(dist, axis=1)[:, :5].mean(axis=1)
+    scores = est.score_samples(Xt)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(neighbors, "BANK_CHUNK", 7)
+    monkeypatch.setattr(neighbors, "QUERY_CHUNK", 5)
+    np.testing.assert_allclose(est.score_samples(Xt), scores, rtol=1e-5, atol=1e-5)
+    est.save(tmp_path / "est")
+    np.testing.assert_allclose(load(tmp_path / "est").score_samples(Xt), scores, rtol=1e-5, atol=1e-5)
+
+
+def test_knn_on_a_table_uses_standardized_columns():
+    rng = np.random.default_rng(0)
+    X = rng.normal(50.0, 10.0, size=(200, 4))
+    est = AutoencoderTransformer(hidden_sizes=(4, 2), max_epochs=1, random_state=0, device="cpu", n_neighbors=3).fit(X)
+    q = np.array([[50.0, 50.0, 50.0, 50.0], [50.0, 50.0, 50.0, 150.0]])
+    Z, Zq = (X - X.mean(0)) / X.std(0), (q - X.mean(0)) / X.std(0)
+    expected = -np.sort(np.linalg.norm(Zq[:, None] - Z[None], axis=2), axis=1)[:, :3].mean(axis=1)
+    np.testing.assert_allclose(est.score_samples(q), expected, rtol=1e-4)
+    assert est.score_samples(q)[1] < est.score_samples(q)[0]
 
 
 def test_classifier_semi_supervised_and_pipeline():

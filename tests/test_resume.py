@@ -105,11 +105,13 @@ def test_killed_at_a_random_moment(tmp_path, reference):
     deadline = time.monotonic() + 120
     while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 0.6))
+    delay = rng.uniform(0.0, 0.6)
+    time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))
-    assert weights(tmp_path, "pretrain") == weights(reference("tutorial-pretrain"), "pretrain")
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))  # what the kill left, to reproduce a failure
+    out = finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))
+    assert weights(tmp_path, "pretrain") == weights(reference("tutorial-pretrain"), "pretrain"), (delay, left, out)
     again = finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))  # complete: nothing to do
     assert "already complete" in again and "Epoch" not in again
 

@@ -32,10 +32,12 @@ from aekit.experiments.programs import fine_tune
 from aekit.experiments.recipe import Finetune, Phase, Recipe, check
 from aekit.models.layers import ACTIVATIONS
 from aekit.models.stacked import StackedAutoencoder
+from aekit.neighbors import knn_distance
 from aekit.runtime import generator, seeded_global_rng, select_device, setup
 from aekit.training.evaluate import per_chunk
 
 DTYPES = [np.float64, np.float32, np.uint8]
+SCORINGS = ("reconstruction", "knn")
 
 
 class _AutoencoderBase(BaseEstimator):
@@ -160,7 +162,7 @@ class _AutoencoderBase(BaseEstimator):
         from aekit.checkpoint import save
 
         check_is_fitted(self)
-        arrays = {"data_min": self.data_min_, "data_range": self.data_range_}
+        arrays = {"data_min": self.data_min_, "data_range": self.data_range_, "neighbors": getattr(self, "neighbors_", None)}
         extra = {"params": _jsonable(self.get_params()), "scaling": self.scaling_, "n_features_in": int(self.n_features_in_)}
         if hasattr(self, "classes_"):
             arrays["classes"] = self.classes_ if self.classes_.dtype.kind in "iuf" else None
@@ -172,8 +174,9 @@ class _AutoencoderBase(BaseEstimator):
 
 
 class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
-    """An MLP autoencoder: ``transform`` gives codes, ``inverse_transform`` decodes,
-    ``score_samples`` is minus the per-sample reconstruction error (higher is more normal).
+    """An MLP autoencoder: ``transform`` gives codes, ``inverse_transform`` decodes, ``score_samples`` says how
+    normal each sample is (higher is more normal): minus its reconstruction error, or minus its mean distance to
+    its nearest training samples (``scoring="knn"``, see :mod:`aekit.neighbors`).
 
     Parameters
     ----------
@@ -191,12 +194,20 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
     device : str, default="auto"
         cuda when present, else cpu.
     verbose : bool, default=False
+    scoring : {"knn", "reconstruction"}, default="knn"
+        What ``score_samples`` measures. "knn" keeps the training samples (``neighbors_``: as much memory as the
+        training data) and scores by the mean distance to the ``n_neighbors`` nearest of them; it separated
+        anomalies better than the reconstruction error on every benchmark of docs/anomaly.md.
+    n_neighbors : int, default=5
+        Neighbours averaged by ``scoring="knn"``.
     """
 
-    _parameter_constraints: dict = {**_AutoencoderBase._parameter_constraints, "max_epochs": Interval(int, 1)}
+    _parameter_constraints: dict = {**_AutoencoderBase._parameter_constraints, "max_epochs": Interval(int, 1),
+                                    "scoring": Options(SCORINGS), "n_neighbors": Interval(int, 1)}
 
     def __init__(self, hidden_sizes=(256, 64), activation="gelu", max_epochs=50, batch_size=128,
-                 learning_rate=1e-3, weight_decay=1e-4, random_state=None, device="auto", verbose=False):
+                 learning_rate=1e-3, weight_decay=1e-4, random_state=None, device="auto", verbose=False,
+                 scoring="knn", n_neighbors=5):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
         self.max_epochs = max_epochs
@@ -206,15 +217,20 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.scoring = scoring
+        self.n_neighbors = n_neighbors
 
     def fit(self, X, y=None):
         hs = self._check_params()
         X = self._validate(X, reset=True)
         self._fit_scaling(X)
+        Xs = self._scale(X)
         try:
-            model, curve = self._train_autoencoder(self._scale(X), hs, self.max_epochs, self._seed(), self._device())
+            model, curve = self._train_autoencoder(Xs, hs, self.max_epochs, self._seed(), self._device())
         except ConfigError as e:
             raise ValueError(str(e)) from None
+        if self.scoring == "knn":  # uint8 pixels kept as they are: a quarter of the memory of floats
+            self.neighbors_ = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32)
         self.model_ = model
         self.loss_curve_ = curve
         self.n_components_ = hs[-1]
@@ -244,8 +260,14 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
         return self._errors(X)
 
     def score_samples(self, X) -> np.ndarray:
-        """Minus the reconstruction error: higher means more normal, as in scikit-learn's outlier detectors."""
-        return -self._errors(X)
+        """Higher means more normal, as in scikit-learn's outlier detectors: minus the reconstruction error, or
+        with ``scoring="knn"`` minus the mean distance to the nearest training samples."""
+        if self.scoring != "knn":
+            return -self._errors(X)
+        check_is_fitted(self)
+        Xs = self._scale(self._validate(X, reset=False))
+        device = next(self.model_.parameters()).device
+        return -knn_distance(self.neighbors_, Xs, self.n_neighbors, self.scaling_ != "standard", device)
 
     def score(self, X, y=None) -> float:
         """Minus the mean squared reconstruction error."""
@@ -443,4 +465,10 @@ def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], source: str = 
         est._autoencoder = ae.eval()
     else:
         est.n_components_ = model.config.code_size
+        if est.scoring == "knn":
+            bank = tensors.get("extra.neighbors")
+            if bank is None or bank.ndim != 2 or bank.shape[1] != n:
+                raise damaged(f"scoring='knn' needs extra.neighbors, the training samples as (rows, {n}); found "
+                              f"{'none' if bank is None else tuple(bank.shape)}")
+            est.neighbors_ = as_numpy(bank)
     return est

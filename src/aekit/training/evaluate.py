@@ -18,14 +18,15 @@ def error_quantiles(errors: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def per_chunk(fn: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device) -> np.ndarray:
+def per_chunk(fn: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device,
+              chunk: int = 8192) -> np.ndarray:
     """``fn`` of every chunk of ``images``, written into one array allocated once.
 
     Keeping each chunk's small result as its own tensor until the end would interleave long-lived small blocks
     with the chunks' large ones on the heap, which glibc then cannot give back: over a million-row split the
     process grew by gigabytes. One output, filled in place, keeps memory flat however many rows there are."""
     out, start = None, 0
-    for x in iterate_in_chunks(images, device):
+    for x in iterate_in_chunks(images, device, chunk):
         y = fn(x)
         if out is None:
             out = torch.empty((len(images), *y.shape[1:]), dtype=y.dtype, device=y.device)

@@ -1,0 +1,44 @@
+"""Anomaly scores by nearest neighbours: how far a sample lies from the training samples it most resembles.
+
+A sample's score is its mean Euclidean distance to its ``k`` nearest training samples. Distances are taken in
+the space the network sees (pixels in [0, 1], or standardized columns), with pixels square-rooted first: the
+square root evens out the variance of bright and dark pixels (an anscombe-like transform), so a faint
+stroke where normal images have none counts as much as a bright one. The training samples are kept as they
+came (uint8 pixels stay uint8) and converted chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from aekit.training.evaluate import per_chunk
+
+BANK_CHUNK, QUERY_CHUNK = 8192, 1024  # rows compared at once: the distance matrix stays near 32 MB
+
+
+def features(x: torch.Tensor, bounded: bool) -> torch.Tensor:
+    """Rows in the space distances are taken in: the square root of [0, 1] pixels, standardized columns as
+    they are. uint8 rows are scaled by 1/255 first."""
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    x = x.float() if x.dtype not in (torch.float32, torch.float64) else x
+    return x.clamp(0.0, 1.0).sqrt() if bounded else x
+
+
+def knn_distance(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device: torch.device) -> np.ndarray:
+    """(N,) mean distance of each row of ``x`` to its ``k`` nearest rows of ``bank`` (at most ``len(bank)``),
+    both in the network's scaled space (see :func:`features`)."""
+    k = min(k, len(bank))
+    chunks = [features(torch.as_tensor(bank[start:start + BANK_CHUNK]).to(device), bounded)
+              for start in range(0, len(bank), BANK_CHUNK)]
+
+    def nearest(q: torch.Tensor) -> torch.Tensor:
+        q = features(q, bounded)
+        best = None
+        for b in chunks:  # the k nearest of each bank chunk, then of those
+            d = torch.cdist(q.to(b.dtype), b).clamp_min(0.0)
+            d = d.topk(min(k, d.shape[1]), dim=1, largest=False).values
+            best = d if best is None else torch.cat([best, d], dim=1).topk(k, dim=1, largest=False).values
+        return best.mean(dim=1)
+    return per_chunk(nearest, x, device, QUERY_CHUNK).astype(np.float64)
