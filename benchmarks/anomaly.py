@@ -20,7 +20,6 @@ SCORES = {"autoencoder": "autoencoder reconstruction", "knn": "nearest neighbour
 
 def one_class(data, c: int, hidden_sizes, epochs: int, seed: int) -> dict:
     """Validation and test AUC of every score, trained on the training images of class ``c``."""
-    import numpy as np
     from sklearn.decomposition import PCA
     from sklearn.metrics import roc_auc_score
 

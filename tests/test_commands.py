@@ -113,7 +113,10 @@ def test_encode_float_npy_and_wrong_width(run_dir, tmp_path, capsys):
     assert not (tmp_path / "c2.npy").exists()
 
 
-def test_reconstruct_and_score(run_dir, tmp_path, capsys):
+@pytest.mark.parametrize("method, column, basis", [(None, "distance", "validation scores"),
+                                                    ("reconstruction", "error", "training data")])
+def test_reconstruct_and_score(run_dir, tmp_path, capsys, method, column, basis):
+    """The default score is the distance to the nearest kept training images; both scores flag the negatives."""
     x, paths = _inputs(tmp_path)
     grid = tmp_path / "grid.png"
     assert main(["reconstruct", str(run_dir / "out" / "stacked"), str(paths[0]), "-o", str(grid), "-n", "5"]) == 0
@@ -122,9 +125,10 @@ def test_reconstruct_and_score(run_dir, tmp_path, capsys):
     np.save(tmp_path / "odd.npy", odd)
     csv, fig = tmp_path / "scores.csv", tmp_path / "worst.png"
     assert main(["score", str(run_dir / "out" / "stacked"), str(tmp_path / "odd.npy"), "--contamination", "0.05",
-                 "-o", str(csv), "--figure", str(fig)]) == 0
+                 "-o", str(csv), "--figure", str(fig), *(["--method", method] if method else [])]) == 0
     out = capsys.readouterr().out
-    assert "contamination 0.05 of training data" in out and fig.is_file()
+    assert f"contamination 0.05 of {basis}" in out and fig.is_file()
+    assert csv.read_text().startswith(f"index,{column},outlier,where\n")
     rows = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(0, 1, 2))
     assert rows.shape == (15, 3)
     assert set(np.argsort(rows[:, 1])[-3:]) == {12, 13, 14}  # the negatives score worst
@@ -265,3 +269,18 @@ def test_compare_draws_each_models_reconstructions_with_its_test_mse(run_dir, tm
     assert main(["compare", str(stacked), "--names", "a,b", "-o", str(tmp_path / "x.png")]) == 2
     assert "--names gives 2 names for 1 models" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_score_by_neighbours_needs_kept_samples(tmp_path, capsys):
+    from aekit.estimators import AutoencoderTransformer
+
+    x = tiny_arrays()[0].reshape(300, -1)
+    np.save(tmp_path / "x.npy", x[:20])
+    for scoring in ("reconstruction", "knn"):
+        AutoencoderTransformer(hidden_sizes=(16, 4), max_epochs=1, random_state=0, device="cpu", scoring=scoring,
+                               n_neighbors=1).fit(x).save(tmp_path / scoring)
+    assert main(["score", str(tmp_path / "reconstruction"), str(tmp_path / "x.npy"), "--method", "knn"]) == 2
+    assert "keeps no training samples to compare with" in capsys.readouterr().err
+    assert main(["score", str(tmp_path / "knn"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "s.csv")]) == 0
+    distances = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=1)
+    assert distances.max() < 0.05  # each row is its own nearest training row (up to the rounding of cdist)

@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_arrays
 
 from aekit.models.classifier import EncoderClassifier
 from aekit.models.stacked import AutoencoderConfig, StackedAutoencoder
@@ -89,3 +90,40 @@ class _Loss(torch.nn.Module):
 
     def forward(self, x):
         return reconstruction_loss(self.model, x)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3)])
+def test_views_mirror_some_images_left_right_and_keep_the_rest(shape):
+    from aekit.training.objectives import Views
+
+    torch.manual_seed(0)
+    x = torch.rand(64, torch.Size(shape).numel())
+    out = Views(shape, flip=True)(x)
+    images, seen = x.view(64, 5, 7, -1), out.view(64, 5, 7, -1)
+    mirrored = torch.tensor([torch.equal(s, i.flip(1)) for s, i in zip(seen, images)])
+    kept = torch.tensor([torch.equal(s, i) for s, i in zip(seen, images)])
+    assert bool((mirrored | kept).all()) and 16 < int(mirrored.sum()) < 48
+    assert not Views(shape).active and torch.equal(Views(shape)(x), x)
+
+
+def test_fine_tuning_takes_views_and_refuses_them_on_tables():
+    import dataclasses
+
+    from aekit.data.arrays import from_arrays
+    from aekit.data.tables import from_feature_arrays
+    from aekit.errors import ConfigError
+    from aekit.experiments import presets
+    from aekit.experiments.programs import check_fits, run_pretrain
+    from aekit.experiments.recipe import check
+
+    xtr, ytr, xte, yte = tiny_arrays(n_train=200)
+    tiny = from_arrays("tiny", xtr, ytr, xte, yte)
+    cfg = presets.get_preset("pretrain", "tutorial")
+    cfg = check(dataclasses.replace(cfg, hidden_sizes=(32, 8), batch_size=32, train=dataclasses.replace(cfg.train, epochs=1),
+                                    finetune=dataclasses.replace(cfg.finetune, epochs=3, augment_shift=1, augment_flip=True)))
+    result = run_pretrain(cfg, tiny, torch.device("cpu"), seed=0, log=lambda s: None, progress=False)
+    assert 0 <= result.metrics["test_accuracy"] <= 1 and len(result.metrics["history"]["finetune"]["epoch_loss"]) == 3
+    rows = lambda x: x.reshape(len(x), -1)[:, :6].astype("float32") / 85 - 1.5  # noqa: E731  measurements, not pixels
+    table = from_feature_arrays("rows", rows(xtr), ytr, rows(xte), yte, source="test")
+    with pytest.raises(ConfigError, match="finetune.augment_shift=1 needs 2-D images"):
+        check_fits(cfg, table)

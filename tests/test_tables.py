@@ -148,7 +148,7 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     assert "column 'site' row 4 has 'east', a value the model never saw in training (known: north, south)" in err
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore"]) == 0
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore", "--quantile", "0.99"]) == 0
-    assert "quantile 0.99 of validation errors" in capsys.readouterr().out
+    assert "quantile 0.99 of validation scores" in capsys.readouterr().out
     write(new.drop(columns="price"), tmp_path / "short.csv")
     assert main(["score", run, str(tmp_path / "short.csv")]) == 2
     assert "lacks the column 'price' the model was trained on" in capsys.readouterr().err

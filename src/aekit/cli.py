@@ -98,15 +98,20 @@ def _add_inference(sub) -> None:
     p.add_argument("-o", "--output", default="reconstruction.png", help="output .png file (for a table: .csv, by default "
                    "reconstruction.csv)")
     p.add_argument("-n", type=int, default=10, help="images to show")
-    p = _add_model_io(sub, "score", "per-sample reconstruction errors and an outlier threshold",
-                      "Score INPUT by reconstruction error (higher = more anomalous). The threshold is the training "
-                      "errors' (1 - contamination) quantile, PyOD's meaning of contamination, or a quantile of the "
-                      "validation errors (--quantile). Each flagged sample is explained: the columns (tables) or the "
-                      "image region that carry most of its error.")
+    p = _add_model_io(sub, "score", "per-sample anomaly scores and an outlier threshold",
+                      "Score INPUT (higher = more anomalous) by the mean distance to the 5 nearest training samples the "
+                      "model keeps (--method knn, the default where it keeps them), or by reconstruction error. The "
+                      "threshold is the (1 - contamination) quantile of the training errors (PyOD's meaning of "
+                      "contamination; of the validation samples' distances for knn), or a quantile of the validation "
+                      "scores (--quantile). Each flagged sample is explained: the columns (tables) or the image region "
+                      "that carry most of its reconstruction error.")
+    p.add_argument("--method", choices=("knn", "reconstruction"), default=None,
+                   help="the score: knn where the model keeps training samples, else reconstruction")
     p.add_argument("--contamination", type=float, default=0.01, help="expected share of outliers in the training data")
     p.add_argument("--quantile", type=float, default=None,
                    help="instead, flag errors above this quantile of the validation errors (e.g. 0.99)")
-    p.add_argument("-o", "--output", default=None, help="write index,error,outlier,where rows to this .csv file")
+    p.add_argument("-o", "--output", default=None, help="write index,score,outlier,where rows to this .csv file (the "
+                   "score column is named error or distance)")
     p.add_argument("--figure", default=None, metavar="PNG", help="draw the worst-scored samples and their reconstructions")
 
 

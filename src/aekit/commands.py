@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.errors import ConfigError
+from aekit.errors import ConfigError, DataError
 from aekit.fileio import atomic_open, check_destination
 
 
@@ -120,8 +120,13 @@ def cmd_score(args) -> int:
 
     check_threshold(args.contamination, args.quantile)  # before any work
     opened, x, shape = _open(args)
-    errors = opened.errors(x)
-    threshold, basis = opened.threshold(args.contamination, errors, args.quantile)
+    method = args.method or opened.methods[0]
+    if method not in opened.methods:
+        raise DataError(f"--method {method}: the model at {opened.source} keeps no training samples to compare with "
+                        "(trained before aekit kept them, or an estimator fitted with scoring='reconstruction'); "
+                        "use --method reconstruction, or retrain")
+    errors = opened.scores(x, method)
+    threshold, basis = opened.threshold(args.contamination, errors, args.quantile, method)
     outlier = errors > threshold
     worst = np.argsort(errors)[::-1][:10]
     explained = np.union1d(np.flatnonzero(outlier), worst)  # where the error is, for every flagged row
@@ -132,7 +137,7 @@ def cmd_score(args) -> int:
 
         with atomic_open(args.output, "w") as f:
             rows = csv.writer(f, lineterminator="\n")
-            rows.writerow(["index", "error", "outlier", "where"])
+            rows.writerow(["index", "error" if method == "reconstruction" else "distance", "outlier", "where"])
             rows.writerows([i, f"{e:.8g}", int(o), why[i] if o else ""] for i, (e, o) in enumerate(zip(errors, outlier)))
     if args.figure:
         from aekit.figures import reconstruction_grid
@@ -142,7 +147,8 @@ def cmd_score(args) -> int:
                             title="worst-scored samples above their reconstructions",
                             labels=[f"{errors[i]:.3f}" for i in worst])
     rule = f"quantile {args.quantile}" if args.quantile is not None else f"contamination {args.contamination}"
-    print(f"{len(x)} samples: mean error {errors.mean():.6f}, threshold {threshold:.6f} "
+    what = "reconstruction error" if method == "reconstruction" else "distance to the nearest training samples"
+    print(f"{len(x)} samples: mean {what} {errors.mean():.6f}, threshold {threshold:.6f} "
           f"({rule} of {basis}), {int(outlier.sum())} outliers")
     print("worst (and where their error is):")
     for i in worst[:5]:
@@ -154,7 +160,6 @@ def cmd_score(args) -> int:
 
 def cmd_compare(args) -> int:
     from aekit.data.catalog import load_dataset
-    from aekit.errors import DataError
     from aekit.figures import image_rows
     from aekit.inference import open_model
 

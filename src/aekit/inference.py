@@ -20,6 +20,7 @@ from aekit.errors import DataError
 from aekit.loading import load
 from aekit.models.classifier import EncoderClassifier
 from aekit.models.layers import is_autoencoder
+from aekit.neighbors import N_NEIGHBORS, knn_distance
 from aekit.training.evaluate import (
     QUANTILE_LEVELS,
     encode,
@@ -36,6 +37,13 @@ class OpenedModel:
     source: str
     validation_error_quantiles: np.ndarray | None = None
     table: TableSchema | None = None  # a model trained on a table: how its rows become features
+    neighbors: np.ndarray | None = None  # training samples for nearest-neighbour scores (aekit.neighbors)
+    validation_neighbor_quantiles: np.ndarray | None = None  # of the validation samples' nearest-neighbour scores
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The scores this model can give, its default first."""
+        return ("knn", "reconstruction") if self.neighbors is not None else ("reconstruction",)
 
     def read(self, path: str | Path, key: str | None = None, unknown: str = "error") -> tuple[np.ndarray, tuple[int, ...]]:
         """(N, D) input and its image shape from ``path``: a table file through the model's table schema, else
@@ -102,11 +110,27 @@ class OpenedModel:
     def errors(self, x: np.ndarray) -> np.ndarray:
         return reconstruction_error(self.autoencoder(), self.prepare(x), torch.device("cpu"))
 
-    def threshold(self, contamination: float, errors: np.ndarray, quantile: float | None = None) -> tuple[float, str]:
-        """The error above which a sample is an outlier: PyOD's meaning of ``contamination``, the
+    def scores(self, x: np.ndarray, method: str) -> np.ndarray:
+        """Anomaly scores (higher = more anomalous): the reconstruction error, or (``knn``) the mean distance to
+        the nearest kept training samples."""
+        if method == "reconstruction":
+            return self.errors(x)
+        k = getattr(self.estimator, "n_neighbors", N_NEIGHBORS)
+        return knn_distance(self.neighbors, self.prepare(x), k, self.bounded, torch.device("cpu"))
+
+    def threshold(self, contamination: float, errors: np.ndarray, quantile: float | None = None,
+                  method: str = "reconstruction") -> tuple[float, str]:
+        """The score above which a sample is an outlier: PyOD's meaning of ``contamination``, the
         expected share of outliers in the *training* data; or, given ``quantile``, that quantile of the
-        validation errors (rows the model never trained on). Falls back to the input's own errors."""
+        validation errors (rows the model never trained on). Falls back to the input's own errors.
+        Nearest-neighbour scores of training samples are zero (each is its own neighbour), so both rules take
+        the validation samples' scores for them."""
         check_threshold(contamination, quantile)
+        if method == "knn":
+            level = quantile if quantile is not None else 1 - contamination
+            if self.validation_neighbor_quantiles is None:
+                return float(np.quantile(errors, level)), "this input (the model keeps no validation scores)"
+            return float(np.interp(level, QUANTILE_LEVELS, self.validation_neighbor_quantiles)), "validation scores"
         if quantile is not None:
             if self.validation_error_quantiles is None:
                 raise DataError(f"the model at {self.source} keeps no validation errors (its run had no validation "
@@ -130,7 +154,7 @@ def open_model(path: str | Path) -> OpenedModel:
     obj = load(path)
     if isinstance(obj, torch.nn.Module):
         quantiles = {}
-        for name in ("train_error_quantiles", "validation_error_quantiles"):
+        for name in ("train_error_quantiles", "validation_error_quantiles", "validation_neighbor_quantiles"):
             q = quantiles[name] = getattr(obj, "extra_arrays", {}).get(name)
             if q is not None and (q.shape != QUANTILE_LEVELS.shape or not np.isfinite(q).all()):
                 raise DataError(f"{path}: extra.{name} must be {len(QUANTILE_LEVELS)} finite numbers, "
@@ -138,10 +162,22 @@ def open_model(path: str | Path) -> OpenedModel:
         saved = getattr(obj, "extra", {}).get("table")
         table = None if saved is None else TableSchema.from_json(saved, f"{Path(path) / 'config.json'}")
         opened = OpenedModel(obj.cpu().eval(), None, quantiles["train_error_quantiles"], str(path),
-                             quantiles["validation_error_quantiles"], table)
+                             quantiles["validation_error_quantiles"], table, _bank(obj, path),
+                             quantiles["validation_neighbor_quantiles"])
         if table is not None and len(table.feature_names) != opened.input_size:
             raise DataError(f"{path}: extra.table describes {len(table.feature_names)} features but the network takes "
                             f"{opened.input_size}; the checkpoint is damaged: rerun the training")
         return opened
     network = obj.model_.cpu().eval()
-    return OpenedModel(network, obj, getattr(obj, "train_error_quantiles_", None), str(path))
+    return OpenedModel(network, obj, getattr(obj, "train_error_quantiles_", None), str(path),
+                       neighbors=getattr(obj, "neighbors_", None))
+
+
+def _bank(model: torch.nn.Module, path) -> np.ndarray | None:
+    """The run's kept training samples, checked against the network's input width; None in older checkpoints."""
+    kept = getattr(model, "extra_arrays", {}).get("neighbors")
+    width = (model.config.autoencoder if isinstance(model, EncoderClassifier) else model.config).input_size
+    if kept is not None and (kept.ndim != 2 or kept.shape[1] != width or len(kept) == 0):
+        raise DataError(f"{path}: extra.neighbors must be (rows, {width}) training samples, found shape {kept.shape}; "
+                        "the checkpoint is damaged: rerun the training")
+    return kept

@@ -4,7 +4,10 @@ A sample's score is its mean Euclidean distance to its ``k`` nearest training sa
 the space the network sees (pixels in [0, 1], or standardized columns), with pixels square-rooted first: the
 square root evens out the variance of bright and dark pixels (an anscombe-like transform), so a faint
 stroke where normal images have none counts as much as a bright one. The training samples are kept as they
-came (uint8 pixels stay uint8) and converted chunk by chunk.
+came (uint8 pixels stay uint8) and converted once, in chunks.
+
+A trained run keeps a bank of at most :data:`BANK_ROWS` training samples (a seeded draw) in its checkpoint, with
+the quantiles of its validation samples' scores, so that ``aekit score`` can use it on new data.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import torch
 
 from aekit.training.evaluate import per_chunk
 
+N_NEIGHBORS = 5  # neighbours averaged: the estimator's default, and what a run's bank is scored with
+BANK_ROWS = 20_000  # training samples a run keeps for scoring (uint8 28x28 images: 16 MB)
+QUANTILE_ROWS = 10_000  # validation samples whose scores give a run's thresholds
 BANK_CHUNK, QUERY_CHUNK = 8192, 1024  # rows compared at once: the distance matrix stays near 32 MB
 
 
@@ -42,3 +48,10 @@ def knn_distance(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device:
             best = d if best is None else torch.cat([best, d], dim=1).topk(k, dim=1, largest=False).values
         return best.mean(dim=1)
     return per_chunk(nearest, x, device, QUERY_CHUNK).astype(np.float64)
+
+
+def bank(train: np.ndarray, rows: int = BANK_ROWS) -> np.ndarray:
+    """The training samples a run keeps: all of them, or ``rows`` drawn without replacement (seed 0), in order."""
+    if len(train) <= rows:
+        return np.ascontiguousarray(train)
+    return train[np.sort(np.random.default_rng(0).choice(len(train), size=rows, replace=False))]

@@ -52,7 +52,8 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     if data.table is not None:
         extra["table"] = data.table.to_json()  # encode / reconstruct / score apply it to new rows
     arrays = {"train_error_quantiles": result.train_error_quantiles,
-              "validation_error_quantiles": result.validation_error_quantiles}
+              "validation_error_quantiles": result.validation_error_quantiles, "neighbors": result.neighbors,
+              "validation_neighbor_quantiles": result.validation_neighbor_quantiles}
     arrays = {k: v for k, v in arrays.items() if v is not None}
     result.autoencoder.save(out, extra=extra, arrays=arrays)
     if result.classifier is not None:

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from aekit import neighbors
 from aekit.data.arrays import Dataset, class_counts
 from aekit.data.batches import DeviceBatches, check_shard, make_batches
 from aekit.data.images import is_image_shape
@@ -38,7 +39,7 @@ from aekit.training.evaluate import (
     reconstruction_error,
 )
 from aekit.training.loop import EarlyStopping, History, fit, resolve_precision
-from aekit.training.objectives import SemiSupervisedObjective, classification_loss
+from aekit.training.objectives import ClassificationObjective, SemiSupervisedObjective, Views, classification_loss
 from aekit.training.optim import build_optimizer, build_schedule
 from aekit.training.resume import ResumeStore
 
@@ -62,6 +63,8 @@ class RunResult:
     worst_reconstructions: np.ndarray  # (10, D) float in [0, 1]
     validation_error_quantiles: np.ndarray | None = None  # as train_error_quantiles; None without a validation split
     column_mse: dict[str, float] | None = None  # a table's test MSE per column (a one-hot block counts as its column)
+    neighbors: np.ndarray | None = None  # training samples kept for nearest-neighbour scores (see aekit.neighbors)
+    validation_neighbor_quantiles: np.ndarray | None = None  # of the validation samples' nearest-neighbour scores
 
 
 def arithmetic(device: torch.device | str, precision: str = "fp32", compile: bool = False) -> dict:
@@ -97,11 +100,16 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
             data.validation.labels is None or len(data.validation) == 0):
         raise DataError(f"finetune.early_stopping={cfg.finetune.early_stopping} needs a labeled validation split, and "
                         f"dataset {data.name!r} has none; give one, or --set finetune.early_stopping=0")
-    for name in ("noise_shift", "augment_shift"):
-        shift = getattr(cfg, name)
+    ft = cfg.finetune
+    shifts = {"noise_shift": cfg.noise_shift, "augment_shift": cfg.augment_shift,
+              "finetune.augment_shift": ft.augment_shift if ft else 0}
+    for name, shift in shifts.items():
         if shift and (len(data.image_shape) != 2 or shift >= min(data.image_shape)):
             raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; dataset {data.name!r} has "
                               f"image shape {data.image_shape}")
+    if ft is not None and ft.augment_flip and not is_image_shape(data.image_shape):
+        raise ConfigError(f"finetune.augment_flip=true mirrors images; dataset {data.name!r} has shape {data.image_shape}: "
+                          "set finetune.augment_flip=false")
     if cfg.architecture in ("conv", "conv-vae") and not is_image_shape(data.image_shape):
         raise ConfigError(f"architecture={cfg.architecture!r} needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
                           f"{data.name!r} has shape {data.image_shape}")
@@ -138,6 +146,16 @@ def _hook(on_epoch: EpochHook | None, phase: str):
     return lambda epoch, loss: on_epoch(phase, epoch, loss) or False
 
 
+def _neighbors(data: Dataset, device) -> dict:
+    """The training samples ``aekit score`` compares new ones with, and the quantiles of the validation samples'
+    mean distances to them (its thresholds)."""
+    kept = neighbors.bank(data.train.images)
+    validation = neighbors.bank(data.validation.images, neighbors.QUANTILE_ROWS)
+    scores = neighbors.knn_distance(kept, validation, neighbors.N_NEIGHBORS, data.bounded, device) \
+        if len(validation) >= 2 else None
+    return {"neighbors": kept, "validation_neighbor_quantiles": None if scores is None else error_quantiles(scores)}
+
+
 def _evaluate(ae: torch.nn.Module, data: Dataset, k: int, device) -> dict:
     """Everything the figures and metrics need from the trained autoencoder, in large inference batches."""
     test_errors = reconstruction_error(ae, data.test.images, device)
@@ -150,6 +168,7 @@ def _evaluate(ae: torch.nn.Module, data: Dataset, k: int, device) -> dict:
         validation_error_quantiles=error_quantiles(reconstruction_error(ae, data.validation.images, device))
         if len(data.validation) >= 2 else None,
         column_mse=None if data.table is None else _column_mse(ae, data, device),
+        **_neighbors(data, device),
         test_codes=encode(ae, data.test.images[:MAP_SAMPLES], device),
         test_labels=None if data.test.labels is None else data.test.labels[:MAP_SAMPLES],
     )
@@ -214,13 +233,14 @@ def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBa
     ft = cfg.finetune
     clf = EncoderClassifier.from_autoencoder(ae, data.n_classes, head_init=ft.head_init, generator=gen).to(device)
     params = list(clf.head.parameters() if ft.mode == "frozen" else clf.parameters())
-    objective, loop = classification_loss, batches
+    views = Views(data.image_shape, ft.augment_shift, ft.augment_flip)
+    objective, loop = ClassificationObjective(views) if views.active else classification_loss, batches
     if semi_supervised(cfg, unlabeled):
         objective = SemiSupervisedObjective(batches, autoencoder=ae, reconstruction=build_objective(cfg, data.image_shape, data.bounded),
                                             reconstruction_weight=ft.reconstruction_weight,
                                             pseudo_label_weight=ft.pseudo_label_weight,
                                             threshold=ft.pseudo_label_threshold, noise=cfg.noise,
-                                            noise_level=cfg.noise_level)
+                                            noise_level=cfg.noise_level, views=views)
         loop = unlabeled
         if ft.reconstruction_weight:
             params += [p for p in ae.parameters() if all(p is not q for q in params)]  # the decoder too

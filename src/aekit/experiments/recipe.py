@@ -58,6 +58,9 @@ class Finetune(Phase):
     reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
     pseudo_label_weight: float = 0.0  # learn the unlabeled images' confident predictions under noise; 0 = off
     pseudo_label_threshold: float = 0.95  # the probability a prediction needs to become a pseudo-label
+    # Views of each training image, labeled or not (2-D images only):
+    augment_shift: int = 0  # translated by up to this many pixels; 0 = off
+    augment_flip: bool = False  # mirrored left-right at random (clothes, photos; not digits or text)
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ CONSTRAINTS: dict[type, dict] = {
         "reconstruction_weight": NONNEGATIVE,
         "pseudo_label_weight": NONNEGATIVE,
         "pseudo_label_threshold": Interval(float, 0, 1, closed="right"),
+        "augment_shift": OFF_OR_MORE,
+        "augment_flip": Options((False, True)),
     },
     LadderRecipe: {
         "hidden_sizes": Sizes(),

@@ -47,6 +47,40 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
     return F.cross_entropy(model(x), y)
 
 
+@dataclass(frozen=True)
+class Views:
+    """Label-preserving views of flattened images, drawn afresh for each batch: translated by up to ``shift``
+    pixels (2-D images), and mirrored left-right with probability 1/2 when ``flip`` (valid for clothes or
+    photos, not for digits or text)."""
+
+    image_shape: tuple[int, ...] = ()
+    shift: int = 0
+    flip: bool = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = translate(x, self.image_shape, self.shift)
+        if self.flip:
+            b, (h, w) = x.shape[0], self.image_shape[:2]
+            images = x.view(b, h, w, -1)
+            mirror = torch.rand(b, device=x.device) < 0.5
+            x = torch.where(mirror.view(b, 1, 1, 1), images.flip(2), images).reshape(b, -1)
+        return x
+
+    @property
+    def active(self) -> bool:
+        return bool(self.shift or self.flip)
+
+
+@dataclass(frozen=True)
+class ClassificationObjective:
+    """Cross-entropy on views of each labeled batch (:class:`Views`)."""
+
+    views: Views
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(self.views(x)), y)
+
+
 def corrupt(x: torch.Tensor, noise: str, level: float, bounded: bool = True) -> torch.Tensor:
     """Masking zeroes a fraction ``level`` of the inputs (a standardized column's mean); gaussian adds
     N(0, level^2), clipped to [0, 1] where the data is ``bounded`` there."""
@@ -155,14 +189,14 @@ class SemiSupervisedObjective:
 
     def __init__(self, labeled, *, autoencoder: nn.Module | None = None, reconstruction=None,
                  reconstruction_weight: float = 0.0, pseudo_label_weight: float = 0.0, threshold: float = 0.95,
-                 noise: str = "mask", noise_level: float = 0.25):
+                 noise: str = "mask", noise_level: float = 0.25, views: Views | None = None):
         if not 0 < threshold <= 1:
             raise ConfigError(f"pseudo_label_threshold={threshold} must be in (0, 1]")
         if reconstruction_weight and (autoencoder is None or reconstruction is None):
             raise ConfigError("reconstruction_weight needs the autoencoder and its reconstruction objective")
         self.autoencoder, self.reconstruction, self.reconstruction_weight = autoencoder, reconstruction, reconstruction_weight
         self.pseudo_label_weight, self.threshold, self.noise, self.noise_level = pseudo_label_weight, threshold, noise, noise_level
-        self.labeled, self.steps = labeled, 0
+        self.labeled, self.steps, self.views = labeled, 0, views or Views()
         self.stream = self._stream(0)
         self.labels = labeled.y  # (N,) the class frequencies pseudo-labels are aligned to
         self.prior: torch.Tensor | None = None  # (K,) those frequencies, once K is known
@@ -200,7 +234,7 @@ class SemiSupervisedObjective:
     def __call__(self, classifier: nn.Module, x_unlabeled: torch.Tensor, *_):
         x, y = next(self.stream)  # (B, D), (B,)
         self.steps += 1
-        ce = F.cross_entropy(classifier(x), y)
+        ce = F.cross_entropy(classifier(self.views(x)), y)
         loss, parts = ce, {"cross_entropy": ce.detach()}
         if self.reconstruction_weight:
             rec = self.reconstruction(self.autoencoder, x_unlabeled)
@@ -214,7 +248,7 @@ class SemiSupervisedObjective:
                 confidence, target = self.aligned(classifier(x_unlabeled).softmax(dim=1)).max(dim=1)  # (B,), (B,)
                 classifier.train(training)
             keep = (confidence >= self.threshold).float()
-            noisy = corrupt(x_unlabeled, self.noise, self.noise_level)
+            noisy = corrupt(self.views(x_unlabeled), self.noise, self.noise_level)
             pl = (F.cross_entropy(classifier(noisy), target, reduction="none") * keep).mean()
             loss = loss + self.pseudo_label_weight * pl
             parts.update(pseudo_label=pl.detach(), confident_fraction=keep.mean())
