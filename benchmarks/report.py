@@ -205,14 +205,16 @@ def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
 
 # Benchmarks whose results file is rendered whole by their own module's ``to_markdown``: the table in the
 # docs and the markdown the benchmark writes beside its JSON are the same text.
-WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "tables", "color", "frontier")
+WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "tables", "color", "pretrain-gain", "frontier")
 
 
 def _whole_view(name: str) -> Callable[[Context, str | None], str]:
     def view(ctx: Context, key=None) -> str:
         import importlib
 
-        return importlib.import_module(f"{__package__}.{name}").to_markdown(ctx(name))
+        from benchmarks import module_name
+
+        return importlib.import_module(module_name(name)).to_markdown(ctx(name))
 
     view.__doc__ = f"{name}.json rendered by benchmarks.{name}.to_markdown."
     return view

@@ -39,6 +39,13 @@ PRESETS: dict[str, Recipe] = {
                               finetune=Finetune(epochs=30, optimizer="adamw", learning_rate=1e-3, weight_decay=1e-4,
                                                 schedule="onecycle", early_stopping=8, head_init="xavier",
                                                 pseudo_label_weight=1.0)),
+    # A convolutional autoencoder (three stride-2 convolutions), then its encoder fine-tuned on views of the
+    # labeled images shifted by up to a pixel; for clothes or photos add finetune.augment_flip=true (mirrored
+    # digits or letters are other symbols, so the preset leaves it off).
+    "conv-pretrain": Recipe(architecture="conv", hidden_sizes=(64, 128, 256, 256), activation="gelu", init="kaiming",
+                            batch_size=128, precision="auto", train=modern_phase(epochs=5, learning_rate=2e-3),
+                            finetune=Finetune(epochs=25, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
+                                              schedule="onecycle", head_init="xavier", augment_shift=1)),
 }
 # The plain MLP member of the family (the base of the quality benchmark's variants).
 MODERN_MLP = Recipe(**MODERN_AE, hidden_sizes=(1024, 512, 128), train=modern_phase(epochs=30, learning_rate=2e-3))
