@@ -2,6 +2,7 @@ import dataclasses
 import time
 
 import pytest
+import torch
 
 from aekit.errors import ConfigError
 from aekit.experiments.overrides import apply_overrides, parse_overrides, scale_epochs, with_code_size
@@ -61,8 +62,28 @@ def test_scale_epochs():
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="--preset .fancy. has no .stacked. program; available presets: modern, tutorial"):
+    with pytest.raises(ConfigError, match="--preset .fancy. has no .stacked. program; presets with one: modern, tutorial"):
         get_preset("stacked", "fancy")
+    with pytest.raises(ConfigError, match="--preset .conv. has no .stacked. program; presets with one: modern, tutorial"):
+        get_preset("stacked", "conv")
+
+
+def test_conv_preset_pretrains_a_conv_autoencoder_and_fine_tunes_on_views():
+    from conftest import tiny_arrays
+
+    from aekit.data.arrays import from_arrays
+    from aekit.experiments.overrides import apply_overrides
+    from aekit.experiments.programs import run_pretrain
+    from aekit.models.conv import ConvAutoencoder
+
+    cfg = get_preset("pretrain", "conv")
+    assert cfg.architecture == "conv" and cfg.finetune.augment_shift == 1 and not cfg.finetune.augment_flip
+    cfg = apply_overrides(cfg, {"hidden_sizes": (8, 16, 16), "train.epochs": 1, "finetune.epochs": 3, "batch_size": 32,
+                                "display_step": 0})
+    xtr, ytr, xte, yte = tiny_arrays(n_train=200)
+    result = run_pretrain(cfg, from_arrays("tiny", xtr, ytr, xte, yte), torch.device("cpu"), seed=0,
+                          log=lambda s: None, progress=False)
+    assert isinstance(result.autoencoder, ConvAutoencoder) and result.metrics["test_accuracy"] > 0.5  # 4 classes
 
 
 def test_presets_are_immutable():

@@ -51,9 +51,9 @@ def _add_reproduce(sub) -> None:
                    "with train.csv and test.csv), a folder of images (train/, test/), a folder of IDX files, "
                    "or a folder of .npy files (see aekit data convert)")
     p.add_argument("--data-dir", default=None, help="folder searched first for DATASET/ (then $AEKIT_DATA, the cache, /usr/share/datasets)")
-    p.add_argument("--preset", default="tutorial", choices=("tutorial", "modern", "seed"),
-                   help="hyperparameters: 'tutorial' is the TF1 tutorial's, 'modern' the best recipe found "
-                   "('seed' is the old name of 'tutorial')")
+    p.add_argument("--preset", default="tutorial", choices=("tutorial", "modern", "conv", "seed"),
+                   help="hyperparameters: 'tutorial' is the TF1 tutorial's, 'modern' the best recipe found, 'conv' "
+                   "(pretrain only) a convolutional autoencoder and classifier ('seed' is the old name of 'tutorial')")
     p.add_argument("--code-size", type=int, default=None, help="the innermost layer (the code), for both programs")
     p.add_argument("--image-size", default=None, metavar="WxH",
                    help="resize a folder of image files to W x H pixels (without it, all must have one size)")
@@ -169,7 +169,7 @@ def _add_fewlabels(sub) -> None:
     p.add_argument("--method", choices=("autoencoder", "ladder"), default="autoencoder",
                    help="autoencoder: the pretrain program's recipe (--preset); ladder: a ladder network (Rasmus et al. "
                    "2015), pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
-    p.add_argument("--preset", default="modern", choices=("tutorial", "modern"),
+    p.add_argument("--preset", default="modern", choices=("tutorial", "modern", "conv"),
                    help="the pretrain program's preset, for --method autoencoder")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a key of the method's recipe (the preset's pretrain recipe, as reproduce takes them, or "

@@ -81,8 +81,8 @@ def get_preset(program: str, preset: str = "tutorial", code_size: int | None = N
     images: where ``image_shape`` says the data has none, the row's recipe runs without it."""
     key = f"{PRESET_ALIASES.get(preset, preset)}-{program}"
     if key not in PRESETS:
-        names = sorted({k.split("-", 1)[0] for k in PRESETS})
-        raise ConfigError(f"--preset {preset!r} has no {program!r} program; available presets: {', '.join(names)}")
+        names = sorted({k.split("-", 1)[0] for k in PRESETS if k.endswith(f"-{program}")})
+        raise ConfigError(f"--preset {preset!r} has no {program!r} program; presets with one: {', '.join(names)}")
     table = BY_SIZE.get(key)
     if table is None:
         return PRESETS[key]
