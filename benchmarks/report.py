@@ -313,7 +313,9 @@ def _bench_markdown(name: str, result: dict) -> str | None:
     if name == "quality" or name in WHOLE_TABLES:
         import importlib
 
-        return importlib.import_module(f"{__package__}.{name}").to_markdown(result)
+        from benchmarks import module_name
+
+        return importlib.import_module(module_name(name)).to_markdown(result)
     if {"config", "rows", "summary"} <= result.keys():  # aekit fewlabels
         from aekit.experiments.fewlabels import to_markdown
 
