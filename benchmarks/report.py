@@ -3,7 +3,7 @@
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
 The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
 quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, streaming, scaling,
-anomaly, tables, color, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's constraint
+anomaly, tables, color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's constraint
 tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from, with the machine (and
 commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
 (benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when

@@ -86,7 +86,8 @@ def test_anomalies_score_lower():
 def test_knn_scores_are_distances_to_the_nearest_training_rows(tmp_path, monkeypatch, dtype):
     """The default score: minus the mean distance to the 5 nearest training rows, in square-rooted [0, 1]
     pixels; the same whichever chunks the bank and the queries are split into, and after save and load."""
-    from aekit import load, neighbors
+    from aekit import load
+    from aekit.training import neighbors
 
     X, _, Xt, _ = _images()
     X, Xt = (X, Xt) if dtype == np.uint8 else (X / 255.0, Xt / 255.0)

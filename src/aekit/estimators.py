@@ -32,9 +32,9 @@ from aekit.experiments.programs import fine_tune
 from aekit.experiments.recipe import Finetune, Phase, Recipe, check
 from aekit.models.layers import ACTIVATIONS
 from aekit.models.stacked import StackedAutoencoder
-from aekit.neighbors import knn_distance
 from aekit.runtime import generator, seeded_global_rng, select_device, setup
 from aekit.training.evaluate import per_chunk
+from aekit.training.neighbors import knn_distance
 
 DTYPES = [np.float64, np.float32, np.uint8]
 SCORINGS = ("reconstruction", "knn")
@@ -176,7 +176,7 @@ class _AutoencoderBase(BaseEstimator):
 class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
     """An MLP autoencoder: ``transform`` gives codes, ``inverse_transform`` decodes, ``score_samples`` says how
     normal each sample is (higher is more normal): minus its reconstruction error, or minus its mean distance to
-    its nearest training samples (``scoring="knn"``, see :mod:`aekit.neighbors`).
+    its nearest training samples (``scoring="knn"``, see :mod:`aekit.training.neighbors`).
 
     Parameters
     ----------

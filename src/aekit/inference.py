@@ -20,13 +20,13 @@ from aekit.errors import DataError
 from aekit.loading import load
 from aekit.models.classifier import EncoderClassifier
 from aekit.models.layers import is_autoencoder
-from aekit.neighbors import N_NEIGHBORS, knn_distance
 from aekit.training.evaluate import (
     QUANTILE_LEVELS,
     encode,
     reconstruct,
     reconstruction_error,
 )
+from aekit.training.neighbors import N_NEIGHBORS, knn_distance
 
 
 @dataclass
@@ -37,7 +37,7 @@ class OpenedModel:
     source: str
     validation_error_quantiles: np.ndarray | None = None
     table: TableSchema | None = None  # a model trained on a table: how its rows become features
-    neighbors: np.ndarray | None = None  # training samples for nearest-neighbour scores (aekit.neighbors)
+    neighbors: np.ndarray | None = None  # training samples for nearest-neighbour scores (aekit.training.neighbors)
     validation_neighbor_quantiles: np.ndarray | None = None  # of the validation samples' nearest-neighbour scores
 
     @property

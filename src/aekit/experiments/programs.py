@@ -15,7 +15,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from aekit import neighbors
 from aekit.data.arrays import Dataset, class_counts
 from aekit.data.batches import DeviceBatches, check_shard, make_batches
 from aekit.data.images import is_image_shape
@@ -31,6 +30,7 @@ from aekit.experiments.builders import (
 from aekit.experiments.recipe import Recipe
 from aekit.models.classifier import EncoderClassifier
 from aekit.runtime import generator, seeded_global_rng, world
+from aekit.training import neighbors
 from aekit.training.evaluate import (
     accuracy,
     encode,
@@ -63,7 +63,7 @@ class RunResult:
     worst_reconstructions: np.ndarray  # (10, D) float in [0, 1]
     validation_error_quantiles: np.ndarray | None = None  # as train_error_quantiles; None without a validation split
     column_mse: dict[str, float] | None = None  # a table's test MSE per column (a one-hot block counts as its column)
-    neighbors: np.ndarray | None = None  # training samples kept for nearest-neighbour scores (see aekit.neighbors)
+    neighbors: np.ndarray | None = None  # training samples kept for nearest-neighbour scores (see aekit.training.neighbors)
     validation_neighbor_quantiles: np.ndarray | None = None  # of the validation samples' nearest-neighbour scores
 
 
