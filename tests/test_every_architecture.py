@@ -68,13 +68,17 @@ def test_reconstruct_and_score(checkpoints, name, tmp_path, capsys):
     png, csv = tmp_path / "r.png", tmp_path / "s.csv"
     assert main(["reconstruct", str(checkpoints[name]), str(checkpoints["input"]), "-o", str(png), "-n", "4"]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert main(["score", str(checkpoints[name]), str(checkpoints["input"]), "-o", str(csv)]) == 0
-    rows = csv.read_text().splitlines()
-    assert rows[0] == "index,error,outlier,where" and len(rows) == 13
-    errors = np.array([float(r.split(",")[1]) for r in rows[1:]])
     opened = open_model(checkpoints[name])
     x = np.load(checkpoints["input"]).reshape(12, -1)
-    assert np.allclose(errors, opened.errors(x), rtol=1e-6)
+    assert opened.methods == (("reconstruction",) if name == "estimator-classifier" else ("knn", "reconstruction"))
+    for method in opened.methods:
+        column = "distance" if method == "knn" else "error"
+        assert main(["score", str(checkpoints[name]), str(checkpoints["input"]), "-o", str(csv), "--method", method]) == 0
+        rows = csv.read_text().splitlines()
+        assert rows[0] == f"index,{column},outlier,where" and len(rows) == 13
+        scores = np.array([float(r.split(",")[1]) for r in rows[1:]])
+        assert np.allclose(scores, opened.scores(x, method), rtol=1e-6)
+    assert np.allclose(scores, opened.errors(x), rtol=1e-6)
     assert "classifier without a decoder" not in capsys.readouterr().err
 
 
