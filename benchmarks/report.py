@@ -2,7 +2,7 @@
 
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
 The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
-quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, throughput, streaming, scaling,
+quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, fewlabels-conv:DATASET, throughput, streaming, scaling,
 anomaly, tables, color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's constraint
 tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from, with the machine (and
 commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
@@ -220,6 +220,13 @@ def _whole_view(name: str) -> Callable[[Context, str | None], str]:
     return view
 
 
+def fewlabels_conv(ctx: Context, key=None) -> str:
+    """An ``aekit fewlabels --preset conv`` run's table, from benchmarks/results/fewlabels-conv/DATASET.json."""
+    from aekit.experiments.fewlabels import to_markdown
+
+    return to_markdown(ctx(f"fewlabels-conv/{key}"))
+
+
 def frontier_search(ctx: Context, key=None) -> str:
     from benchmarks.frontier import search_table
 
@@ -234,6 +241,7 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "quality.classification": quality_classification,
     "quality.fewlabels": _fewlabels_view("fewlabels"),  # :DATASET
     "quality.ladder": _fewlabels_view("ladder"),  # :DATASET
+    "fewlabels-conv": fewlabels_conv,  # :DATASET
     **{name: _whole_view(name) for name in WHOLE_TABLES},
     "frontier-search": frontier_search,
 }
