@@ -190,3 +190,21 @@ def test_bad_params_fail_in_fit_not_init():
     est = AutoencoderTransformer(hidden_sizes=(0,))
     with pytest.raises(ValueError, match=r"'hidden_sizes' parameter of AutoencoderTransformer must be a non-empty tuple of positive ints.*Got \(0,\)"):
         est.fit(np.zeros((4, 3)))
+
+
+def test_a_checkpoint_saved_before_knn_scoring_still_scores_by_reconstruction(tmp_path):
+    import json
+
+    from aekit import load
+
+    X, _, Xt, _ = _images()
+    est = AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=1, random_state=0, device="cpu",
+                                 scoring="reconstruction").fit(X)
+    est.save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("scoring", "n_neighbors"):  # the parameters of an older aekit
+        del config["extra"]["params"][key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    old = load(tmp_path / "old")
+    assert old.scoring == "reconstruction"
+    np.testing.assert_allclose(old.score_samples(Xt), -est.reconstruction_error(Xt), rtol=1e-5)

@@ -197,7 +197,8 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
     scoring : {"knn", "reconstruction"}, default="knn"
         What ``score_samples`` measures. "knn" keeps the training samples (``neighbors_``: as much memory as the
         training data) and scores by the mean distance to the ``n_neighbors`` nearest of them; it separated
-        anomalies better than the reconstruction error on every benchmark of docs/anomaly.md.
+        anomalies better than the reconstruction error on the validation splits of docs/anomaly.md's image
+        benchmarks and on scikit-learn's tables. Checkpoints saved before this option score by reconstruction.
     n_neighbors : int, default=5
         Neighbours averaged by ``scoring="knn"``.
     """
@@ -416,6 +417,8 @@ def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], source: str = 
     if unknown:
         raise damaged(f"extra.params has unknown keys {unknown}; {cls.__name__} takes {valid}")
     params = {k: tuple(v) if k == "hidden_sizes" and isinstance(v, list) else v for k, v in extra["params"].items()}
+    if cls is AutoencoderTransformer:  # saved before scoring existed: it scored by reconstruction, and still does
+        params.setdefault("scoring", "reconstruction")
     est = cls(**params)
     try:
         est._check_params()
