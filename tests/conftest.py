@@ -15,6 +15,25 @@ from aekit.data.idx import write_idx
 NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
+def weight_differences(a: Path, b: Path) -> list[str]:
+    """The tensors in which two safetensors files (or two folders of them, compared file by file) differ, with
+    the largest difference: a failure names what differs instead of printing megabytes of bytes."""
+    import torch
+    from safetensors.torch import load_file
+
+    files = sorted(p.relative_to(a) for p in a.rglob("*.safetensors")) if a.is_dir() else [Path()]
+    out = []
+    for rel in files:
+        x, y = load_file(a / rel), load_file(b / rel) if (b / rel).exists() else {}
+        for k in sorted(set(x) | set(y)):
+            if k not in x or k not in y:
+                out.append(f"{rel}:{k} only in {'the first' if k in x else 'the second'}")
+            elif x[k].shape != y[k].shape or not torch.equal(x[k], y[k]):
+                diff = (x[k].double() - y[k].double()).abs().max().item() if x[k].shape == y[k].shape else "shape"
+                out.append(f"{rel}:{k} max |difference| {diff:.3g}" if diff != "shape" else f"{rel}:{k} shape")
+    return out
+
+
 def tiny_arrays(n_train=300, n_test=60, seed=0):
     """Blobby 28x28 images whose class decides which quadrant is bright: learnable in a few steps."""
     rng = np.random.default_rng(seed)
@@ -65,16 +84,11 @@ def tiny_npz(tmp_path) -> Path:
 def pytest_configure(config):
     # As the CLI does: flush denormals before the first parallel op so that worker threads inherit it
     # (saturated sigmoids otherwise make every matmul crawl).
-    import os
-    import tempfile
-
     import torch
 
     from aekit.runtime import setup
 
     setup(torch.device("cpu"))
-    # The C kernels compile into a cache of the test run's own, not the user's ~/.cache (subprocesses inherit it).
-    os.environ["AEKIT_CACHE"] = tempfile.mkdtemp(prefix="aekit-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import weight_differences
 
 pytestmark = pytest.mark.slow  # torchrun
 
@@ -77,5 +78,10 @@ def test_two_ranks_killed_then_resumed_equal_an_uninterrupted_pair(tmp_path):
                             capture_output=True, text=True, timeout=300, env=env)
     assert killed.returncode != 0 and not (tmp_path / "cut" / "pretrain").exists()
     assert "resuming from" in torchrun(2, *args, "--out", str(tmp_path / "cut"), "--resume").stdout
-    for part in ("model.safetensors", "classifier/model.safetensors"):
-        assert (tmp_path / "whole" / "pretrain" / part).read_bytes() == (tmp_path / "cut" / "pretrain" / part).read_bytes()
+    diff = weight_differences(tmp_path / "cut" / "pretrain", tmp_path / "whole" / "pretrain")
+    if diff:  # is it the resume, or do two uninterrupted pairs differ on this machine too?
+        torchrun(2, *args, "--out", str(tmp_path / "again"))
+        noise = weight_differences(tmp_path / "again" / "pretrain", tmp_path / "whole" / "pretrain")
+        if noise:
+            pytest.xfail(f"two uninterrupted pairs differ on this machine ({'; '.join(noise[:3])})")
+    assert not diff, diff[:8]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import weight_differences
 
 from aekit.data.catalog import load_dataset
 from aekit.errors import ConfigError
@@ -58,12 +59,23 @@ def finish(proc: subprocess.Popen, expect: int = 0) -> str:
     return out
 
 
-def weights(out: Path, program: str) -> bytes:
-    folder = out / program
-    parts = [folder / "model.safetensors"]
-    if (folder / "classifier").exists():
-        parts.append(folder / "classifier" / "model.safetensors")
-    return b"".join(p.read_bytes() for p in parts)
+def assert_same_weights(resumed: Path, uninterrupted: Path, rerun, *context) -> None:
+    """The weights of a resumed run equal the uninterrupted run's, bit for bit. Where they do not, ``rerun()``
+    makes a second uninterrupted run: if even the two uninterrupted runs differ, this machine's arithmetic is
+    not reproducible from run to run and exactness cannot be checked here (an expected failure, saying so)."""
+    diff = weight_differences(resumed, uninterrupted)
+    if diff:
+        noise = weight_differences(rerun(), uninterrupted)
+        if noise:
+            pytest.xfail(f"two uninterrupted runs differ on this machine ({'; '.join(noise[:3])})")
+    assert not diff, (*context, diff[:8])
+
+
+def rerun(tmp_path: Path, recipe: str) -> Path:
+    """A second uninterrupted run of ``recipe``; returns its program folder."""
+    out = tmp_path / "again"
+    finish(aekit(out, recipe))
+    return out / RECIPES[recipe][0]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +106,7 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path, reference, recipe, k
     assert (tmp_path / f".{program}.partial" / "resume" / "state.json").exists()
     out = finish(aekit(tmp_path, recipe, "--resume"))
     assert "resuming from" in out
-    assert weights(tmp_path, program) == weights(reference(recipe), program)
+    assert_same_weights(tmp_path / program, reference(recipe) / program, lambda: rerun(tmp_path, recipe), out)
 
 
 def test_killed_at_a_random_moment(tmp_path, reference):
@@ -111,7 +123,8 @@ def test_killed_at_a_random_moment(tmp_path, reference):
     proc.communicate()
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))  # what the kill left, to reproduce a failure
     out = finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))
-    assert weights(tmp_path, "pretrain") == weights(reference("tutorial-pretrain"), "pretrain"), (delay, left, out)
+    assert_same_weights(tmp_path / "pretrain", reference("tutorial-pretrain") / "pretrain",
+                        lambda: rerun(tmp_path, "tutorial-pretrain"), delay, left, out)
     again = finish(aekit(tmp_path, "tutorial-pretrain", "--resume"))  # complete: nothing to do
     assert "already complete" in again and "Epoch" not in again
 
@@ -262,7 +275,11 @@ def test_streamed_dataset_resumes_exactly(tmp_path):
     def run(out, *extra, kill=""):
         return subprocess.Popen(command("reproduce", *args, "--out", str(tmp_path / out), *extra, kill=kill),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def again() -> Path:
+        finish(run("again"))
+        return tmp_path / "again" / "stacked"
     finish(run("whole"))
     finish(run("cut", kill="loss:1:3"), expect=-signal.SIGKILL)
     assert "resuming from" in finish(run("cut", "--resume"))
-    assert weights(tmp_path / "whole", "stacked") == weights(tmp_path / "cut", "stacked")
+    assert_same_weights(tmp_path / "cut" / "stacked", tmp_path / "whole" / "stacked", again)
