@@ -34,20 +34,33 @@ def image_rows(rows: list[tuple[str, np.ndarray]], image_shape, path, title: str
     images are flat values in [0, 1], gray or color (channels last)."""
     n = len(rows[0][1])
     fig = _figure((max(n, 2) + (1.2 if max(len(name) for name, _ in rows) > 8 else 0), 1.05 * len(rows) + (0.2 if title else 0)))
-    axes = fig.subplots(len(rows), n, squeeze=False)
-    for r, (name, images) in enumerate(rows):
-        for i in range(n):
-            ax = axes[r][i]
-            ax.imshow(np.asarray(images[i], dtype=np.float32).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r][0].set_ylabel(name, fontsize=8)
-    if labels:
-        for i in range(n):
-            axes[-1][i].set_xlabel(labels[i], fontsize=7)
+    ax = fig.subplots()
+    images = [np.asarray(im, dtype=np.float32).reshape(image_shape) for _, ims in rows for im in ims[:n]]
+    grid, (h, w) = _montage(images, n)
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([r * (h + PAD) + h / 2 for r in range(len(rows))], [name for name, _ in rows], fontsize=8)
+    ax.set_xticks([i * (w + PAD) + w / 2 for i in range(n)] if labels else [], labels[:n] if labels else [], fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+PAD = 2  # pixels of white between the images of a montage
+
+
+def _montage(images: list[np.ndarray], cols: int, fill: float = 1.0) -> tuple[np.ndarray, tuple[int, int]]:
+    """Images of one shape (H, W) or (H, W, C) tiled in rows of ``cols``, ``PAD`` pixels of ``fill`` between
+    them: drawn as one image, a figure of a hundred images costs one axes instead of a hundred."""
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // cols)
+    grid = np.full((rows * (h + PAD) - PAD, cols * (w + PAD) - PAD, *images[0].shape[2:]), fill, dtype=np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[r * (h + PAD):r * (h + PAD) + h, c * (w + PAD):c * (w + PAD) + w] = image
+    return grid, (h, w)
 
 
 def loss_curves(curves: dict[str, list[float]], path, title: str | None = None) -> None:
@@ -101,12 +114,9 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None, path, method: str = "
 
 def filters(weight: np.ndarray, image_shape, path, n: int = 64, title=None) -> None:
     """The first ``n`` first-layer filters, (n, H, W), as images, each scaled symmetrically around 0."""
-    weight = np.asarray(weight)[:n]
-    fig, cells = _cells(len(weight), int(np.ceil(np.sqrt(len(weight)))), 0.8, title)
-    for w, ax in zip(weight, cells):
-        lim = np.abs(w).max() or 1.0
-        ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    _save(fig, path)
+    weight = np.asarray(weight, dtype=np.float32)[:n]
+    scaled = [w / (np.abs(w).max() or 1.0) for w in weight]
+    _grid_figure(scaled, int(np.ceil(np.sqrt(len(weight)))), 0.8, title, path, cmap="RdBu_r", vmin=-1, fill=0.0)
 
 
 def vae_figures(vae, images: np.ndarray, image_shape, out) -> None:
@@ -129,22 +139,21 @@ def vae_figures(vae, images: np.ndarray, image_shape, out) -> None:
 
 
 def image_grid(images: np.ndarray, image_shape, path, cols: int = 10, title=None) -> None:
-    fig, cells = _cells(len(images), cols, 0.9, title)
-    for image, ax in zip(images, cells):
-        ax.imshow(np.asarray(image).reshape(image_shape), cmap="gray", vmin=0, vmax=1)
-    _save(fig, path)
+    _grid_figure([np.asarray(image, dtype=np.float32).reshape(image_shape) for image in images], cols, 0.9, title,
+                 path, cmap="gray", vmin=0, fill=1.0)
 
 
-def _cells(n: int, cols: int, size: float, title=None):
-    """A figure of ``n`` axis-free cells in rows of ``cols``; returns the figure and the first ``n`` axes."""
-    rows = int(np.ceil(n / cols))
+def _grid_figure(images: list[np.ndarray], cols: int, size: float, title, path, *, cmap: str, vmin: float,
+                 fill: float) -> None:
+    """``images`` in rows of ``cols``, ``size`` inches a cell, with no axes (values from ``vmin`` to 1)."""
+    rows = -(-len(images) // cols)
     fig = _figure((cols * size, rows * size + (0.3 if title else 0)))
-    axes = fig.subplots(rows, cols, squeeze=False).flat
-    for ax in axes:
-        ax.set_axis_off()
+    ax = fig.subplots()
+    ax.imshow(_montage(images, cols, fill)[0], cmap=cmap, vmin=vmin, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9)
-    return fig, list(axes)[:n]
+    _save(fig, path)
 
 
 def fewlabels_curves(result: dict, path) -> None:
