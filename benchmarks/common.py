@@ -4,6 +4,7 @@ writing JSON plus markdown atomically. Light imports only: ``python -m benchmark
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -35,7 +36,14 @@ def machine() -> dict:
     from aekit.runtime import available_cpus
 
     return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
-            "processor": platform.processor() or platform.machine(), "commit": commit()}
+            "processor": platform.processor() or platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            **({"isa_limits": limits} if (limits := {k: os.environ[k] for k in ISA_LIMITS if k in os.environ}) else {}),
+            "commit": commit()}
+
+
+# Environment variables that cap the vector instructions PyTorch (ATen, MKL, oneDNN) and TensorFlow's oneDNN use:
+# with them an AVX-512 machine runs the code paths of an AVX2-only one (recorded, so that a result says so).
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 
 
 def timed(fn, min_seconds: float = 0.3) -> float:
