@@ -69,6 +69,10 @@ def test_auto_precision_takes_bf16_only_where_the_hardware_multiplies_it(monkeyp
         monkeypatch.setattr(runtime, "_cpu_flags", lambda flags=flags: flags)
         assert resolve_precision("auto", "cpu") == expected
         assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    for cap, expected in (("AVX2", "fp32"), ("avx512_core", "fp32"), ("AVX512_CORE_BF16", "bf16")):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)  # oneDNN capped below its bf16 products emulates them
+        assert resolve_precision("auto", "cpu") == expected
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     monkeypatch.setattr(runtime, "_cpu_flags", lambda: frozenset({"avx2"}))
     images = tiny_arrays()[0].reshape(300, -1)
     model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(64, 16), init="xavier"), generator(0))

@@ -150,13 +150,19 @@ def available_cpus() -> int:
 
 def hardware_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bf16 matrices in hardware: a CUDA GPU that supports bf16, or a CPU with AMX
-    or AVX512-BF16 (read from /proc/cpuinfo; where that cannot be read, False). On other CPUs bf16 autocast
-    emulates the products and trains slower than fp32."""
+    or AVX512-BF16 (read from /proc/cpuinfo; where that cannot be read, False) that oneDNN is allowed to use
+    (``ONEDNN_MAX_CPU_ISA`` can cap it below them). On other CPUs bf16 autocast emulates the products and trains
+    far slower than fp32."""
     if device.type == "cuda":  # Ampere (8.0) and later; older GPUs emulate bf16 (torch's is_bf16_supported says yes)
         return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type != "cpu":
         return False
-    return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"}) and cap not in NO_BF16_ISAS
+
+
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA) whose instructions have no bf16 products.
+NO_BF16_ISAS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
 
 
 @functools.lru_cache(maxsize=1)
