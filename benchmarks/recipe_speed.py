@@ -72,7 +72,13 @@ def recipes() -> dict:
             # (the optimizer's pass over 3 M weights) rather than per-sample work
             "modern-stacked at batch 512 (diagnostic)": dataclasses.replace(stacked, batch_size=512),
             "modern-pretrain (pretraining)": PRESETS["modern-pretrain"],
-            "conv (modern training)": Recipe(**CONV, train=modern_phase(learning_rate=CONV_LEARNING_RATE))}
+            # the conv model users train (--preset conv), in fp32 on every CPU: the target is the fp32 limit
+            CONV_PRESET: dataclasses.replace(PRESETS["conv-pretrain"], finetune=None, precision="fp32"),
+            # a narrower conv autoencoder: its first and last layers (1 -> 32 channels) do little work per byte
+            "conv 32-64-128 (diagnostic)": Recipe(**CONV, train=modern_phase(learning_rate=CONV_LEARNING_RATE))}
+
+
+CONV_PRESET = "conv preset (pretraining, fp32)"
 
 
 def measure(cfg, data, n_images: int, matmul_gflops: float, seed: int = 0) -> dict:

@@ -1,13 +1,13 @@
 """Regenerate every results table in README.md and docs/*.md from benchmarks/results.
 
-A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``.
-The views: headline, fidelity:DATASET, recipe-search, quality.reconstruction,
-quality.classification, quality.fewlabels:DATASET, quality.ladder:DATASET, fewlabels-conv:DATASET, throughput, streaming, scaling,
-anomaly, tables, color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's constraint
-tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from, with the machine (and
-commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
-(benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when
-a file is out of date; otherwise the files that changed are rewritten atomically.
+A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``. The views: headline,
+fidelity:DATASET, recipe-search, quality.reconstruction, quality.classification, quality.fewlabels:DATASET,
+quality.ladder:DATASET, fewlabels-conv:DATASET, throughput, throughput-avx2, streaming, scaling, anomaly, tables,
+color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's
+constraint tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from,
+with the machine (and commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
+(benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when a file is out of
+date; otherwise the files that changed are rewritten atomically.
 """
 
 # Its imports stay light (``python -m benchmarks report --help`` imports it); the benchmarks' renderers,
@@ -227,6 +227,13 @@ def fewlabels_conv(ctx: Context, key=None) -> str:
     return to_markdown(ctx(f"fewlabels-conv/{key}"))
 
 
+def throughput_capped(ctx: Context, key=None) -> str:
+    """The throughput benchmark run with the vector instructions capped at AVX2 (throughput-avx2.json)."""
+    from benchmarks.throughput import to_markdown
+
+    return to_markdown(ctx("throughput-avx2"))
+
+
 def frontier_search(ctx: Context, key=None) -> str:
     from benchmarks.frontier import search_table
 
@@ -244,6 +251,7 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "fewlabels-conv": fewlabels_conv,  # :DATASET
     **{name: _whole_view(name) for name in WHOLE_TABLES},
     "frontier-search": frontier_search,
+    "throughput-avx2": throughput_capped,
 }
 
 
