@@ -284,3 +284,25 @@ def test_score_by_neighbours_needs_kept_samples(tmp_path, capsys):
     assert main(["score", str(tmp_path / "knn"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "s.csv")]) == 0
     distances = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=1)
     assert distances.max() < 0.05  # each row is its own nearest training row (up to the rounding of cdist)
+
+
+def test_a_distance_is_explained_by_where_the_sample_differs_from_its_nearest_training_samples():
+    import torch
+
+    from aekit.anomalies import explain
+    from aekit.training.neighbors import differences, knn_distance
+
+    rng = np.random.default_rng(0)
+    bank = rng.integers(0, 30, size=(50, 28 * 28)).astype(np.uint8)  # dim noise everywhere
+    odd = bank[:2].copy().reshape(2, 28, 28)
+    odd[0, 20:26, 20:26] = 255  # a bright square, bottom right
+    odd[1, 2:6, 3:8] = 255  # top left
+    odd = odd.reshape(2, -1)
+    squared = differences(bank, odd, 5, True, torch.device("cpu"))
+    assert squared.shape == (2, 28 * 28)
+    # summed over the pixels, the differences are the mean squared distance to the 5 nearest
+    dist = knn_distance(bank, odd, 5, True, torch.device("cpu"))
+    assert np.all(squared.sum(axis=1) >= dist ** 2 * 0.999)  # mean of squares >= square of the mean
+    where = explain(squared, (28, 28))
+    assert where[0].startswith("pixels x 2") and ", y 2" in where[0]  # the cell holding the bottom-right square
+    assert where[1].startswith("pixels x 0-") and ", y 0-" in where[1]

@@ -22,7 +22,8 @@ def _shares(parts: np.ndarray) -> np.ndarray:
 
 
 def explain(squared: np.ndarray, image_shape: tuple[int, ...], table=None, top: int = 3) -> list[str]:
-    """One line per row of ``squared`` (N, D), the per-feature squared reconstruction errors."""
+    """One line per row of ``squared`` (N, D), the per-feature squared differences behind its score (from its
+    reconstruction, or from its nearest training samples): the columns or the image region that carry most."""
     squared = np.asarray(squared, dtype=np.float64)
     if table is not None:
         names = [c.name for c in table.columns]

@@ -104,7 +104,8 @@ def _add_inference(sub) -> None:
                       "threshold is the (1 - contamination) quantile of the training errors (PyOD's meaning of "
                       "contamination; of the validation samples' distances for knn), or a quantile of the validation "
                       "scores (--quantile). Each flagged sample is explained: the columns (tables) or the image region "
-                      "that carry most of its reconstruction error.")
+                      "that carry most of its score (its distance to the nearest training samples, or its "
+                      "reconstruction error).")
     p.add_argument("--method", choices=("knn", "reconstruction"), default=None,
                    help="the score: knn where the model keeps training samples, else reconstruction")
     p.add_argument("--contamination", type=float, default=0.01, help="expected share of outliers in the training data")

@@ -130,8 +130,7 @@ def cmd_score(args) -> int:
     outlier = errors > threshold
     worst = np.argsort(errors)[::-1][:10]
     explained = np.union1d(np.flatnonzero(outlier), worst)  # where the error is, for every flagged row
-    shown, recon = opened.scaled(x[explained]), opened.reconstruct(x[explained])
-    why = dict(zip(explained.tolist(), explain((recon - shown) ** 2, shape, opened.table)))
+    why = dict(zip(explained.tolist(), explain(opened.differences(x[explained], method), shape, opened.table)))
     if args.output:
         import csv
 
@@ -142,15 +141,14 @@ def cmd_score(args) -> int:
     if args.figure:
         from aekit.figures import reconstruction_grid
 
-        at = np.searchsorted(explained, worst)  # the worst rows among those reconstructed above
-        reconstruction_grid(shown[at], recon[at], shape, args.figure,
+        reconstruction_grid(opened.scaled(x[worst]), opened.reconstruct(x[worst]), shape, args.figure,
                             title="worst-scored samples above their reconstructions",
                             labels=[f"{errors[i]:.3f}" for i in worst])
     rule = f"quantile {args.quantile}" if args.quantile is not None else f"contamination {args.contamination}"
     what = "reconstruction error" if method == "reconstruction" else "distance to the nearest training samples"
     print(f"{len(x)} samples: mean {what} {errors.mean():.6f}, threshold {threshold:.6f} "
           f"({rule} of {basis}), {int(outlier.sum())} outliers")
-    print("worst (and where their error is):")
+    print(f"worst (and where their {'error is' if method == 'reconstruction' else 'distance comes from'}):")
     for i in worst[:5]:
         print(f"  #{i} {errors[i]:.5f}{' outlier' if outlier[i] else ''}: {why[int(i)]}")
     if args.output:

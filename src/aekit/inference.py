@@ -26,7 +26,7 @@ from aekit.training.evaluate import (
     reconstruct,
     reconstruction_error,
 )
-from aekit.training.neighbors import N_NEIGHBORS, knn_distance
+from aekit.training.neighbors import N_NEIGHBORS, differences, knn_distance
 
 
 @dataclass
@@ -115,8 +115,18 @@ class OpenedModel:
         the nearest kept training samples."""
         if method == "reconstruction":
             return self.errors(x)
-        k = getattr(self.estimator, "n_neighbors", N_NEIGHBORS)
-        return knn_distance(self.neighbors, self.prepare(x), k, self.bounded, torch.device("cpu"))
+        return knn_distance(self.neighbors, self.prepare(x), self.n_neighbors, self.bounded, torch.device("cpu"))
+
+    def differences(self, x: np.ndarray, method: str) -> np.ndarray:
+        """(N, D) per-feature squared differences behind each score: from the reconstruction, or (``knn``) from
+        the nearest kept training samples (in the space their distances are taken in)."""
+        if method == "reconstruction":
+            return (self.reconstruct(x) - self.scaled(x)) ** 2
+        return differences(self.neighbors, self.prepare(x), self.n_neighbors, self.bounded, torch.device("cpu"))
+
+    @property
+    def n_neighbors(self) -> int:
+        return getattr(self.estimator, "n_neighbors", N_NEIGHBORS)
 
     def threshold(self, contamination: float, errors: np.ndarray, quantile: float | None = None,
                   method: str = "reconstruction") -> tuple[float, str]:

@@ -35,19 +35,46 @@ def features(x: torch.Tensor, bounded: bool) -> torch.Tensor:
 def knn_distance(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device: torch.device) -> np.ndarray:
     """(N,) mean distance of each row of ``x`` to its ``k`` nearest rows of ``bank`` (at most ``len(bank)``),
     both in the network's scaled space (see :func:`features`)."""
-    k = min(k, len(bank))
-    chunks = [features(torch.as_tensor(bank[start:start + BANK_CHUNK]).to(device), bounded)
-              for start in range(0, len(bank), BANK_CHUNK)]
+    search = _Search(bank, k, bounded, device)
+    return per_chunk(lambda q: search(q)[0].mean(dim=1), x, device, QUERY_CHUNK).astype(np.float64)
 
-    def nearest(q: torch.Tensor) -> torch.Tensor:
-        q = features(q, bounded)
+
+def nearest(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device: torch.device) -> np.ndarray:
+    """(N, k) indices into ``bank`` of each row's ``k`` nearest rows, nearest first (as :func:`knn_distance`)."""
+    search = _Search(bank, k, bounded, device)
+    return per_chunk(lambda q: search(q)[1], x, device, QUERY_CHUNK)
+
+
+def differences(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device: torch.device) -> np.ndarray:
+    """(N, D) per-feature squared differences between each row of ``x`` and its ``k`` nearest rows of ``bank``
+    (their mean), in the space distances are taken in: summed over the features they are the mean squared
+    distance to those rows, so they say which features set a row apart from the training samples it resembles."""
+    idx = nearest(bank, x, k, bounded, device)
+    q = features(torch.as_tensor(x).to(device), bounded)
+    near = features(torch.as_tensor(bank[idx.reshape(-1)]).to(device), bounded).view(len(x), idx.shape[1], -1)
+    return ((near - q[:, None].to(near.dtype)) ** 2).mean(dim=1).cpu().numpy()
+
+
+class _Search:
+    """The ``k`` nearest rows of a bank, held in chunks of scaled rows: ``search(q)`` gives (distances, indices)."""
+
+    def __init__(self, bank: np.ndarray, k: int, bounded: bool, device: torch.device):
+        self.k, self.bounded = min(k, len(bank)), bounded
+        self.chunks = [(start, features(torch.as_tensor(bank[start:start + BANK_CHUNK]).to(device), bounded))
+                       for start in range(0, len(bank), BANK_CHUNK)]
+
+    def __call__(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = features(q, self.bounded)
         best = None
-        for b in chunks:  # the k nearest of each bank chunk, then of those
+        for start, b in self.chunks:  # the k nearest of each bank chunk, then of those
             d = torch.cdist(q.to(b.dtype), b).clamp_min(0.0)
-            d = d.topk(min(k, d.shape[1]), dim=1, largest=False).values
-            best = d if best is None else torch.cat([best, d], dim=1).topk(k, dim=1, largest=False).values
-        return best.mean(dim=1)
-    return per_chunk(nearest, x, device, QUERY_CHUNK).astype(np.float64)
+            d, i = d.topk(min(self.k, d.shape[1]), dim=1, largest=False)
+            if best is not None:
+                d, i = torch.cat([best[0], d], dim=1), torch.cat([best[1], i + start], dim=1)
+                d, order = d.topk(self.k, dim=1, largest=False)
+                i = i.gather(1, order)
+            best = (d, i)
+        return best
 
 
 def bank(train: np.ndarray, rows: int = BANK_ROWS) -> np.ndarray:
