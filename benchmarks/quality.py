@@ -53,7 +53,6 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
     from aekit.experiments.overrides import scale_epochs, with_code_size
     from aekit.experiments.presets import MODERN_MLP, get_preset
     from aekit.experiments.programs import run_pretrain, run_stacked
-    from aekit.experiments.recipe import LadderRecipe
     from aekit.runtime import setup
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -115,8 +114,8 @@ def run(datasets=("mnist-5k", "fashion-mnist"), codes=(32, 128), epochs_scale: f
         t0 = time.perf_counter()
         if ladder_labels and "ladder" in sections:
             labels = fewlabels.parse_labels(ladder_labels, len(data.train))
-            result["ladder"][data.name] = fewlabels.run_ladder(data, labels, seeds, device,
-                                                               LadderRecipe().scaled(epochs_scale), log=log)
+            ladder = scale_epochs(get_preset("pretrain", "ladder"), epochs_scale)
+            result["ladder"][data.name] = fewlabels.run_ladder(data, labels, seeds, device, ladder, log=log)
         _timed(result, "ladder", t0)
         result["seconds"] = time.perf_counter() - t_all
         if on_progress is not None:  # e.g. write what is done so far

@@ -257,21 +257,25 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
 
 def recipe_keys(ctx: Context, key=None) -> str:
     """Every ``--set`` key from the recipe's constraint tables: what it takes, its default (the tutorial's) and
-    what it sets (the field's comment in src/aekit/experiments/recipe.py); ``key`` "ladder": the ladder network's."""
-    from aekit.experiments.recipe import CONSTRAINTS, Finetune, LadderRecipe, Phase, Recipe
+    what it sets (the field's comment in src/aekit/experiments/recipe.py). ``key`` "ladder": the keys whose value
+    the ladder preset changes, with that value."""
+    from aekit.experiments.presets import get_preset
+    from aekit.experiments.recipe import CONSTRAINTS, Finetune, Phase, Recipe
 
     ctx.code.append("src/aekit/experiments/recipe.py")
+    ladder = get_preset("pretrain", "ladder") if key == "ladder" else None
     rows = []
-    parts = (("", LadderRecipe),) if key == "ladder" else (("", Recipe), ("train.", Phase), ("finetune.", Finetune))
-    for prefix, cls in parts:
+    for prefix, cls in (("", Recipe), ("train.", Phase), ("finetune.", Finetune)):
         notes = _field_comments(cls)
-        default = cls()
+        default, mine = cls(), ladder and {"": ladder, "train.": ladder.train, "finetune.": ladder.finetune}[prefix]
         for name, allowed in CONSTRAINTS[cls].items():
-            value = getattr(default, name)
+            value = getattr(mine or default, name)
+            if mine is not None and value == getattr(default, name):
+                continue
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else json.dumps(value)
             rows.append([f"`{prefix}{name}`", str(allowed).replace("|", "\\|"), f"`{shown}`",
                          notes.get(name, "as for `train`" if prefix == "finetune." else "")])
-    return markdown_table(["key", "takes", "default", "what it sets"], rows)
+    return markdown_table(["key", "takes", "ladder preset" if ladder else "default", "what it sets"], rows)
 
 
 def _field_comments(cls) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The ladder network: its denoising cost trains without labels, tests see a deterministic clean pass,
 semi-supervised training learns, and `aekit fewlabels --method ladder` runs the four arms."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,40 +11,54 @@ from conftest import tiny_arrays
 
 from aekit.cli import main
 from aekit.errors import ConfigError
-from aekit.experiments.overrides import apply_flat as apply_overrides
-from aekit.experiments.recipe import LadderRecipe, check
+from aekit.experiments.overrides import apply_overrides, scale_epochs
+from aekit.experiments.presets import get_preset
+from aekit.experiments.recipe import Phase, check
 from aekit.models.ladder import LadderNetwork
 from aekit.runtime import generator
 from aekit.training.evaluate import accuracy
-from aekit.training.ladder import lr_factor, train_ladder
+from aekit.training.ladder import train_ladder
+from aekit.training.optim import hold_linear
 
 CPU = torch.device("cpu")
-SMALL = LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1000.0, 10.0, 0.1, 0.1), eval_every=20)
+LADDER = get_preset("pretrain", "ladder")
+SMALL = dataclasses.replace(LADDER, hidden_sizes=(32, 16), denoising_costs=(1000.0, 10.0, 0.1, 0.1), steps_per_epoch=10)
+
+
+def phase(epochs: int) -> Phase:
+    return dataclasses.replace(LADDER.train, epochs=epochs)
 
 
 def test_recipe_names_what_is_wrong():
     with pytest.raises(ConfigError, match=r"denoising_costs has 3 weights; a ladder with 2 hidden layers needs 4"):
-        check(LadderRecipe(hidden_sizes=(32, 16), denoising_costs=(1.0, 1.0, 1.0)))
-    with pytest.raises(ConfigError, match=r"noise_std=-0.1 must be a float in the range \[0, inf\)"):
-        check(LadderRecipe(noise_std=-0.1))
-    with pytest.raises(ConfigError, match=r"finetune_steps=0 must be an int in the range \[1, inf\)"):
-        check(LadderRecipe(finetune_steps=0))
-    with pytest.raises(ConfigError, match=r"pretrain_steps=-1 must be an int in the range \[0, inf\)"):
-        check(LadderRecipe(pretrain_steps=-1))
+        check(dataclasses.replace(SMALL, denoising_costs=(1.0, 1.0, 1.0)))
+    with pytest.raises(ConfigError, match=r"noise_level=-0.1 must be a float in the range \[0, inf\)"):
+        check(dataclasses.replace(LADDER, noise_level=-0.1))
+    with pytest.raises(ConfigError, match=r"finetune.epochs=0 must be an int in the range \[1, 100000\]"):
+        apply_overrides(LADDER, {"finetune.epochs": 0})
+    with pytest.raises(ConfigError, match=r"draws its batches with replacement: set steps_per_epoch"):
+        apply_overrides(LADDER, {"steps_per_epoch": 0})
+    with pytest.raises(ConfigError, match=r"dropout, finetune.pseudo_label_weight mean nothing to the ladder network"):
+        apply_overrides(LADDER, {"dropout": 0.1, "finetune.pseudo_label_weight": 1})
+    with pytest.raises(ConfigError, match=r"denoising_costs and steps_per_epoch are the ladder network's; "
+                                          r"architecture='mlp' takes neither"):
+        apply_overrides(get_preset("pretrain", "tutorial"), {"steps_per_epoch": 5})
     with pytest.raises(ConfigError, match="denoising_costs=.*finite numbers"):
-        apply_overrides(LadderRecipe(), {"denoising_costs": "1000,10,nan,0.1,0.1,0.1,0.1"})
-    with pytest.raises(ConfigError, match=r"--set denoising_costs=.*must be a non-empty tuple of finite numbers >= 0"):
-        apply_overrides(LadderRecipe(), {"denoising_costs": "1000,10,-1,0.1,0.1,0.1,0.1"})
-    r = apply_overrides(LadderRecipe(), {"hidden_sizes": "64,32", "denoising_costs": "1000,10,0.1,1e-2"})
+        apply_overrides(LADDER, {"denoising_costs": "1000,10,nan,0.1,0.1,0.1,0.1"})
+    with pytest.raises(ConfigError, match=r"--set denoising_costs=.*must be a tuple of finite numbers >= 0"):
+        apply_overrides(LADDER, {"denoising_costs": "1000,10,-1,0.1,0.1,0.1,0.1"})
+    r = apply_overrides(LADDER, {"hidden_sizes": "64,32", "denoising_costs": "1000,10,0.1,1e-2"})
     assert r.denoising_costs == (1000.0, 10.0, 0.1, 0.01) and r.hidden_sizes == (64, 32)
     with pytest.raises(ConfigError, match=r"denoising_costs='1000,x': expected a list of numbers"):
-        apply_overrides(LadderRecipe(), {"denoising_costs": "1000,x"})
-    assert check(LadderRecipe()) == LadderRecipe() and LadderRecipe().scaled(0.01).finetune_steps == 30
+        apply_overrides(LADDER, {"denoising_costs": "1000,x"})
+    quick = scale_epochs(LADDER, 0.01)  # every epoch count down to one; an epoch stays steps_per_epoch batches
+    assert (quick.train.epochs, quick.finetune.epochs, quick.finetune.supervised_epochs) == (1, 1, 1)
+    assert check(LADDER) == LADDER
 
 
 def test_learning_rate_constant_for_a_third_then_linear_to_zero():
-    assert [lr_factor(s, 300) for s in (0, 100)] == [1.0, 1.0]
-    assert lr_factor(200, 300) == pytest.approx(0.5) and lr_factor(300, 300) == 0.0
+    assert [hold_linear(s, 300) for s in (0, 100)] == [1.0, 1.0]
+    assert hold_linear(200, 300) == pytest.approx(0.5) and hold_linear(300, 300) == 0.0
 
 
 def _images(n, seed=0):
@@ -64,7 +79,7 @@ def test_denoising_cost_trains_without_labels():
 
     before = cost()
     torch.manual_seed(0)
-    train_ladder(net, 150, CPU, generator(0), unlabeled=x)
+    train_ladder(net, phase(15), CPU, generator(0), unlabeled=x)
     assert cost() < 0.5 * before
 
 
@@ -72,7 +87,7 @@ def test_clean_pass_is_deterministic_and_per_example():
     x, y = _images(200)
     net = LadderNetwork(784, 4, SMALL, generator(0))
     torch.manual_seed(0)
-    train_ladder(net, 30, CPU, generator(0), labeled=(x[:40], y[:40]), unlabeled=x[40:])
+    train_ladder(net, phase(3), CPU, generator(0), labeled=(x[:40], y[:40]), unlabeled=x[40:])
     xt = torch.as_tensor(x[:50], dtype=torch.float32) / 255
     assert net.stat_updates == 30  # one clean labeled pass per step
     with torch.no_grad():
@@ -95,33 +110,39 @@ def test_semi_supervised_training_learns_and_keeps_the_best_weights():
     labeled = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(4)])  # 3 labels per class
     net = LadderNetwork(784, 4, SMALL, generator(0))
     torch.manual_seed(0)
-    result = train_ladder(net, 100, CPU, generator(0), labeled=(x[labeled], y[labeled]), unlabeled=x,
+    result = train_ladder(net, phase(10), CPU, generator(0), labeled=(x[labeled], y[labeled]), unlabeled=x,
                           validation=(xv, yv))
-    assert len(result.curve) == 5 and result.validation_accuracy == max(result.curve)
+    assert len(result.curve) == 10 and result.validation_accuracy == max(result.curve)  # a check every epoch
     assert accuracy(net, xv, yv, CPU) == result.validation_accuracy > 0.6  # 4 classes: chance is 0.25
     with pytest.raises(ConfigError, match="needs labeled or unlabeled images"):
-        train_ladder(net, 1, CPU, generator(0))
+        train_ladder(net, phase(1), CPU, generator(0))
 
 
 def test_fewlabels_ladder_command(tiny_npz, tmp_path, capsys):
     out = tmp_path / "ladder"
-    small = ["--set", "hidden_sizes=32,16", "--set", "denoising_costs=1000,10,0.1,0.1", "--set", "pretrain_steps=20",
-             "--set", "finetune_steps=20", "--set", "supervised_steps=10", "--set", "eval_every=10"]
+    small = ["--set", "hidden_sizes=32,16", "--set", "denoising_costs=1000,10,0.1,0.1", "--set", "steps_per_epoch=10",
+             "--set", "epochs=2", "--set", "finetune.epochs=2", "--set", "finetune.supervised_epochs=1"]
     args = ["fewlabels", "--method", "ladder", "--dataset", str(tiny_npz), "--labels", "8", "--seeds", "1",
             "--out", str(out), *small]
     assert main(args) == 0
     r = json.loads((out / "fewlabels.json").read_text())
-    assert r["method"] == "ladder" and r["config"]["pretrain_steps"] == 20
+    assert r["method"] == "ladder" and r["config"]["architecture"] == "ladder" and r["config"]["train"]["epochs"] == 2
     details = r["rows"][0]["details"]
     assert set(details) == {"pretrained", "scratch", "pretrained_labels_only", "scratch_semi_supervised"}
+    assert details["scratch"]["epochs"] == 10  # the labels-only arms: finetune.supervised_epochs of 10 steps
     for arm, base in (("pretrained", "pretrained_labels_only"), ("scratch_semi_supervised", "scratch")):
         # the semi-supervised result is kept only when it wins on validation; otherwise the labels-only one stands
         if details[arm]["semi_supervised"]:
             assert details[arm]["validation_accuracy"] > details[base]["validation_accuracy"]
-            assert details[arm]["epochs"] == 20  # the fine-tuning steps, not the supervised ones
+            assert details[arm]["epochs"] == 20  # the fine-tuning steps, not the labels-only ones
         else:
             assert details[arm] == details[base]
-    assert "ladder network (32-16" in (out / "fewlabels.md").read_text()
+    assert "ladder network (32-16, pretrained with its denoising cost alone for 20 steps)" in (out / "fewlabels.md").read_text()
     capsys.readouterr()
     assert main([*args[:-len(small)], "--set", "denoising_costs=1,2"]) == 2  # a user's mistake: no traceback
     assert "denoising_costs has 2 weights" in capsys.readouterr().err
+    assert main([*args, "--preset", "modern"]) == 2
+    assert "--preset is for --method autoencoder" in capsys.readouterr().err
+    assert main(["reproduce", "pretrain", "--dataset", str(tiny_npz), "--set", "architecture=ladder",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "trained by aekit fewlabels --method ladder" in capsys.readouterr().err

@@ -37,11 +37,11 @@ def test_quality_benchmark_runs_on_tiny_data(tiny_npz, tmp_path):
     merged["sections"]["reconstruction"]["date"] = "2000-01-01"
     assert "Sections measured: reconstruction: 2000-01-01" in quality.to_markdown(merged)
 
-    # The ladder section: the same four arms with a ladder network, its steps scaled like the epochs.
+    # The ladder section: the same four arms with a ladder network, its epochs scaled too.
     ladder = quality.run(datasets=(str(tiny_npz),), epochs_scale=0.02, seeds=1, ladder_labels="8", log=lambda s: None,
                          sections=("ladder",))
     res = ladder["ladder"]["tiny"]
-    assert res["method"] == "ladder" and res["config"]["finetune_steps"] == 60 and res["rows"][0]["labels"] == 8
+    assert res["method"] == "ladder" and res["config"]["finetune"]["epochs"] == 1 and res["rows"][0]["labels"] == 8
     merged = quality.merge(merged, ladder)
     assert merged["fewlabels"] == r["fewlabels"] and "ladder network" in quality.to_markdown(merged)
 

@@ -191,8 +191,8 @@ def test_fingerprint_names_what_differs(tmp_path):
 
 
 LADDER = ["fewlabels", "--method", "ladder", "--dataset", "mnist-5k", "--labels", "100", "--seeds", "1", "--set",
-          "hidden_sizes=16,8", "--set", "denoising_costs=1000,10,0.1,0.1", "--set", "pretrain_steps=12", "--set",
-          "finetune_steps=12", "--set", "supervised_steps=12", "--set", "eval_every=4", "--set", "batch_size=50"]
+          "hidden_sizes=16,8", "--set", "denoising_costs=1000,10,0.1,0.1", "--set", "steps_per_epoch=4", "--set",
+          "epochs=3", "--set", "finetune.epochs=3", "--set", "finetune.supervised_epochs=3", "--set", "batch_size=50"]
 
 
 def _phase_tensors(folder: Path) -> dict[str, torch.Tensor]:

@@ -170,13 +170,12 @@ def _add_fewlabels(sub) -> None:
     p.add_argument("--method", choices=("autoencoder", "ladder"), default="autoencoder",
                    help="autoencoder: the pretrain program's recipe (--preset); ladder: a ladder network (Rasmus et al. "
                    "2015), pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
-    p.add_argument("--preset", default="modern", choices=("tutorial", "modern", "conv"),
-                   help="the pretrain program's preset, for --method autoencoder")
+    p.add_argument("--preset", default=None, choices=("tutorial", "modern", "conv"),
+                   help="the pretrain program's preset, for --method autoencoder (default: modern)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a key of the method's recipe (the preset's pretrain recipe, as reproduce takes them, or "
-                   "aekit.experiments.recipe.LadderRecipe); repeatable")
-    p.add_argument("--epochs-scale", type=float, default=1.0,
-                   help="multiply every epoch count (the ladder's step counts) by this")
+                   help="change a key of the method's recipe, as reproduce takes them (the ladder's: its preset's "
+                   "recipe, architecture='ladder'); repeatable")
+    p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every epoch count by this")
     p.add_argument("--code-size", type=int, default=None, help="the innermost layer (--method autoencoder)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run saved in OUT/resume")

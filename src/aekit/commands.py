@@ -37,7 +37,10 @@ def cmd_fewlabels(args) -> int:
     from aekit.experiments.overrides import parse_overrides
     from aekit.runner import RunSpec, execute_fewlabels
 
-    execute_fewlabels(RunSpec(program="pretrain", preset=args.preset, dataset=args.dataset, data_dir=args.data_dir,
+    if args.method == "ladder" and args.preset is not None:
+        raise ConfigError("--preset is for --method autoencoder; the ladder network has its own recipe (--set changes it)")
+    preset = "ladder" if args.method == "ladder" else args.preset or "modern"
+    execute_fewlabels(RunSpec(program="pretrain", preset=preset, dataset=args.dataset, data_dir=args.data_dir,
                               label_column=args.label_column, impute=args.impute, test_size=args.test_size,
                               device=args.device, out=args.out, epochs_scale=args.epochs_scale, code_size=args.code_size,
                               config=parse_overrides(args.overrides), resume=args.resume),

@@ -79,13 +79,16 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Weights:
-    """A non-empty tuple or list of finite numbers >= 0 (a weight per layer)."""
+    """A tuple or list of finite numbers >= 0 (a weight per layer): non-empty, unless ``empty`` (none given)."""
+
+    empty: bool = False
 
     def accepts(self, v: Any) -> bool:
-        return (isinstance(v, (tuple, list)) and len(v) > 0 and all(Interval(float, 0).accepts(w) for w in v))
+        return (isinstance(v, (tuple, list)) and (len(v) > 0 or self.empty)
+                and all(Interval(float, 0).accepts(w) for w in v))
 
     def __str__(self) -> str:
-        return "a non-empty tuple of finite numbers >= 0, like (1000, 10, 0.1)"
+        return f"a {'' if self.empty else 'non-empty '}tuple of finite numbers >= 0, like (1000, 10, 0.1)"
 
 
 @dataclass(frozen=True)

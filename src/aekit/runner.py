@@ -19,7 +19,7 @@ from aekit.data.images import is_image_shape, parse_size
 from aekit.errors import ConfigError, DataError
 from aekit.experiments import overrides, presets
 from aekit.experiments.programs import arithmetic, check_fits, run_pretrain, run_stacked
-from aekit.experiments.recipe import Recipe
+from aekit.experiments.recipe import LADDER, Recipe
 from aekit.experiments.recipe import keys as recipe_keys
 from aekit.outputs import write_run
 from aekit.runtime import World, distributed, launched_world, select_device, setup
@@ -145,6 +145,9 @@ def execute(spec: RunSpec) -> dict[str, dict]:
     (``OUT/.PROGRAM.partial``: the resumable state, then the results) and swapped in whole when complete, so
     a failed run leaves the previous one as it was, and ``resume`` continues from the last saved epoch.
     Under torchrun every rank trains; rank 0 alone writes."""
+    if str(spec.config.get("architecture", "")) in LADDER or spec.preset in LADDER:
+        raise ConfigError(f"architecture='ladder' is a classifier, trained by {LADDER['ladder']}; "
+                          "reproduce and train take the autoencoder architectures")
     configs = build_configs(spec)  # every config is checked before any work is done
     parse_size(spec.image_size)
     spec.table_options()
@@ -173,15 +176,13 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
     """``aekit fewlabels``: the recipe built and checked as for ``reproduce`` (preset, ``--set``, code size, epoch
     scale), then the same prologue (device, data, a locked output folder, a resumable store); one process."""
     from aekit.experiments import fewlabels
-    from aekit.experiments.recipe import LadderRecipe
     from aekit.outputs import write_fewlabels
 
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds} must be at least 1")
-    if method == "ladder":
-        cfg = overrides.apply_flat(LadderRecipe(), spec.config).scaled(spec.epochs_scale)
-    else:
-        cfg = build_configs(spec)["pretrain"]  # every value checked before any work
+    if method == "ladder" and spec.code_size is not None:
+        raise ConfigError("--code-size is for --method autoencoder; the ladder's widths are hidden_sizes (--set)")
+    cfg = build_configs(spec)["pretrain"]  # every value checked before any work
     if launched_world().size > 1:
         raise ConfigError("aekit fewlabels runs in one process; start it without torchrun (unset WORLD_SIZE)")
     parse_size(spec.image_size)
@@ -189,8 +190,7 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
     device = select_device(spec.device)
     setup(device)
     data = spec.load_data()
-    if method != "ladder":
-        cfg = build_configs(spec, data)["pretrain"]  # the preset's recipe for this data's size
+    cfg = build_configs(spec, data)["pretrain"]  # the preset's recipe for this data's size
     counts = fewlabels.parse_labels(labels, len(data.train))
     print(data.summary())
     out = Path(spec.out or Path("runs") / "fewlabels")

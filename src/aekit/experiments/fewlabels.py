@@ -31,7 +31,7 @@ from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import build_autoencoder, train_autoencoder
 from aekit.experiments.presets import get_preset
 from aekit.experiments.programs import fine_tune, semi_supervised
-from aekit.experiments.recipe import LadderRecipe, Recipe
+from aekit.experiments.recipe import Recipe
 from aekit.models.ladder import LadderNetwork
 from aekit.runtime import generator, seeded_global_rng
 from aekit.training.evaluate import accuracy
@@ -99,7 +99,7 @@ def _fine_tune(cfg: Recipe, ae, data: Dataset, idx: np.ndarray, device, seed: in
     if unlabeled is not None:
         epochs = math.ceil(PROTOCOL["semi_updates"] / len(unlabeled))
     else:
-        epochs = max(cfg.finetune.epochs, math.ceil(PROTOCOL["min_updates"] / (n // batch)))
+        epochs = max(cfg.finetune.supervised_epochs or cfg.finetune.epochs, math.ceil(PROTOCOL["min_updates"] / (n // batch)))
     patience = max(cfg.finetune.early_stopping, math.ceil(epochs * PROTOCOL["min_patience_share"]))
     finetune = dataclasses.replace(cfg.finetune, learning_rate=lr, epochs=epochs, early_stopping=patience)
     run_cfg = dataclasses.replace(cfg, finetune=finetune, display_step=0)
@@ -202,23 +202,27 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: Recipe | None = No
     return _result(data, "autoencoder", seeds, learning_rates, cfg, rows, t0)
 
 
-def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: LadderRecipe | None = None,
+def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: Recipe | None = None,
                learning_rates=(1e-3, 3e-3), log: Callable[[str], None] = print, store: ResumeStore | None = None) -> dict:
-    """The same four arms with a ladder network: pretrained on every training image with its denoising cost,
-    then fine-tuned on the labels plus the denoising cost on the other images (kept if it beats fine-tuning on the
-    labels alone on validation); from scratch, the same network on the labels alone; the ablations fine-tune the
-    pretrained network on the labels alone, and train from scratch semi-supervised (the paper's ladder)."""
+    """The same four arms with a ladder network (``architecture="ladder"``, the ``ladder`` preset): pretrained on
+    every training image with its denoising cost (``train``), then fine-tuned on the labels plus the denoising cost
+    on the other images (``finetune``; kept if it beats fine-tuning on the labels alone, for
+    ``finetune.supervised_epochs``, on validation); from scratch, the same network on the labels alone; the
+    ablations fine-tune the pretrained network on the labels alone, and train from scratch semi-supervised (the
+    paper's ladder)."""
     _require_labels(data)
-    recipe = recipe or LadderRecipe()
+    recipe = recipe or get_preset("pretrain", "ladder")
+    if recipe.architecture != "ladder":
+        raise ConfigError(f"--method ladder trains a ladder network; the recipe has architecture={recipe.architecture!r}")
     rows, t0 = [], time.perf_counter()
     validation = (data.validation.images, data.validation.labels)
+    ft = recipe.finetune
     for seed in range(seeds):
         scratch = LadderNetwork(data.n_features, data.n_classes, recipe, generator(seed)).to(device)
         pretrained = copy.deepcopy(scratch)
-        if recipe.pretrain_steps:
-            with seeded_global_rng(seed, device):
-                train_ladder(pretrained, recipe.pretrain_steps, device, generator(seed), unlabeled=data.train.images,
-                             state=None if store is None else store.phase(f"seed{seed}-pretrain"))
+        with seeded_global_rng(seed, device):
+            train_ladder(pretrained, recipe.train, device, generator(seed), unlabeled=data.train.images,
+                         state=None if store is None else store.phase(f"seed{seed}-pretrain"))
         for n in labels:
             idx = _labeled_rows(data, n, seed)
             rest = np.setdiff1d(np.arange(len(data.train)), idx)
@@ -227,16 +231,17 @@ def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: LadderRe
             def trial(start, lr, semi, idx=idx, pool=pool, n=n):
                 net = copy.deepcopy(start)
                 name = _phase(seed, n, "pretrained" if start is pretrained else "scratch", lr, semi)
-                net.recipe = dataclasses.replace(recipe, learning_rate=lr)
-                steps = recipe.finetune_steps if semi else recipe.supervised_steps
+                phase = dataclasses.replace(ft, learning_rate=lr,
+                                            epochs=ft.epochs if semi else ft.supervised_epochs or ft.epochs)
                 with seeded_global_rng(seed, device):  # the ladder's noise
-                    result = train_ladder(net, steps, device, generator(seed + 11), unlabeled=pool if semi else None,
+                    result = train_ladder(net, phase, device, generator(seed + 11), unlabeled=pool if semi else None,
                                           labeled=(data.train.images[idx], data.train.labels[idx]), validation=validation,
                                           state=None if store is None else store.phase(name))
-                return Trial(lr, result.validation_accuracy, accuracy(net, data.test.images, data.test.labels, device), steps)
+                return Trial(lr, result.validation_accuracy, accuracy(net, data.test.images, data.test.labels, device),
+                             phase.epochs * recipe.steps_per_epoch)
 
-            rates = (recipe.learning_rate,) if n == "all" else learning_rates
-            arms = compare_arms(trial, pretrained, scratch, rates, recipe.learning_rate, pool is not None)
+            rates = (ft.learning_rate,) if n == "all" else learning_rates
+            arms = compare_arms(trial, pretrained, scratch, rates, ft.learning_rate, pool is not None)
             rows.append(_row(n, idx, seed, arms, log))
     return _result(data, "ladder", seeds, learning_rates, recipe, rows, t0)
 
@@ -266,8 +271,9 @@ def to_markdown(result: dict) -> str:
     how = (": the better on validation of fine-tuning on the labels alone and fine-tuning with the other training "
            "images too, without their labels ((k/n semi) says how many runs chose the latter)" if semi else "")
     if ladder:
+        steps = cfg["pretrain_steps"] if "pretrain_steps" in cfg else cfg["train"]["epochs"] * cfg["steps_per_epoch"]
         how = (f" with a ladder network ({'-'.join(str(s) for s in cfg['hidden_sizes'])}, pretrained with its denoising "
-               f"cost alone for {cfg['pretrain_steps']} steps)" + how)
+               f"cost alone for {steps} steps)" + how)
     head = (f"Few-label accuracy on {result['dataset']} (mean ± std over {result['seeds']} seeds; pretraining on all "
             f"{result['n_train']} training images; every arm early-stopped on {result['n_validation']} validation "
             f"images, the supervised ones also tuned there), {result['seconds']:.0f} s. Pretrained + fine-tuned is the "

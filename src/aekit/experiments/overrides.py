@@ -88,21 +88,6 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, object], where: str = "
         raise ConfigError(f"{where} {e}") from None
 
 
-def apply_flat(obj, overrides: dict[str, object], where: str = "--set"):
-    """A checked copy of a flat recipe dataclass (the ladder's) with ``overrides`` applied."""
-    names = fields_of(type(obj))
-    hints = typing.get_type_hints(type(obj))
-    changes = {}
-    for key, value in overrides.items():
-        if key not in names:
-            raise unknown_key_error(key, names, where)
-        changes[key] = coerce(key, value, hints[key])
-    try:
-        return check(dataclasses.replace(obj, **changes))
-    except ConfigError as e:
-        raise ConfigError(f"{where} {e}") from None
-
-
 def scale_epochs(recipe: Recipe, factor: float) -> Recipe:
     """Every epoch count times ``factor`` (at least one epoch each; 0, meaning off, stays 0)."""
     if not (math.isfinite(factor) and 0 < factor <= MAX_EPOCHS_SCALE):
@@ -111,7 +96,8 @@ def scale_epochs(recipe: Recipe, factor: float) -> Recipe:
     def scaled(n: int) -> int:
         return max(1, math.ceil(n * factor)) if n > 0 else n
 
-    finetune = recipe.finetune and dataclasses.replace(recipe.finetune, epochs=scaled(recipe.finetune.epochs))
+    finetune = recipe.finetune and dataclasses.replace(recipe.finetune, epochs=scaled(recipe.finetune.epochs),
+                                                       supervised_epochs=scaled(recipe.finetune.supervised_epochs))
     return check(dataclasses.replace(recipe, layerwise_epochs=scaled(recipe.layerwise_epochs), finetune=finetune,
                                      train=dataclasses.replace(recipe.train, epochs=scaled(recipe.train.epochs))))
 

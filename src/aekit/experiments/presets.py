@@ -46,6 +46,15 @@ PRESETS: dict[str, Recipe] = {
                             batch_size=128, precision="auto", train=modern_phase(epochs=5, learning_rate=2e-3),
                             finetune=Finetune(epochs=25, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
                                               schedule="onecycle", head_init="xavier", augment_shift=1)),
+    # A ladder network (Rasmus et al. 2015; aekit fewlabels --method ladder): the paper's MNIST encoder, Gaussian noise
+    # on the input and every normalised pre-activation, Adam held for a third of the steps then decayed to 0; epochs
+    # of 250 batches drawn with replacement: 1,500 steps of pretraining, 3,000 semi-supervised, 1,000 labels-only.
+    "ladder-pretrain": Recipe(architecture="ladder", hidden_sizes=(1000, 500, 250, 250, 250), activation="relu",
+                              noise="gaussian", noise_level=0.3, denoising_costs=(1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1),
+                              batch_size=100, steps_per_epoch=250,
+                              train=Phase(epochs=6, optimizer="adam", learning_rate=2e-3, schedule="hold-linear"),
+                              finetune=Finetune(epochs=12, supervised_epochs=4, optimizer="adam", learning_rate=2e-3,
+                                                schedule="hold-linear")),
 }
 # The plain MLP member of the family (the base of the quality benchmark's variants).
 MODERN_MLP = Recipe(**MODERN_AE, hidden_sizes=(1024, 512, 128), train=modern_phase(epochs=30, learning_rate=2e-3))

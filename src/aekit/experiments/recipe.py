@@ -11,12 +11,17 @@ rules that tie fields together live in :func:`cross_field_errors`; :func:`check`
 recipe and raises the first problem as one line, before any work. What depends on the data (labels, image
 shape, the batch against the number of images) is checked once the data is open, still before training
 (:func:`aekit.experiments.programs.check_fits`).
+
+The ladder network (``architecture="ladder"``, ``aekit fewlabels --method ladder``) is described by the same
+recipe: its hidden sizes, Gaussian noise, per-layer denoising costs, and phases counted in epochs of
+``steps_per_epoch`` batches drawn with replacement (pretraining in ``train``, the semi-supervised training in
+``finetune``; the labels-only arms train ``finetune.supervised_epochs``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections import ChainMap
 from dataclasses import dataclass, field
 
 from aekit.constraints import Interval, Options, Sizes, Weights, describe_violation
@@ -30,6 +35,14 @@ FINETUNE_MODES = ("full", "frozen", "scratch")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # training.loop.PRECISIONS says what each one does
 MAX_EPOCHS = 100_000  # per phase; more is a typo (or a run of months)
 MAX_LEARNING_RATE = 1e30  # far above any useful rate; much larger ones overflow float32 updates
+# The one network that is not an autoencoder: a ladder network (aekit.models.ladder), a classifier with a denoising
+# decoder at every layer, trained by ``aekit fewlabels --method ladder`` only. Its recipe is a Recipe like any
+# other; the fields below mean nothing to it and keep their defaults.
+LADDER = {"ladder": "aekit fewlabels --method ladder"}
+LADDER_UNUSED = ("code_activation", "init", "tied", "dropout", "batch_norm", "loss", "noise_shift", "augment_shift",
+                 "sparsity", "sparsity_weight", "sparsity_target", "layerwise_epochs", "precision")
+LADDER_UNUSED_FINETUNE = ("mode", "head_init", "reconstruction_weight", "pseudo_label_weight", "augment_shift",
+                          "augment_flip", "early_stopping")
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,7 @@ class Phase:
     optimizer: str = "rmsprop-tf1"  # rmsprop-tf1 (the tutorial's, TF1 semantics), sgd, adam, adamw
     learning_rate: float = 0.02  # the learning rate (the peak, under a schedule)
     weight_decay: float = 0.0  # weight decay (decoupled, for adamw)
-    schedule: str = "constant"  # learning rate per batch: constant, cosine, onecycle
+    schedule: str = "constant"  # learning rate per batch: constant, cosine, onecycle, hold-linear
     early_stopping: int = 0  # patience (epochs) on the validation metric, restoring the best weights; 0 = off
 
 
@@ -53,6 +66,7 @@ class Finetune(Phase):
     optimizer: str = "sgd"  # as for train (the tutorial's tf.train.GradientDescentOptimizer)
     learning_rate: float = 0.5  # as for train
     mode: str = "full"  # full; frozen (the head only: a linear probe); scratch (no pretraining at all)
+    supervised_epochs: int = 0  # aekit fewlabels: the labels-only arms' epochs; 0 = as many as epochs
     head_init: str = "zeros"  # the softmax layer's init: zeros (the tutorial's tf.zeros), or one of init's
     # Semi-supervised fine-tuning, where some training images have no label:
     reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
@@ -64,35 +78,11 @@ class Finetune(Phase):
 
 
 @dataclass(frozen=True)
-class LadderRecipe:
-    """A ladder network (``aekit fewlabels --method ladder``, :mod:`aekit.models.ladder`) and how it is pretrained
-    and fine-tuned; it counts optimizer steps, not epochs."""
-
-    hidden_sizes: tuple[int, ...] = (1000, 500, 250, 250, 250)  # the paper's MNIST encoder
-    noise_std: float = 0.3  # Gaussian noise on the input and every normalised pre-activation; 0 = off
-    denoising_costs: tuple[float, ...] = (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1)  # input, each hidden layer, top
-    batch_size: int = 100  # labeled and unlabeled images per step, each
-    learning_rate: float = 2e-3  # Adam; constant for the first third of the steps, then linear decay to 0
-    pretrain_steps: int = 1500  # denoising cost alone, on every training image; 0 = no pretraining
-    finetune_steps: int = 3000  # cross-entropy plus denoising cost on the unlabeled images
-    supervised_steps: int = 1000  # the labels alone (the baselines)
-    eval_every: int = 250  # steps between validation checks; the best weights are kept
-
-    def scaled(self, factor: float) -> "LadderRecipe":
-        """Every step count times ``factor`` (at least one step; no pretraining stays none), for quick runs."""
-        if not (math.isfinite(factor) and factor > 0):
-            raise ConfigError(f"--epochs-scale {factor} must be positive")
-        names = ("pretrain_steps", "finetune_steps", "supervised_steps", "eval_every")
-        return check(dataclasses.replace(self, **{n: max(1 if getattr(self, n) else 0, math.ceil(getattr(self, n) * factor))
-                                                  for n in names}))
-
-
-@dataclass(frozen=True)
 class Recipe:
     """How the autoencoder is built and trained; with ``finetune``, the pretrain program's recipe."""
 
     # the model
-    architecture: str = "mlp"  # mlp; conv (hidden_sizes[:-1] are channels); vae; conv-vae; pca-residual (starts as PCA)
+    architecture: str = "mlp"  # mlp; conv (hidden_sizes[:-1] are channels); vae; conv-vae; pca-residual; ladder (fewlabels only)
     hidden_sizes: tuple[int, ...] = (256, 128)  # encoder widths; the last is the code size
     activation: str = "sigmoid"  # relu, gelu, selu, sigmoid, tanh, identity
     code_activation: str = ""  # on the code; "" means the same as activation
@@ -110,9 +100,11 @@ class Recipe:
     sparsity_weight: float = 0.0  # the weight of the sparsity penalty
     sparsity_target: float = 0.05  # target mean activation of a code unit, for kl sparsity
     layerwise_epochs: int = 0  # greedy layer-wise pretraining epochs per layer before train; 0 = off
+    denoising_costs: tuple[float, ...] = ()  # ladder: the denoising cost's weight at the input, each hidden layer, the top
     # the run
     precision: str = "fp32"  # fp32; bf16 / fp16 autocast; auto: bf16 where the hardware multiplies it
     batch_size: int = 256  # images per step (at most the number of training images)
+    steps_per_epoch: int = 0  # ladder: an epoch is this many batches drawn with replacement; 0 = one pass (autoencoders)
     display_step: int = 5  # print the loss every this many epochs; 0 = never
     examples_to_show: int = 10  # test images in the reconstruction figure
     # the phases
@@ -140,6 +132,7 @@ CONSTRAINTS: dict[type, dict] = {
     Finetune: {
         **PHASE_CONSTRAINTS,
         "mode": Options(FINETUNE_MODES),
+        "supervised_epochs": Interval(int, 0, MAX_EPOCHS),
         "head_init": Options(("zeros", *INITS)),
         "reconstruction_weight": NONNEGATIVE,
         "pseudo_label_weight": NONNEGATIVE,
@@ -147,19 +140,8 @@ CONSTRAINTS: dict[type, dict] = {
         "augment_shift": OFF_OR_MORE,
         "augment_flip": Options((False, True)),
     },
-    LadderRecipe: {
-        "hidden_sizes": Sizes(),
-        "noise_std": NONNEGATIVE,
-        "denoising_costs": Weights(),
-        "batch_size": POSITIVE,
-        "learning_rate": Interval(float, 0, MAX_LEARNING_RATE, closed="right"),
-        "pretrain_steps": OFF_OR_MORE,
-        "finetune_steps": POSITIVE,
-        "supervised_steps": POSITIVE,
-        "eval_every": POSITIVE,
-    },
     Recipe: {
-        "architecture": Options(ARCHITECTURES),  # the registry itself (live): a new one is allowed once registered
+        "architecture": Options(ChainMap(LADDER, ARCHITECTURES)),  # the registry itself (live), and the ladder
         "hidden_sizes": Sizes(),
         "activation": Options(tuple(ACTIVATIONS)),
         "code_activation": Options(("", *ACTIVATIONS)),
@@ -176,8 +158,10 @@ CONSTRAINTS: dict[type, dict] = {
         "sparsity_weight": NONNEGATIVE,
         "sparsity_target": Interval(float, 0, 1, closed="neither"),
         "layerwise_epochs": Interval(int, 0, MAX_EPOCHS),
+        "denoising_costs": Weights(empty=True),
         "precision": Options(PRECISIONS),
         "batch_size": Interval(int, 1, None),
+        "steps_per_epoch": OFF_OR_MORE,
         "display_step": OFF_OR_MORE,
         "examples_to_show": Interval(int, 1, None),
     },
@@ -185,13 +169,10 @@ CONSTRAINTS: dict[type, dict] = {
 
 
 def check(recipe):
-    """Every field of a :class:`Recipe` (its phases' too) or a :class:`LadderRecipe` against its constraint, then
+    """Every field of a :class:`Recipe` (its phases' too) against its constraint, then
     the cross-field rules; the first problem is a ConfigError naming the key as ``--set`` takes it
     (``finetune.learning_rate=...``). Returns ``recipe``."""
-    parts = [("", recipe)]
-    if isinstance(recipe, Recipe):
-        parts += [("train.", recipe.train), ("finetune.", recipe.finetune)]
-    for prefix, obj in parts:
+    for prefix, obj in (("", recipe), ("train.", recipe.train), ("finetune.", recipe.finetune)):
         if obj is None:
             continue
         for name, allowed in CONSTRAINTS[type(obj)].items():
@@ -206,12 +187,12 @@ def check(recipe):
 
 def cross_field_errors(r) -> list[str]:
     """The rules that tie fields together, all in one place; each broken one as a message."""
+    if r.architecture in LADDER:
+        return _ladder_errors(r)
     errors = []
-    if isinstance(r, LadderRecipe):
-        if len(r.denoising_costs) != len(r.hidden_sizes) + 2:
-            errors.append(f"denoising_costs has {len(r.denoising_costs)} weights; a ladder with {len(r.hidden_sizes)} "
-                          f"hidden layers needs {len(r.hidden_sizes) + 2}: the input, each hidden layer and the top")
-        return errors
+    if r.denoising_costs or r.steps_per_epoch:
+        errors.append(f"denoising_costs and steps_per_epoch are the ladder network's; architecture={r.architecture!r} "
+                      "takes neither: leave them unset")
     if r.layerwise_epochs and (r.architecture != "mlp" or r.tied):
         errors.append(f"layerwise_epochs={r.layerwise_epochs} needs architecture='mlp' with tied=false "
                       f"(got architecture={r.architecture!r}, tied={r.tied}); or set layerwise_epochs=0")
@@ -237,6 +218,31 @@ def cross_field_errors(r) -> list[str]:
                 ARCHITECTURES[r.architecture].objective is not None:
             errors.append(f"finetune.reconstruction_weight needs the reconstruction objective; "
                           f"architecture={r.architecture!r} has its own loss")
+    return errors
+
+
+def _ladder_errors(r) -> list[str]:
+    errors = []
+    if len(r.denoising_costs) != len(r.hidden_sizes) + 2:
+        errors.append(f"denoising_costs has {len(r.denoising_costs)} weights; a ladder with {len(r.hidden_sizes)} "
+                      f"hidden layers needs {len(r.hidden_sizes) + 2}: the input, each hidden layer and the top")
+    if r.finetune is None:
+        errors.append("architecture='ladder' is a classifier: its recipe is a pretrain program's (with finetune)")
+    if not r.steps_per_epoch:
+        errors.append("architecture='ladder' draws its batches with replacement: set steps_per_epoch (batches per epoch)")
+    if r.activation != "relu" or r.noise not in ("gaussian", "none"):
+        errors.append(f"architecture='ladder' takes activation='relu' and noise='gaussian' or 'none' "
+                      f"(got activation={r.activation!r}, noise={r.noise!r})")
+    if r.noise == "none" and r.noise_level:
+        errors.append(f"noise_level={r.noise_level} has no effect with noise='none'; set noise=gaussian")
+    default, finetune = Recipe(), Finetune()
+    unused = [name for name in LADDER_UNUSED if getattr(r, name) != getattr(default, name)]
+    unused += ["train.early_stopping"] if r.train.early_stopping else []
+    if r.finetune is not None:
+        unused += [f"finetune.{n}" for n in LADDER_UNUSED_FINETUNE if getattr(r.finetune, n) != getattr(finetune, n)]
+    if unused:
+        errors.append(f"{', '.join(unused)} mean{'s' if len(unused) == 1 else ''} nothing to the ladder network "
+                      "(it keeps the weights with the best validation accuracy): leave them unset")
     return errors
 
 

@@ -41,8 +41,8 @@ class LadderNetwork(nn.Module):
     """``forward(x)`` gives the clean pass's class logits; :meth:`losses` trains it."""
 
     def __init__(self, input_size: int, n_classes: int, recipe, generator: torch.Generator | None = None):
-        """``recipe``: an :class:`aekit.experiments.recipe.LadderRecipe` (its hidden_sizes, noise_std and
-        denoising_costs), already checked."""
+        """``recipe``: an :class:`aekit.experiments.recipe.Recipe` with ``architecture="ladder"`` (its
+        hidden_sizes, noise and noise_level, and denoising_costs), already checked."""
         super().__init__()
         self.recipe = recipe
         self.sizes = sizes = [input_size, *recipe.hidden_sizes, n_classes]
@@ -112,7 +112,7 @@ class LadderNetwork(nn.Module):
     def losses(self, x_labeled: torch.Tensor, y_labeled: torch.Tensor, x_unlabeled: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cross-entropy of the corrupted pass on the labeled images (0 without any) and the denoising cost on
         the unlabeled ones (0 without any)."""
-        noise = self.recipe.noise_std
+        noise = self.recipe.noise_level if self.recipe.noise == "gaussian" else 0.0
         logits_l, logits_u, noisy = self._encode(x_labeled, x_unlabeled, noise)
         zero = logits_l.new_zeros(())
         out = {"cross_entropy": F.cross_entropy(logits_l, y_labeled) if len(x_labeled) else zero, "denoising": zero}

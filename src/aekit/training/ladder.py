@@ -15,6 +15,7 @@ from aekit.errors import ConfigError
 from aekit.models.ladder import LadderNetwork
 from aekit.training.evaluate import accuracy
 from aekit.training.loop import EarlyStopping, fit
+from aekit.training.optim import build_optimizer, build_schedule
 from aekit.training.resume import PhaseState
 
 
@@ -58,25 +59,27 @@ def ladder_objective(net: LadderNetwork, x_l: torch.Tensor, y_l: torch.Tensor, x
     return parts["cross_entropy"] + parts["denoising"], {k: v.detach() for k, v in parts.items()}
 
 
-def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torch.Generator, *,
+def train_ladder(net: LadderNetwork, phase, device: torch.device, gen: torch.Generator, *,
                  labeled: tuple[np.ndarray, np.ndarray] | None = None, unlabeled: np.ndarray | None = None,
                  validation: tuple[np.ndarray, np.ndarray] | None = None, progress: bool | None = None,
                  state: PhaseState | None = None) -> LadderResult:
-    """``steps`` Adam steps on batches drawn with ``gen`` from the labeled and/or unlabeled images, through
-    the one training loop. With ``validation``, the weights with the best validation accuracy (checked every
-    ``eval_every`` steps and at the end) are restored at the end."""
+    """``phase`` (a recipe's :class:`~aekit.experiments.recipe.Phase`: epochs, optimizer, learning rate, schedule)
+    over epochs of the recipe's ``steps_per_epoch`` batches drawn with ``gen`` from the labeled and/or unlabeled
+    images, through the one training loop. With ``validation``, the weights with the best validation accuracy
+    (checked at the end of every epoch) are restored at the end."""
     r = net.recipe
     if labeled is None and unlabeled is None:
         raise ConfigError("train_ladder needs labeled or unlabeled images")
+    steps = phase.epochs * r.steps_per_epoch
     xl = to_float(as_device_tensor(labeled[0], device)) if labeled else None
     yl = torch.as_tensor(labeled[1], dtype=torch.long, device=device) if labeled else None
     xu = to_float(as_device_tensor(unlabeled, device)) if unlabeled is not None else None
     order = _draw_indices(steps, r.batch_size, gen, len(xl) if xl is not None else 0, len(xu) if xu is not None else 0)
     order = {k: v.to(device, non_blocking=True) for k, v in order.items()}  # one copy, not one per step
     batches = StepBatches(order, (xl, yl) if xl is not None else None, xu, torch.zeros(0, net.sizes[0], device=device),
-                          steps, r.eval_every)
-    opt = torch.optim.Adam(net.parameters(), lr=r.learning_rate)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, steps))
+                          steps, r.steps_per_epoch)
+    opt = build_optimizer(phase.optimizer, net.parameters(), phase.learning_rate, phase.weight_decay)
+    schedule = build_schedule(phase.schedule, opt, steps)
     best = None
     if validation is not None:  # 1 - accuracy, so that lower is better; patience never runs out
         best = EarlyStopping(net, lambda: 1.0 - accuracy(net, validation[0], validation[1], device), patience=steps + 1)
@@ -87,11 +90,6 @@ def train_ladder(net: LadderNetwork, steps: int, device: torch.device, gen: torc
         return LadderResult(-1.0)
     best.restore()
     return LadderResult(1.0 - best.best, [1.0 - s for s in best.history])
-
-
-def lr_factor(step: int, steps: int) -> float:
-    """The learning rate's multiplier: 1 for the first third of the steps, then linear decay to 0."""
-    return min(1.0, 1.5 * (1 - step / steps))
 
 
 def _draw_indices(steps: int, size: int, gen: torch.Generator, n_labeled: int, n_unlabeled: int) -> dict:

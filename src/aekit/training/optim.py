@@ -94,11 +94,12 @@ def _fused_or_foreach(params) -> dict:
     return {"fused": True} if fused else {"foreach": True}
 
 
-SCHEDULES = ("constant", "cosine", "onecycle")
+SCHEDULES = ("constant", "cosine", "onecycle", "hold-linear")
 
 
 def build_schedule(name: str, optimizer: Optimizer, total_steps: int):
-    """A per-batch learning-rate schedule: constant (None), cosine decay to 0, or one-cycle (Smith 2018)."""
+    """A per-batch learning-rate schedule: constant (None), cosine decay to 0, one-cycle (Smith 2018), or
+    hold-linear: constant for the first third of the steps, then linear decay to 0 (the ladder network's)."""
     if name == "constant":
         return None
     if name == "cosine":
@@ -106,4 +107,11 @@ def build_schedule(name: str, optimizer: Optimizer, total_steps: int):
     if name == "onecycle":
         lrs = [g["lr"] for g in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lrs, total_steps=max(2, total_steps))
+    if name == "hold-linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: hold_linear(step, max(1, total_steps)))
     raise ConfigError(f"schedule={name!r} is not allowed; choose one of: {', '.join(SCHEDULES)}")
+
+
+def hold_linear(step: int, steps: int) -> float:
+    """The hold-linear schedule's multiplier: 1 for the first third of ``steps``, then linear decay to 0."""
+    return min(1.0, 1.5 * (1 - step / steps))
