@@ -15,23 +15,28 @@ from aekit.data.idx import write_idx
 NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-def weight_differences(a: Path, b: Path) -> list[str]:
-    """The tensors in which two safetensors files (or two folders of them, compared file by file) differ, with
-    the largest difference: a failure names what differs instead of printing megabytes of bytes."""
+def weight_differences(a: Path, b: Path) -> dict[str, float]:
+    """The tensors in which two safetensors files (or two folders of them, compared file by file) differ, each with
+    its largest difference (inf: in one only, or another shape): a failure names what differs instead of printing
+    megabytes of bytes."""
     import torch
     from safetensors.torch import load_file
 
     files = sorted(p.relative_to(a) for p in a.rglob("*.safetensors")) if a.is_dir() else [Path()]
-    out = []
+    out = {}
     for rel in files:
         x, y = load_file(a / rel), load_file(b / rel) if (b / rel).exists() else {}
         for k in sorted(set(x) | set(y)):
-            if k not in x or k not in y:
-                out.append(f"{rel}:{k} only in {'the first' if k in x else 'the second'}")
-            elif x[k].shape != y[k].shape or not torch.equal(x[k], y[k]):
-                diff = (x[k].double() - y[k].double()).abs().max().item() if x[k].shape == y[k].shape else "shape"
-                out.append(f"{rel}:{k} max |difference| {diff:.3g}" if diff != "shape" else f"{rel}:{k} shape")
+            if k not in x or k not in y or x[k].shape != y[k].shape:
+                out[f"{rel}:{k}"] = float("inf")
+            elif not torch.equal(x[k], y[k]):
+                out[f"{rel}:{k}"] = (x[k].double() - y[k].double()).abs().max().item()
     return out
+
+
+def arithmetic_noise(differences: dict[str, float], at_most: float = 1e-3) -> bool:
+    """Whether two runs differ only as reordered float sums do (every difference small), not as another seed does."""
+    return bool(differences) and max(differences.values()) <= at_most
 
 
 def tiny_arrays(n_train=300, n_test=60, seed=0):

@@ -146,3 +146,8 @@ def test_fewlabels_ladder_command(tiny_npz, tmp_path, capsys):
     assert main(["reproduce", "pretrain", "--dataset", str(tiny_npz), "--set", "architecture=ladder",
                  "--out", str(tmp_path / "r")]) == 2
     assert "trained by aekit fewlabels --method ladder" in capsys.readouterr().err
+    ladder_from_tutorial = ["--set", "architecture=ladder", "--set", "activation=relu", "--set", "steps_per_epoch=1",
+                            "--set", "denoising_costs=1,1,1,1"]  # a valid ladder recipe, for the other method
+    assert main(["fewlabels", "--preset", "tutorial", "--dataset", str(tiny_npz), "--out", str(tmp_path / "f"),
+                 *ladder_from_tutorial]) == 2
+    assert "the ladder network trains with --method ladder only" in capsys.readouterr().err

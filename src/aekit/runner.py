@@ -114,7 +114,7 @@ def build_configs(spec: RunSpec, data=None) -> dict[str, Recipe]:
         recipe = presets.get_preset(program, spec.preset, spec.code_size, **sizes)
         mine = {k: v for k, v in spec.config.items() if overrides.applies(recipe, k) or len(programs) == 1}
         recipe = overrides.apply_overrides(recipe, mine, where=spec.config_source)
-        if getattr(data, "table", None) is not None:
+        if getattr(data, "table", None) is not None and recipe.architecture not in LADDER:  # the ladder has no code
             recipe, notes = presets.for_table(recipe, data.n_features, len(data.train),
                                               set(mine) | ({"hidden_sizes"} if spec.code_size else set()))
             for note in notes:
@@ -183,6 +183,9 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
     if method == "ladder" and spec.code_size is not None:
         raise ConfigError("--code-size is for --method autoencoder; the ladder's widths are hidden_sizes (--set)")
     cfg = build_configs(spec)["pretrain"]  # every value checked before any work
+    if (cfg.architecture in LADDER) != (method == "ladder"):
+        raise ConfigError(f"--method {method} with architecture={cfg.architecture!r}: the ladder network trains with "
+                          "--method ladder only, and --method ladder trains only the ladder")
     if launched_world().size > 1:
         raise ConfigError("aekit fewlabels runs in one process; start it without torchrun (unset WORLD_SIZE)")
     parse_size(spec.image_size)

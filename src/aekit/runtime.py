@@ -157,7 +157,7 @@ def hardware_bf16(device: torch.device) -> bool:
         return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type != "cpu":
         return False
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()  # DNNL_: its old name
     return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"}) and cap not in NO_BF16_ISAS
 
 

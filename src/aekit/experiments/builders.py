@@ -12,7 +12,8 @@ from torch import nn
 
 from aekit.data.arrays import Dataset
 from aekit.data.batches import DeviceBatches
-from aekit.experiments.recipe import Recipe
+from aekit.errors import ConfigError
+from aekit.experiments.recipe import LADDER, Recipe
 from aekit.models.registry import ARCHITECTURES
 from aekit.training.evaluate import reconstruction_error
 from aekit.training.greedy import greedy_pretrain
@@ -24,6 +25,8 @@ from aekit.training.resume import ResumeStore
 
 def build_autoencoder(r: Recipe, data: Dataset, gen: torch.Generator, device) -> nn.Module:
     """The recipe's architecture (see ``models.registry.ARCHITECTURES``), built for ``data``, on ``device``."""
+    if r.architecture in LADDER:
+        raise ConfigError(f"architecture='ladder' is a classifier, not an autoencoder: it trains with {LADDER['ladder']}")
     return ARCHITECTURES[r.architecture].model.from_recipe(r, data, gen).to(device)
 
 

@@ -41,8 +41,8 @@ MAX_LEARNING_RATE = 1e30  # far above any useful rate; much larger ones overflow
 LADDER = {"ladder": "aekit fewlabels --method ladder"}
 LADDER_UNUSED = ("code_activation", "init", "tied", "dropout", "batch_norm", "loss", "noise_shift", "augment_shift",
                  "sparsity", "sparsity_weight", "sparsity_target", "layerwise_epochs", "precision")
-LADDER_UNUSED_FINETUNE = ("mode", "head_init", "reconstruction_weight", "pseudo_label_weight", "augment_shift",
-                          "augment_flip", "early_stopping")
+LADDER_UNUSED_FINETUNE = ("mode", "head_init", "reconstruction_weight", "pseudo_label_weight",
+                          "pseudo_label_threshold", "augment_shift", "augment_flip", "early_stopping")
 
 
 @dataclass(frozen=True)

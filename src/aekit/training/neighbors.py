@@ -39,20 +39,18 @@ def knn_distance(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device:
     return per_chunk(lambda q: search(q)[0].mean(dim=1), x, device, QUERY_CHUNK).astype(np.float64)
 
 
-def nearest(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device: torch.device) -> np.ndarray:
-    """(N, k) indices into ``bank`` of each row's ``k`` nearest rows, nearest first (as :func:`knn_distance`)."""
-    search = _Search(bank, k, bounded, device)
-    return per_chunk(lambda q: search(q)[1], x, device, QUERY_CHUNK)
-
-
 def differences(bank: np.ndarray, x: np.ndarray, k: int, bounded: bool, device: torch.device) -> np.ndarray:
     """(N, D) per-feature squared differences between each row of ``x`` and its ``k`` nearest rows of ``bank``
     (their mean), in the space distances are taken in: summed over the features they are the mean squared
     distance to those rows, so they say which features set a row apart from the training samples it resembles."""
-    idx = nearest(bank, x, k, bounded, device)
-    q = features(torch.as_tensor(x).to(device), bounded)
-    near = features(torch.as_tensor(bank[idx.reshape(-1)]).to(device), bounded).view(len(x), idx.shape[1], -1)
-    return ((near - q[:, None].to(near.dtype)) ** 2).mean(dim=1).cpu().numpy()
+    search = _Search(bank, k, bounded, device)
+
+    def one(q: torch.Tensor) -> torch.Tensor:
+        idx = search(q)[1]
+        near = features(torch.as_tensor(bank[idx.reshape(-1).cpu().numpy()]).to(device), bounded)
+        near = near.view(len(q), idx.shape[1], -1)
+        return ((near - features(q, bounded)[:, None].to(near.dtype)) ** 2).mean(dim=1)
+    return per_chunk(one, x, device, QUERY_CHUNK)
 
 
 class _Search:

@@ -114,4 +114,4 @@ def build_schedule(name: str, optimizer: Optimizer, total_steps: int):
 
 def hold_linear(step: int, steps: int) -> float:
     """The hold-linear schedule's multiplier: 1 for the first third of ``steps``, then linear decay to 0."""
-    return min(1.0, 1.5 * (1 - step / steps))
+    return min(1.0, max(0.0, 1.5 * (1 - step / steps)))  # never negative, should a run step past its end

@@ -209,10 +209,15 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
+OFF = (None, 0, "", [], False)  # values of a field that is off
+
+
 def check_fingerprint(folder: Path, saved: dict, now: dict) -> None:
-    """Refuse to continue a state made by a different run (any field of the fingerprint), naming what differs."""
+    """Refuse to continue a state made by a different run (any field of the fingerprint), naming what differs. A
+    field the saved state lacks whose value now is off (0, empty, false: one added to the recipe since) is the
+    same run."""
     a, b = _flat(saved), _flat(now)
-    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and not (k not in a and b[k] in OFF)]
     if diff:
         shown = "; ".join(f"{k}: saved {a.get(k)!r}, now {b.get(k)!r}" for k in diff[:4])
         more = f" (and {len(diff) - 4} more)" if len(diff) > 4 else ""
