@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 # Everything: lint, then every test (the slow ones run subprocesses, a browser, torchrun and benchmarks).
 test: lint
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest --durations=15 -rfEx
 
 # The fast set (no subprocess, browser, torchrun or benchmark), for the edit-test loop.
 test-fast: $(STAMP)
