@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 # the order `python -m benchmarks --help` lists them in
-NAMES = ("throughput", "fidelity", "streaming", "scaling", "explore", "anomaly", "tables", "color", "pretrain-gain", "quality", "frontier",
+NAMES = ("throughput", "fidelity", "streaming", "scaling", "explore", "anomaly", "knn-space", "tables", "color", "pretrain-gain", "quality", "frontier",
          "frontier-search", "fuzz", "report")
 ROOT = Path(__file__).resolve().parent.parent  # the repository root, which holds this package
 

@@ -2,7 +2,7 @@
 
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``. The views: headline,
 fidelity:DATASET, recipe-search, quality.reconstruction, quality.classification, quality.fewlabels:DATASET,
-quality.ladder:DATASET, fewlabels-conv:DATASET, throughput, throughput-avx2, streaming, scaling, anomaly, tables,
+quality.ladder:DATASET, fewlabels-conv:DATASET, throughput, throughput-avx2, streaming, scaling, anomaly, knn-space, tables,
 color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's
 constraint tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from,
 with the machine (and commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
@@ -205,7 +205,7 @@ def _fewlabels_view(section: str) -> Callable[[Context, str], str]:
 
 # Benchmarks whose results file is rendered whole by their own module's ``to_markdown``: the table in the
 # docs and the markdown the benchmark writes beside its JSON are the same text.
-WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "tables", "color", "pretrain-gain", "frontier")
+WHOLE_TABLES = ("throughput", "streaming", "scaling", "explore", "anomaly", "knn-space", "tables", "color", "pretrain-gain", "frontier")
 
 
 def _whole_view(name: str) -> Callable[[Context, str | None], str]:

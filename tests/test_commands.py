@@ -290,7 +290,7 @@ def test_a_distance_is_explained_by_where_the_sample_differs_from_its_nearest_tr
     import torch
 
     from aekit.anomalies import explain
-    from aekit.training.neighbors import differences, knn_distance
+    from aekit.training.neighbors import NORM_POWER, differences, knn_distance
 
     rng = np.random.default_rng(0)
     bank = rng.integers(0, 30, size=(50, 28 * 28)).astype(np.uint8)  # dim noise everywhere
@@ -298,10 +298,10 @@ def test_a_distance_is_explained_by_where_the_sample_differs_from_its_nearest_tr
     odd[0, 20:26, 20:26] = 255  # a bright square, bottom right
     odd[1, 2:6, 3:8] = 255  # top left
     odd = odd.reshape(2, -1)
-    squared = differences(bank, odd, 5, True, torch.device("cpu"))
+    squared = differences(bank, odd, 5, True, torch.device("cpu"), norm_power=NORM_POWER)
     assert squared.shape == (2, 28 * 28)
     # summed over the pixels, the differences are the mean squared distance to the 5 nearest
-    dist = knn_distance(bank, odd, 5, True, torch.device("cpu"))
+    dist = knn_distance(bank, odd, 5, True, torch.device("cpu"), norm_power=NORM_POWER)
     assert np.all(squared.sum(axis=1) >= dist ** 2 * 0.999)  # mean of squares >= square of the mean
     where = explain(squared, (28, 28))
     assert where[0].startswith("pixels x 2") and ", y 2" in where[0]  # the cell holding the bottom-right square

@@ -85,7 +85,7 @@ def test_anomalies_score_lower():
 @pytest.mark.parametrize("dtype", [np.uint8, np.float64])
 def test_knn_scores_are_distances_to_the_nearest_training_rows(tmp_path, monkeypatch, dtype):
     """The default score: minus the mean distance to the 5 nearest training rows, in square-rooted [0, 1]
-    pixels; the same whichever chunks the bank and the queries are split into, and after save and load."""
+    pixels over their norm to the power NORM_POWER; the same whichever chunks the bank and the queries are split into, and after save and load."""
     from aekit import load
     from aekit.training import neighbors
 
@@ -94,6 +94,7 @@ def test_knn_scores_are_distances_to_the_nearest_training_rows(tmp_path, monkeyp
     est = AutoencoderTransformer(hidden_sizes=(32, 8), max_epochs=2, random_state=0, device="cpu").fit(X)
     assert est.scoring == "knn" and est.neighbors_.dtype == (np.uint8 if dtype == np.uint8 else np.float32)
     a, b = np.sqrt(X / (255.0 if dtype == np.uint8 else 1.0)), np.sqrt(Xt / (255.0 if dtype == np.uint8 else 1.0))
+    a, b = (v / np.linalg.norm(v, axis=1, keepdims=True) ** neighbors.NORM_POWER for v in (a, b))
     dist = np.sqrt(((b[:, None, :] - a[None, :, :]) ** 2).sum(axis=2))
     expected = -np.sort(dist, axis=1)[:, :5].mean(axis=1)
     scores = est.score_samples(Xt)
@@ -208,3 +209,31 @@ def test_a_checkpoint_saved_before_knn_scoring_still_scores_by_reconstruction(tm
     old = load(tmp_path / "old")
     assert old.scoring == "reconstruction"
     np.testing.assert_allclose(old.score_samples(Xt), -est.reconstruction_error(Xt), rtol=1e-5)
+
+
+def test_knn_scores_keep_the_space_they_were_saved_in(tmp_path):
+    """A checkpoint from before the norm power was recorded scores as it did then (power 0), so its saved
+    thresholds still fit; the power it records is the one it scores with; a damaged one is named."""
+    import json
+
+    import torch
+
+    from aekit import load
+    from aekit.training.neighbors import NORM_POWER, knn_distance
+
+    X, _, Xt, _ = _images(120)
+    est = AutoencoderTransformer(hidden_sizes=(16, 4), max_epochs=1, random_state=0, device="cpu").fit(X)
+    assert est.knn_norm_power_ == NORM_POWER > 0
+    est.save(tmp_path / "new")
+    np.testing.assert_allclose(load(tmp_path / "new").score_samples(Xt), est.score_samples(Xt), rtol=1e-6)
+    config = json.loads((tmp_path / "new" / "config.json").read_text())
+    del config["extra"]["knn_norm_power"]
+    (tmp_path / "new" / "config.json").write_text(json.dumps(config))
+    old = load(tmp_path / "new")
+    expected = knn_distance(est.neighbors_, Xt, 5, True, torch.device("cpu"), norm_power=0.0)
+    np.testing.assert_allclose(-old.score_samples(Xt), expected, rtol=1e-5)
+    assert not np.allclose(-est.score_samples(Xt), expected)
+    config["extra"]["knn_norm_power"] = "high"
+    (tmp_path / "new" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Exception, match=r"extra.knn_norm_power must be a number in \[0, 1\], found 'high'"):
+        load(tmp_path / "new")

@@ -34,7 +34,7 @@ from aekit.models.layers import ACTIVATIONS
 from aekit.models.stacked import StackedAutoencoder
 from aekit.runtime import generator, seeded_global_rng, select_device, setup
 from aekit.training.evaluate import per_chunk
-from aekit.training.neighbors import knn_distance
+from aekit.training.neighbors import NORM_POWER, knn_distance, saved_norm_power
 
 DTYPES = [np.float64, np.float32, np.uint8]
 SCORINGS = ("reconstruction", "knn")
@@ -164,6 +164,8 @@ class _AutoencoderBase(BaseEstimator):
         check_is_fitted(self)
         arrays = {"data_min": self.data_min_, "data_range": self.data_range_, "neighbors": getattr(self, "neighbors_", None)}
         extra = {"params": _jsonable(self.get_params()), "scaling": self.scaling_, "n_features_in": int(self.n_features_in_)}
+        if hasattr(self, "knn_norm_power_"):
+            extra["knn_norm_power"] = self.knn_norm_power_
         if hasattr(self, "classes_"):
             arrays["classes"] = self.classes_ if self.classes_.dtype.kind in "iuf" else None
             extra["classes"] = [_jsonable(c) for c in self.classes_.tolist()]
@@ -232,6 +234,7 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
             raise ValueError(str(e)) from None
         if self.scoring == "knn":  # uint8 pixels kept as they are: a quarter of the memory of floats
             self.neighbors_ = Xs if Xs.dtype == np.uint8 else Xs.astype(np.float32)
+            self.knn_norm_power_ = NORM_POWER
         self.model_ = model
         self.loss_curve_ = curve
         self.n_components_ = hs[-1]
@@ -268,7 +271,8 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderBase):
         check_is_fitted(self)
         Xs = self._scale(self._validate(X, reset=False))
         device = next(self.model_.parameters()).device
-        return -knn_distance(self.neighbors_, Xs, self.n_neighbors, self.scaling_ != "standard", device)
+        return -knn_distance(self.neighbors_, Xs, self.n_neighbors, self.scaling_ != "standard", device,
+                             norm_power=getattr(self, "knn_norm_power_", 0.0))  # 0: pickled before it existed
 
     def score(self, X, y=None) -> float:
         """Minus the mean squared reconstruction error."""
@@ -474,4 +478,5 @@ def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], source: str = 
                 raise damaged(f"scoring='knn' needs extra.neighbors, the training samples as (rows, {n}); found "
                               f"{'none' if bank is None else tuple(bank.shape)}")
             est.neighbors_ = as_numpy(bank)
+            est.knn_norm_power_ = saved_norm_power(extra, "knn_norm_power", f"{source}/config.json")
     return est

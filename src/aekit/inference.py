@@ -26,7 +26,7 @@ from aekit.training.evaluate import (
     reconstruct,
     reconstruction_error,
 )
-from aekit.training.neighbors import N_NEIGHBORS, differences, knn_distance
+from aekit.training.neighbors import N_NEIGHBORS, differences, knn_distance, saved_norm_power
 
 
 @dataclass
@@ -39,6 +39,7 @@ class OpenedModel:
     table: TableSchema | None = None  # a model trained on a table: how its rows become features
     neighbors: np.ndarray | None = None  # training samples for nearest-neighbour scores (aekit.training.neighbors)
     validation_neighbor_quantiles: np.ndarray | None = None  # of the validation samples' nearest-neighbour scores
+    neighbors_norm_power: float = 0.0  # the space of those scores; checkpoints from before it was recorded used 0
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -115,14 +116,16 @@ class OpenedModel:
         the nearest kept training samples."""
         if method == "reconstruction":
             return self.errors(x)
-        return knn_distance(self.neighbors, self.prepare(x), self.n_neighbors, self.bounded, torch.device("cpu"))
+        return knn_distance(self.neighbors, self.prepare(x), self.n_neighbors, self.bounded, torch.device("cpu"),
+                            norm_power=self.neighbors_norm_power)
 
     def differences(self, x: np.ndarray, method: str) -> np.ndarray:
         """(N, D) per-feature squared differences behind each score: from the reconstruction, or (``knn``) from
         the nearest kept training samples (in the space their distances are taken in)."""
         if method == "reconstruction":
             return (self.reconstruct(x) - self.scaled(x)) ** 2
-        return differences(self.neighbors, self.prepare(x), self.n_neighbors, self.bounded, torch.device("cpu"))
+        return differences(self.neighbors, self.prepare(x), self.n_neighbors, self.bounded, torch.device("cpu"),
+                           norm_power=self.neighbors_norm_power)
 
     @property
     def n_neighbors(self) -> int:
@@ -173,14 +176,14 @@ def open_model(path: str | Path) -> OpenedModel:
         table = None if saved is None else TableSchema.from_json(saved, f"{Path(path) / 'config.json'}")
         opened = OpenedModel(obj.cpu().eval(), None, quantiles["train_error_quantiles"], str(path),
                              quantiles["validation_error_quantiles"], table, _bank(obj, path),
-                             quantiles["validation_neighbor_quantiles"])
+                             quantiles["validation_neighbor_quantiles"], saved_norm_power(getattr(obj, "extra", {}), "neighbors_norm_power", path))
         if table is not None and len(table.feature_names) != opened.input_size:
             raise DataError(f"{path}: extra.table describes {len(table.feature_names)} features but the network takes "
                             f"{opened.input_size}; the checkpoint is damaged: rerun the training")
         return opened
     network = obj.model_.cpu().eval()
     return OpenedModel(network, obj, getattr(obj, "train_error_quantiles_", None), str(path),
-                       neighbors=getattr(obj, "neighbors_", None))
+                       neighbors=getattr(obj, "neighbors_", None), neighbors_norm_power=getattr(obj, "knn_norm_power_", 0.0))
 
 
 def _bank(model: torch.nn.Module, path) -> np.ndarray | None:

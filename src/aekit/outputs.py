@@ -51,6 +51,8 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     extra = {"dataset": m["dataset"], "program": m["program"], "test_mse": m["test_mse"]}
     if data.table is not None:
         extra["table"] = data.table.to_json()  # encode / reconstruct / score apply it to new rows
+    if result.neighbors is not None:
+        extra["neighbors_norm_power"] = result.neighbors_norm_power
     arrays = {"train_error_quantiles": result.train_error_quantiles,
               "validation_error_quantiles": result.validation_error_quantiles, "neighbors": result.neighbors,
               "validation_neighbor_quantiles": result.validation_neighbor_quantiles}

@@ -65,6 +65,7 @@ class RunResult:
     column_mse: dict[str, float] | None = None  # a table's test MSE per column (a one-hot block counts as its column)
     neighbors: np.ndarray | None = None  # training samples kept for nearest-neighbour scores (see aekit.training.neighbors)
     validation_neighbor_quantiles: np.ndarray | None = None  # of the validation samples' nearest-neighbour scores
+    neighbors_norm_power: float = 0.0  # the space those scores were measured in (see aekit.training.neighbors)
 
 
 def arithmetic(device: torch.device | str, precision: str = "fp32", compile: bool = False) -> dict:
@@ -151,9 +152,10 @@ def _neighbors(data: Dataset, device) -> dict:
     mean distances to them (its thresholds)."""
     kept = neighbors.bank(data.train.images)
     validation = neighbors.bank(data.validation.images, neighbors.QUANTILE_ROWS)
-    scores = neighbors.knn_distance(kept, validation, neighbors.N_NEIGHBORS, data.bounded, device) \
-        if len(validation) >= 2 else None
-    return {"neighbors": kept, "validation_neighbor_quantiles": None if scores is None else error_quantiles(scores)}
+    scores = neighbors.knn_distance(kept, validation, neighbors.N_NEIGHBORS, data.bounded, device,
+                                    norm_power=neighbors.NORM_POWER) if len(validation) >= 2 else None
+    return {"neighbors": kept, "validation_neighbor_quantiles": None if scores is None else error_quantiles(scores),
+            "neighbors_norm_power": neighbors.NORM_POWER}
 
 
 def _evaluate(ae: torch.nn.Module, data: Dataset, k: int, device) -> dict:
