@@ -21,8 +21,8 @@ from pathlib import Path
 from types import ModuleType
 
 # the order `python -m benchmarks --help` lists them in
-NAMES = ("throughput", "fidelity", "streaming", "scaling", "explore", "anomaly", "knn-space", "tables", "color", "pretrain-gain", "quality", "frontier",
-         "frontier-search", "fuzz", "report")
+NAMES = ("throughput", "fidelity", "streaming", "scaling", "explore", "anomaly", "knn-space", "tables", "color",
+         "pretrain-gain", "quality", "frontier", "frontier-search", "fuzz", "report")
 ROOT = Path(__file__).resolve().parent.parent  # the repository root, which holds this package
 
 

@@ -306,3 +306,25 @@ def test_a_distance_is_explained_by_where_the_sample_differs_from_its_nearest_tr
     where = explain(squared, (28, 28))
     assert where[0].startswith("pixels x 2") and ", y 2" in where[0]  # the cell holding the bottom-right square
     assert where[1].startswith("pixels x 0-") and ", y 0-" in where[1]
+
+
+def test_a_run_scores_neighbours_in_the_space_its_thresholds_were_measured_in(run_dir, tmp_path):
+    import json
+    import shutil
+
+    import torch
+
+    from aekit.data.catalog import load_dataset
+    from aekit.inference import open_model
+    from aekit.training.neighbors import NORM_POWER, knn_distance
+
+    x = load_dataset(str(run_dir / "tiny.npz")).test.images
+    opened = open_model(run_dir / "out" / "stacked")
+    assert opened.neighbors_norm_power == NORM_POWER
+    old = shutil.copytree(run_dir / "out" / "stacked", tmp_path / "old")
+    config = json.loads((old / "config.json").read_text())
+    del config["extra"]["neighbors_norm_power"]  # as saved before the power was recorded
+    (old / "config.json").write_text(json.dumps(config))
+    expected = knn_distance(opened.neighbors, x, 5, True, torch.device("cpu"), norm_power=0.0)
+    np.testing.assert_allclose(open_model(old).scores(x, "knn"), expected, rtol=1e-6)
+    assert not np.allclose(opened.scores(x, "knn"), expected)

@@ -176,7 +176,8 @@ def open_model(path: str | Path) -> OpenedModel:
         table = None if saved is None else TableSchema.from_json(saved, f"{Path(path) / 'config.json'}")
         opened = OpenedModel(obj.cpu().eval(), None, quantiles["train_error_quantiles"], str(path),
                              quantiles["validation_error_quantiles"], table, _bank(obj, path),
-                             quantiles["validation_neighbor_quantiles"], saved_norm_power(getattr(obj, "extra", {}), "neighbors_norm_power", path))
+                             quantiles["validation_neighbor_quantiles"],
+                             saved_norm_power(getattr(obj, "extra", {}), "neighbors_norm_power", path))
         if table is not None and len(table.feature_names) != opened.input_size:
             raise DataError(f"{path}: extra.table describes {len(table.feature_names)} features but the network takes "
                             f"{opened.input_size}; the checkpoint is damaged: rerun the training")
