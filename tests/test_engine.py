@@ -138,6 +138,18 @@ def test_early_stop_callback():
     assert seen[-1][1] == pytest.approx(hist.epoch_loss[-1])
 
 
+def test_early_stopping_every_k_epochs_measures_validation_after_every_kth_only():
+    from aekit.training.loop import EarlyStopping
+
+    model = StackedAutoencoder(AutoencoderConfig(hidden_sizes=(4,)), generator(0))
+    scores = iter([5.0, 4.0, 3.0, 3.5, 3.5, 3.5, 3.5])  # the start, then one per measurement
+    measured = []
+    early = EarlyStopping(model, lambda: measured.append(len(measured)) or next(scores), patience=6, every=3).start()
+    stops = [early(epoch, 0.0) for epoch in range(12)]
+    assert early.history == [4.0, 3.0, 3.5, 3.5]  # after epochs 3, 6, 9 and 12 (0-based 2, 5, 8, 11)
+    assert early.best_epoch == 5 and stops.index(True) == 11  # 6 epochs without a better score, counted in epochs
+
+
 @pytest.mark.parametrize("quota, expected", [("max 100000", 4), ("150000 100000", 1), ("250000 100000", 2),
                                              ("50000 100000", 1), (None, 4)])
 def test_available_cpus_takes_the_affinity_capped_by_the_cgroup_quota(monkeypatch, quota, expected):

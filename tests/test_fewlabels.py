@@ -85,3 +85,18 @@ def test_fewlabels_takes_reproduces_preset_and_epochs_scale(tiny_npz, tmp_path, 
     monkeypatch.delenv("WORLD_SIZE")
     assert main(args + ["--set", "finetune.mode=frozen", "--set", "finetune.pseudo_label_weight=1"]) == 2
     assert "finetune.mode='frozen' trains the head alone" in capsys.readouterr().err  # the recipe's rules, first
+
+
+def test_the_protocol_measures_validation_at_most_about_max_validations_times_per_fine_tuning():
+    from aekit.experiments.fewlabels import PROTOCOL, protocol_finetune
+    from aekit.experiments.recipe import Finetune
+
+    ft = Finetune(epochs=25, early_stopping=8)
+    one_batch = protocol_finetune(ft, labeled_batches=1, unlabeled_batches=None)  # 100 labels in batches of 128
+    assert one_batch.epochs == PROTOCOL["min_updates"]  # a step an epoch: the epochs make the updates
+    assert one_batch.epochs / one_batch.validate_every <= PROTOCOL["max_validations"]
+    assert one_batch.early_stopping >= 3 * one_batch.validate_every  # patience spans several measurements
+    many = protocol_finetune(ft, labeled_batches=400, unlabeled_batches=None)
+    assert (many.epochs, many.early_stopping, many.validate_every) == (25, 8, 1)  # long epochs: every one measured
+    semi = protocol_finetune(ft, labeled_batches=1, unlabeled_batches=28)
+    assert semi.validate_every == 1 and semi.epochs * 28 >= PROTOCOL["semi_updates"]

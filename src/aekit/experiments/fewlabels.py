@@ -31,7 +31,7 @@ from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import build_autoencoder, train_autoencoder
 from aekit.experiments.presets import get_preset
 from aekit.experiments.programs import fine_tune, semi_supervised
-from aekit.experiments.recipe import Recipe
+from aekit.experiments.recipe import Finetune, Recipe
 from aekit.models.ladder import LadderNetwork
 from aekit.runtime import generator, seeded_global_rng
 from aekit.training.evaluate import accuracy
@@ -44,6 +44,7 @@ PROTOCOL = {
     "min_updates": 500,  # small labeled sets get more epochs, so every N sees at least this many updates
     "semi_updates": 2000,  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many
     "min_patience_share": 1 / 6,  # early-stopping patience: at least this share of the epochs
+    "max_validations": 100,  # validation accuracy measured at most about this often per fine-tuning (every k epochs)
 }
 ARM_TITLES = {"pretrained": "pretrained + fine-tuned", "scratch": "from scratch",
               "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised"}
@@ -90,19 +91,25 @@ class Trial:
                 "validation_accuracy": self.validation_accuracy, "epochs": self.epochs, "semi_supervised": semi_supervised}
 
 
+def protocol_finetune(ft: Finetune, labeled_batches: int, unlabeled_batches: int | None) -> Finetune:
+    """``ft`` with the protocol's epochs, patience and validation interval for a labeled set of
+    ``labeled_batches`` batches (semi-supervised: an epoch is ``unlabeled_batches`` steps)."""
+    if unlabeled_batches is not None:
+        epochs = math.ceil(PROTOCOL["semi_updates"] / unlabeled_batches)
+    else:
+        epochs = max(ft.supervised_epochs or ft.epochs, math.ceil(PROTOCOL["min_updates"] / labeled_batches))
+    patience = max(ft.early_stopping, math.ceil(epochs * PROTOCOL["min_patience_share"]))
+    every = max(ft.validate_every, math.ceil(epochs / PROTOCOL["max_validations"]))
+    return dataclasses.replace(ft, epochs=epochs, early_stopping=patience, validate_every=every)
+
+
 def _fine_tune(cfg: Recipe, ae, data: Dataset, idx: np.ndarray, device, seed: int, lr: float,
                unlabeled: DeviceBatches | None = None, store: ResumeStore | None = None, phase: str = "finetune") -> Trial:
     """Fine-tune a copy of ``ae``'s encoder on the labeled rows ``idx``, semi-supervised when ``unlabeled``
     images are given; early-stopped on validation accuracy."""
-    n = len(idx)
-    batch = min(cfg.batch_size, n)
-    if unlabeled is not None:
-        epochs = math.ceil(PROTOCOL["semi_updates"] / len(unlabeled))
-    else:
-        epochs = max(cfg.finetune.supervised_epochs or cfg.finetune.epochs, math.ceil(PROTOCOL["min_updates"] / (n // batch)))
-    patience = max(cfg.finetune.early_stopping, math.ceil(epochs * PROTOCOL["min_patience_share"]))
-    finetune = dataclasses.replace(cfg.finetune, learning_rate=lr, epochs=epochs, early_stopping=patience)
-    run_cfg = dataclasses.replace(cfg, finetune=finetune, display_step=0)
+    batch = min(cfg.batch_size, len(idx))
+    finetune = protocol_finetune(cfg.finetune, len(idx) // batch, None if unlabeled is None else len(unlabeled))
+    run_cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(finetune, learning_rate=lr), display_step=0)
     sub = dataclasses.replace(data, train=Split(data.train.images[idx], data.train.labels[idx]))
     batches = make_batches(sub.train.images, sub.train.labels, batch_size=batch, device=device, seed=seed + 7)
     with seeded_global_rng(seed, device):  # dropout and noise: each run repeatable whatever ran before it

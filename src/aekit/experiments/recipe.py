@@ -42,7 +42,8 @@ LADDER = {"ladder": "aekit fewlabels --method ladder"}
 LADDER_UNUSED = ("code_activation", "init", "tied", "dropout", "batch_norm", "loss", "noise_shift", "augment_shift",
                  "sparsity", "sparsity_weight", "sparsity_target", "layerwise_epochs", "precision")
 LADDER_UNUSED_FINETUNE = ("mode", "head_init", "reconstruction_weight", "pseudo_label_weight",
-                          "pseudo_label_threshold", "augment_shift", "augment_flip", "early_stopping")
+                          "pseudo_label_threshold", "augment_shift", "augment_flip", "early_stopping",
+                          "validate_every")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Phase:
     weight_decay: float = 0.0  # weight decay (decoupled, for adamw)
     schedule: str = "constant"  # learning rate per batch: constant, cosine, onecycle, hold-linear
     early_stopping: int = 0  # patience (epochs) on the validation metric, restoring the best weights; 0 = off
+    validate_every: int = 0  # early stopping measures validation every this many epochs; 0 = every epoch
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ PHASE_CONSTRAINTS = {
     "weight_decay": NONNEGATIVE,
     "schedule": Options(SCHEDULES),
     "early_stopping": OFF_OR_MORE,
+    "validate_every": Interval(int, 0, MAX_EPOCHS),
 }
 CONSTRAINTS: dict[type, dict] = {
     Phase: PHASE_CONSTRAINTS,
@@ -237,7 +240,7 @@ def _ladder_errors(r) -> list[str]:
         errors.append(f"noise_level={r.noise_level} has no effect with noise='none'; set noise=gaussian")
     default, finetune = Recipe(), Finetune()
     unused = [name for name in LADDER_UNUSED if getattr(r, name) != getattr(default, name)]
-    unused += ["train.early_stopping"] if r.train.early_stopping else []
+    unused += [f"train.{n}" for n in ("early_stopping", "validate_every") if getattr(r.train, n)]
     if r.finetune is not None:
         unused += [f"finetune.{n}" for n in LADDER_UNUSED_FINETUNE if getattr(r.finetune, n) != getattr(finetune, n)]
     if unused:
