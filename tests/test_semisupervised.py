@@ -151,3 +151,60 @@ def test_runs_are_repeatable_whatever_ran_before(few):
     assert first["pretrain"]["epoch_loss"] == second["pretrain"]["epoch_loss"]
     assert first["finetune"]["epoch_loss"] == second["finetune"]["epoch_loss"]
     assert torch.equal(torch.get_rng_state(), after) and not torch.equal(state, after)  # the caller's stream is untouched
+
+
+@pytest.mark.parametrize("shape", [(10, 12), (10, 12, 3)])
+def test_cutout_blanks_one_square_of_each_image_across_its_channels(shape):
+    from aekit.training.objectives import cutout
+
+    torch.manual_seed(0)
+    x = torch.ones(200, int(np.prod(shape)))
+    out = cutout(x, shape, 0.5)  # a side of 5 pixels
+    blank = (out.view(200, 10, 12, -1) == 0)
+    assert bool((blank == blank[..., :1]).all())  # every channel of a pixel alike
+    per_image = blank[..., 0].flatten(1).sum(1)
+    assert int(per_image.max()) == 25 and int(per_image.min()) >= 9  # a whole square, or its part inside the border
+    rows, cols = blank[..., 0].any(2).sum(1), blank[..., 0].any(1).sum(1)
+    assert bool((per_image == rows * cols).all())  # a rectangle: the square clipped, never two pieces
+    assert torch.equal(cutout(x, shape, 0.0), x)
+
+
+def test_cutout_belongs_to_pseudo_labels_and_images():
+    from aekit.data.tables import from_feature_arrays
+    from aekit.experiments.programs import check_fits
+
+    modern = get_preset("pretrain", "modern")
+    with pytest.raises(ConfigError, match="finetune.cutout=0.5 changes the view pseudo-labels are learned from; set "
+                                          "finetune.pseudo_label_weight above 0"):
+        apply_overrides(modern, {"finetune.cutout": "0.5", "finetune.pseudo_label_weight": "0"})
+    with pytest.raises(ConfigError, match=r"finetune.cutout=1.0 must be a float in the range \[0, 1\)"):
+        apply_overrides(modern, {"finetune.cutout": "1"})
+    cfg = apply_overrides(modern, {"finetune.cutout": "0.5"})
+    xtr, ytr, xte, yte = tiny_arrays(n_train=50)
+    rows = lambda x: x.reshape(len(x), -1)[:, :6].astype("float32") / 85 - 1.5  # noqa: E731
+    with pytest.raises(ConfigError, match="finetune.cutout=0.5 blanks a square of each image"):
+        check_fits(cfg, from_feature_arrays("rows", rows(xtr), ytr, rows(xte), yte, source="test"))
+
+
+def test_pseudo_labels_are_learned_from_the_cut_out_view():
+    from aekit.training.objectives import Views, cutout
+
+    torch.manual_seed(0)
+    clf = nn.Linear(6, 3)
+    with torch.no_grad():
+        clf.weight.mul_(8)
+    x_unlabeled = torch.rand(64, 6)
+    objective = SemiSupervisedObjective(_labeled(), pseudo_label_weight=1.0, threshold=0.5, noise="none",
+                                        noise_level=0.0, views=Views((2, 3)), cutout=0.5)
+    torch.manual_seed(1)
+    _, parts = objective(clf, x_unlabeled)
+    reference = SemiSupervisedObjective(_labeled(), pseudo_label_weight=1.0, threshold=0.5, noise="none", noise_level=0.0)
+    with torch.no_grad():
+        confidence, target = reference.aligned(clf(x_unlabeled).softmax(1)).max(1)
+    keep = (confidence >= 0.5).float()
+    torch.manual_seed(1)
+    student = clf(cutout(x_unlabeled, (2, 3), 0.5))  # the same draw as inside the objective
+    expected = (F.cross_entropy(student, target, reduction="none") * keep).detach().mean()
+    assert float(parts["pseudo_label"]) == pytest.approx(float(expected), rel=1e-5)
+    uncut = (F.cross_entropy(clf(x_unlabeled), target, reduction="none") * keep).detach().mean()
+    assert float(parts["pseudo_label"]) != pytest.approx(float(uncut))

@@ -111,6 +111,9 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     if ft is not None and ft.augment_flip and not is_image_shape(data.image_shape):
         raise ConfigError(f"finetune.augment_flip=true mirrors images; dataset {data.name!r} has shape {data.image_shape}: "
                           "set finetune.augment_flip=false")
+    if ft is not None and ft.cutout and not is_image_shape(data.image_shape):
+        raise ConfigError(f"finetune.cutout={ft.cutout} blanks a square of each image; dataset {data.name!r} has shape "
+                          f"{data.image_shape}: set finetune.cutout=0")
     if cfg.architecture in ("conv", "conv-vae") and not is_image_shape(data.image_shape):
         raise ConfigError(f"architecture={cfg.architecture!r} needs images (H, W) or (H, W, C) with 1 to 4 channels; dataset "
                           f"{data.name!r} has shape {data.image_shape}")
@@ -242,7 +245,7 @@ def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBa
                                             reconstruction_weight=ft.reconstruction_weight,
                                             pseudo_label_weight=ft.pseudo_label_weight,
                                             threshold=ft.pseudo_label_threshold, noise=cfg.noise,
-                                            noise_level=cfg.noise_level, views=views)
+                                            noise_level=cfg.noise_level, views=views, cutout=ft.cutout)
         loop = unlabeled
         if ft.reconstruction_weight:
             params += [p for p in ae.parameters() if all(p is not q for q in params)]  # the decoder too

@@ -42,8 +42,8 @@ LADDER = {"ladder": "aekit fewlabels --method ladder"}
 LADDER_UNUSED = ("code_activation", "init", "tied", "dropout", "batch_norm", "loss", "noise_shift", "augment_shift",
                  "sparsity", "sparsity_weight", "sparsity_target", "layerwise_epochs", "precision")
 LADDER_UNUSED_FINETUNE = ("mode", "head_init", "reconstruction_weight", "pseudo_label_weight",
-                          "pseudo_label_threshold", "augment_shift", "augment_flip", "early_stopping",
-                          "validate_every")
+                          "pseudo_label_threshold", "cutout", "augment_shift", "augment_flip",
+                          "early_stopping", "validate_every")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Finetune(Phase):
     reconstruction_weight: float = 0.0  # keep reconstructing the unlabeled images; 0 = off
     pseudo_label_weight: float = 0.0  # learn the unlabeled images' confident predictions under noise; 0 = off
     pseudo_label_threshold: float = 0.95  # the probability a prediction needs to become a pseudo-label
+    cutout: float = 0.0  # the pseudo-labels' learning view: a random square this share of the image side blanked; 0 = off
     # Views of each training image, labeled or not (2-D images only):
     augment_shift: int = 0  # translated by up to this many pixels; 0 = off
     augment_flip: bool = False  # mirrored left-right at random (clothes, photos; not digits or text)
@@ -140,6 +141,7 @@ CONSTRAINTS: dict[type, dict] = {
         "reconstruction_weight": NONNEGATIVE,
         "pseudo_label_weight": NONNEGATIVE,
         "pseudo_label_threshold": Interval(float, 0, 1, closed="right"),
+        "cutout": Interval(float, 0, 1, closed="left"),
         "augment_shift": OFF_OR_MORE,
         "augment_flip": Options((False, True)),
     },
@@ -221,6 +223,9 @@ def cross_field_errors(r) -> list[str]:
                 ARCHITECTURES[r.architecture].objective is not None:
             errors.append(f"finetune.reconstruction_weight needs the reconstruction objective; "
                           f"architecture={r.architecture!r} has its own loss")
+        if ft.cutout and not ft.pseudo_label_weight:
+            errors.append(f"finetune.cutout={ft.cutout} changes the view pseudo-labels are learned from; "
+                          "set finetune.pseudo_label_weight above 0, or finetune.cutout=0")
     return errors
 
 

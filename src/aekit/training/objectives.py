@@ -105,6 +105,20 @@ def translate(x: torch.Tensor, image_shape: tuple[int, int], shift: int) -> torc
     return torch.gather(padded, 1, table[offsets])
 
 
+def cutout(x: torch.Tensor, image_shape: tuple[int, ...], share: float) -> torch.Tensor:
+    """Each flattened image (gray or channels last) with a square of side ``share`` x its shorter side set to 0
+    at a random centre, clipped at the border (Cutout, DeVries & Taylor 2017)."""
+    side = round(share * min(image_shape[:2]))
+    if side <= 0:
+        return x
+    b, (h, w) = x.shape[0], image_shape[:2]
+    top = torch.randint(0, h, (b, 1, 1), device=x.device) - side // 2
+    left = torch.randint(0, w, (b, 1, 1), device=x.device) - side // 2
+    rows, cols = torch.arange(h, device=x.device).view(1, h, 1), torch.arange(w, device=x.device).view(1, 1, w)
+    inside = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)  # (B, H, W)
+    return x.view(b, h, w, -1).masked_fill(inside.unsqueeze(-1), 0.0).reshape(b, -1)
+
+
 @functools.lru_cache(maxsize=16)
 def _shift_table(h: int, w: int, shift: int, device: torch.device) -> torch.Tensor:
     """Row ``dy * (2s + 1) + dx``: where each pixel of an image moved by (s - dy, s - dx) reads the padded one."""
@@ -182,21 +196,23 @@ class SemiSupervisedObjective:
       2020); the corruption is the one the denoising autoencoder learned to undo. Before the
       threshold, the predictions go through distribution alignment (ReMixMatch, Berthelot et al.
       2020): each is multiplied by the labeled images' class frequencies over a running mean of the
-      predictions, then renormalised, so that the pseudo-labels cannot drift into a few classes.
+      predictions, then renormalised, so that the pseudo-labels cannot drift into a few classes. With
+      ``cutout``, the corrupted view also has a random square blanked (:func:`cutout`), FixMatch's strong
+      view: the classifier must name the image from part of it.
 
     ``autoencoder`` shares its encoder with the classifier.
     """
 
     def __init__(self, labeled, *, autoencoder: nn.Module | None = None, reconstruction=None,
                  reconstruction_weight: float = 0.0, pseudo_label_weight: float = 0.0, threshold: float = 0.95,
-                 noise: str = "mask", noise_level: float = 0.25, views: Views | None = None):
+                 noise: str = "mask", noise_level: float = 0.25, views: Views | None = None, cutout: float = 0.0):
         if not 0 < threshold <= 1:
             raise ConfigError(f"pseudo_label_threshold={threshold} must be in (0, 1]")
         if reconstruction_weight and (autoencoder is None or reconstruction is None):
             raise ConfigError("reconstruction_weight needs the autoencoder and its reconstruction objective")
         self.autoencoder, self.reconstruction, self.reconstruction_weight = autoencoder, reconstruction, reconstruction_weight
         self.pseudo_label_weight, self.threshold, self.noise, self.noise_level = pseudo_label_weight, threshold, noise, noise_level
-        self.labeled, self.steps, self.views = labeled, 0, views or Views()
+        self.labeled, self.steps, self.views, self.cutout = labeled, 0, views or Views(), cutout
         self.stream = self._stream(0)
         self.labels = labeled.y  # (N,) the class frequencies pseudo-labels are aligned to
         self.prior: torch.Tensor | None = None  # (K,) those frequencies, once K is known
@@ -249,6 +265,8 @@ class SemiSupervisedObjective:
                 classifier.train(training)
             keep = (confidence >= self.threshold).float()
             noisy = corrupt(self.views(x_unlabeled), self.noise, self.noise_level)
+            if self.cutout:
+                noisy = cutout(noisy, self.views.image_shape, self.cutout)
             pl = (F.cross_entropy(classifier(noisy), target, reduction="none") * keep).mean()
             loss = loss + self.pseudo_label_weight * pl
             parts.update(pseudo_label=pl.detach(), confident_fraction=keep.mean())
