@@ -148,6 +148,25 @@ def test_early_stopping_every_k_epochs_measures_validation_after_every_kth_only(
     stops = [early(epoch, 0.0) for epoch in range(12)]
     assert early.history == [4.0, 3.0, 3.5, 3.5]  # after epochs 3, 6, 9 and 12 (0-based 2, 5, 8, 11)
     assert early.best_epoch == 5 and stops.index(True) == 11  # 6 epochs without a better score, counted in epochs
+    assert len(measured) == 5  # the start and the four above, nothing else
+
+    scores = iter([5.0, 4.0, 3.0])
+    early = EarlyStopping(model, lambda: next(scores), patience=8, every=4, epochs=6).start()
+    [early(epoch, 0.0) for epoch in range(6)]
+    assert early.history == [4.0, 3.0] and early.best_epoch == 5  # after epoch 4 and the last, 6: never left out
+
+
+def test_validate_every_needs_a_patience_at_least_as_long():
+    from aekit.experiments.overrides import apply_overrides
+    from aekit.experiments.presets import get_preset
+
+    modern = get_preset("stacked", "modern")  # train.early_stopping=5
+    assert apply_overrides(modern, {"train.validate_every": "5"}).train.validate_every == 5
+    with pytest.raises(ConfigError, match=r"train.validate_every=6 spaces early stopping's validation; it needs "
+                                          r"train.early_stopping \(the patience, in epochs\) at least as large, got 5"):
+        apply_overrides(modern, {"train.validate_every": "6"})
+    with pytest.raises(ConfigError, match="finetune.validate_every=2 .* got 0"):
+        apply_overrides(get_preset("pretrain", "tutorial"), {"finetune.validate_every": "2"})
 
 
 @pytest.mark.parametrize("quota, expected", [("max 100000", 4), ("150000 100000", 1), ("250000 100000", 2),

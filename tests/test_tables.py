@@ -281,3 +281,12 @@ def test_fewlabels_runs_on_a_labeled_table(tmp_path):
     for row in summary:  # accuracies over the 40 held-out rows (20% of 200)
         for acc in (row["pretrained_mean"], row["scratch_mean"]):
             assert 0 <= acc <= 1 and abs(acc * 40 - round(acc * 40)) < 1e-9
+
+
+def test_fewlabels_refuses_image_views_on_a_table_before_any_work(tmp_path, capsys):
+    rows = write(make_table(200), tmp_path / "rows.csv")
+    assert main(["fewlabels", "--dataset", str(rows), "--label-column", "kind", "--labels", "10", "--seeds", "1",
+                 "--set", "finetune.pseudo_label_weight=1", "--set", "finetune.cutout=0.5",
+                 "--out", str(tmp_path / "few")]) == 2
+    assert "finetune.cutout=0.5 blanks a square of each image" in capsys.readouterr().err
+    assert not (tmp_path / "few").exists()

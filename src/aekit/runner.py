@@ -194,10 +194,13 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
     setup(device)
     data = spec.load_data()
     cfg = build_configs(spec, data)["pretrain"]  # the preset's recipe for this data's size
+    if method != "ladder":
+        check_fits(cfg, data, device)
     counts = fewlabels.parse_labels(labels, len(data.train))
     print(data.summary())
     out = Path(spec.out or Path("runs") / "fewlabels")
-    fp = {"command": "fewlabels", "method": method, "config": dataclasses.asdict(cfg), "labels": counts,
+    fp = {"command": "fewlabels", "method": method, "config": dataclasses.asdict(cfg), "protocol": fewlabels.PROTOCOL,
+          "labels": counts,
           "seeds": seeds, "dataset": data_fingerprint(data), **arithmetic(device, getattr(cfg, "precision", "fp32"))}
     with rundir.claim(out):  # checked and locked before any work
         store = ResumeStore(out / "resume", fp, resume=spec.resume)

@@ -100,7 +100,7 @@ def train_autoencoder(model: nn.Module, r: Recipe, data: Dataset, batches: Devic
     early = None
     if p.early_stopping and len(data.validation):
         early = EarlyStopping(model, validation_mse(model, data, device, r.precision),
-                              patience=p.early_stopping, every=p.validate_every).start()
+                              patience=p.early_stopping, every=p.validate_every, epochs=p.epochs).start()
     objective = build_objective(r, data.image_shape, data.bounded)
 
     def loss_fn(m, x, *rest):  # labels (if any) are not used for reconstruction

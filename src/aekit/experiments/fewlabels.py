@@ -184,7 +184,7 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: Recipe | None = No
     if cfg.finetune is None:
         raise ConfigError("few-label learning needs a pretrain recipe (with a finetune phase)")
     labels_only = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, reconstruction_weight=0.0,
-                                                                        pseudo_label_weight=0.0))
+                                                                        pseudo_label_weight=0.0, cutout=0.0))
     rows, t0 = [], time.perf_counter()
     quiet = lambda s: None  # noqa: E731
     for seed in range(seeds):

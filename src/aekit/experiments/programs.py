@@ -254,7 +254,7 @@ def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBa
     early = None
     if ft.early_stopping and data.validation.labels is not None and len(data.validation):
         early = EarlyStopping(clf, lambda: 1.0 - accuracy(clf, data.validation.images, data.validation.labels, device),
-                              patience=ft.early_stopping, every=ft.validate_every)
+                              patience=ft.early_stopping, every=ft.validate_every, epochs=ft.epochs)
     if ft.mode == "frozen":
         clf.encoder.requires_grad_(False)
     state = None if store is None else store.phase(phase, autoencoder=ae).track(early=early, objective=(

@@ -195,6 +195,11 @@ def cross_field_errors(r) -> list[str]:
     if r.architecture in LADDER:
         return _ladder_errors(r)
     errors = []
+    for name, phase in (("train", r.train), ("finetune", r.finetune)):
+        if phase is not None and phase.validate_every > 1 and not phase.validate_every <= phase.early_stopping:
+            errors.append(f"{name}.validate_every={phase.validate_every} spaces early stopping's validation; it needs "
+                          f"{name}.early_stopping (the patience, in epochs) at least as large, got "
+                          f"{phase.early_stopping}: raise {name}.early_stopping or set {name}.validate_every=0")
     if r.denoising_costs or r.steps_per_epoch:
         errors.append(f"denoising_costs and steps_per_epoch are the ladder network's; architecture={r.architecture!r} "
                       "takes neither: leave them unset")

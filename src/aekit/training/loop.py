@@ -244,13 +244,13 @@ class DivergenceGuard:
 class EarlyStopping:
     """``on_epoch_end`` callback: track a validation score, keep the best weights, stop after ``patience``
     epochs without improvement; :meth:`restore` puts the best weights back. With ``every`` > 1 the score is
-    measured after every ``every``-th epoch only (where an epoch is a step or two, measuring each one would cost
-    more than the training)."""
+    measured after every ``every``-th epoch and the last of ``epochs`` only (where an epoch is a step or two,
+    measuring each one would cost more than the training)."""
 
     def __init__(self, model: nn.Module, validation_loss: Callable[[], float], patience: int = 10,
-                 min_delta: float = 0.0, every: int = 1):
+                 min_delta: float = 0.0, every: int = 1, epochs: int | None = None):
         self.model, self.validation_loss, self.patience, self.min_delta = model, validation_loss, patience, min_delta
-        self.every = max(1, every)
+        self.every, self.last = max(1, every), None if epochs is None else epochs - 1
         self.best, self.best_epoch, self.best_state, self.history = float("inf"), -1, None, []
 
     def start(self) -> "EarlyStopping":
@@ -260,7 +260,7 @@ class EarlyStopping:
         return self
 
     def __call__(self, epoch: int, train_loss: float) -> bool:
-        if epoch >= 0 and (epoch + 1) % self.every:
+        if epoch >= 0 and (epoch + 1) % self.every and epoch != self.last:
             return False
         was_training = self.model.training
         self.model.eval()

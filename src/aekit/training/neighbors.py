@@ -6,7 +6,8 @@ square root evens out the variance of bright and dark pixels (an anscombe-like t
 stroke where normal images have none counts as much as a bright one. Each image's square-rooted pixels are
 then divided by their norm to the power :data:`NORM_POWER`: part of the way to comparing directions only, so a
 thicker or brighter copy of a normal image stays near it while overall brightness still counts a little (the
-power was chosen on validation AUC, ``python -m benchmarks knn-space``). The training samples are kept as they
+power is the largest at which Fashion-MNIST's one-class validation AUC stays within 0.002 of power 0's, while
+digits gain the more the larger it is: ``python -m benchmarks knn-space``). The training samples are kept as they
 came (uint8 pixels stay uint8) and converted once, in chunks.
 
 A trained run keeps a bank of at most :data:`BANK_ROWS` training samples (a seeded draw) in its checkpoint, with
