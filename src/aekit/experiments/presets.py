@@ -41,11 +41,13 @@ PRESETS: dict[str, Recipe] = {
                                                 pseudo_label_weight=1.0)),
     # A convolutional autoencoder (three stride-2 convolutions), then its encoder fine-tuned on views of the
     # labeled images shifted by up to a pixel; for clothes or photos add finetune.augment_flip=true (mirrored
-    # digits or letters are other symbols, so the preset leaves it off).
+    # digits or letters are other symbols, so the preset leaves it off). Where some images have no label, they
+    # join fine-tuning as confident pseudo-labels learned from a view with three quarters of its side cut out.
     "conv-pretrain": Recipe(architecture="conv", hidden_sizes=(64, 128, 256, 256), activation="gelu", init="kaiming",
                             batch_size=128, precision="auto", train=modern_phase(epochs=5, learning_rate=2e-3),
                             finetune=Finetune(epochs=25, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
-                                              schedule="onecycle", head_init="xavier", augment_shift=1)),
+                                              schedule="onecycle", head_init="xavier", augment_shift=1,
+                                              pseudo_label_weight=1.0, cutout=0.75)),
     # A ladder network (Rasmus et al. 2015; aekit fewlabels --method ladder): the paper's MNIST encoder, Gaussian noise
     # on the input and every normalised pre-activation, Adam held for a third of the steps then decayed to 0; epochs
     # of 250 batches drawn with replacement: 1,500 steps of pretraining, 3,000 semi-supervised, 1,000 labels-only.
