@@ -148,7 +148,7 @@ def test_early_stopping_every_k_epochs_measures_validation_after_every_kth_only(
     stops = [early(epoch, 0.0) for epoch in range(12)]
     assert early.history == [4.0, 3.0, 3.5, 3.5]  # after epochs 3, 6, 9 and 12 (0-based 2, 5, 8, 11)
     assert early.best_epoch == 5 and stops.index(True) == 11  # 6 epochs without a better score, counted in epochs
-    assert len(measured) == 5  # the start and the four above, nothing else
+    assert len(measured) == 5 and early.measured == [3, 6, 9, 12]  # the start, then after these epochs only
 
     scores = iter([5.0, 4.0, 3.0])
     early = EarlyStopping(model, lambda: next(scores), patience=8, every=4, epochs=6).start()

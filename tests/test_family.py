@@ -200,6 +200,7 @@ def test_bce_loss_and_early_stopping(tiny):
     hist = result.metrics["history"]["train"]
     val = hist["parts"]["validation_mse"]
     assert len(hist["epoch_loss"]) < 30  # stopped early
+    assert hist["parts"]["validation_epochs"] == list(range(1, len(hist["epoch_loss"]) + 1))  # after every epoch
     assert len(val) == len(hist["epoch_loss"]) and min(val) == pytest.approx(
         float(reconstruction_error(result.autoencoder, tiny.validation.images, CPU).mean()), rel=1e-5)  # best restored
 

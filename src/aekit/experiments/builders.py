@@ -113,6 +113,7 @@ def train_autoencoder(model: nn.Module, r: Recipe, data: Dataset, batches: Devic
     if early is not None:
         early.restore()
         hist.parts["validation_mse"] = early.history
+        hist.parts["validation_epochs"] = early.measured
     return hist
 
 

@@ -266,6 +266,7 @@ def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBa
     if early is not None:
         early.restore()
         hist.parts["validation_error"] = early.history
+        hist.parts["validation_epochs"] = early.measured
     return clf, hist
 
 

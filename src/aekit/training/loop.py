@@ -252,11 +252,13 @@ class EarlyStopping:
         self.model, self.validation_loss, self.patience, self.min_delta = model, validation_loss, patience, min_delta
         self.every, self.last = max(1, every), None if epochs is None else epochs - 1
         self.best, self.best_epoch, self.best_state, self.history = float("inf"), -1, None, []
+        self.measured: list[int] = []  # the epoch (1-based) after which each score of history was measured
 
     def start(self) -> "EarlyStopping":
         """Score the weights before training too, so the result is never worse on validation than the start."""
         self(-1, float("nan"))
         self.history.clear()
+        self.measured.clear()
         return self
 
     def __call__(self, epoch: int, train_loss: float) -> bool:
@@ -267,6 +269,7 @@ class EarlyStopping:
         score = float(self.validation_loss())
         self.model.train(was_training)
         self.history.append(score)
+        self.measured.append(epoch + 1)
         if score < self.best - self.min_delta:
             self.best, self.best_epoch = score, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -274,11 +277,13 @@ class EarlyStopping:
 
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state,
-                "history": list(self.history)}
+                "history": list(self.history), "measured": list(self.measured)}
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch, self.history = state["best"], state["best_epoch"], list(state["history"])
         self.best_state = state["best_state"]
+        # states saved before it was recorded measured after every epoch
+        self.measured = list(state.get("measured", range(1, len(self.history) + 1)))
 
     def restore(self) -> None:
         if self.best_state is not None:
