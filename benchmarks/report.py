@@ -103,11 +103,13 @@ def headline(ctx: Context, key=None) -> str:
         ["pretrain + fine-tune: test accuracy", fm, f"{_pct(acc[(fm, 'modern')])} (modern preset)",
          f"{_pct(acc[(fm, 'seed')])} (tutorial preset)", f"[recipes]({ctx.link('docs/recipes.md')})"],
     ]
-    for name, ladder in q.get("ladder", {}).items():
-        s = next((s for s in ladder["summary"] if s["labels"] == 100), None)
+    for name, ladder in q.get("ladder", {}).items():  # the conv preset's run where one was made, else the ladder's
+        conv = ctx.root / RESULTS / "fewlabels-conv" / f"{name}.json"
+        run, method = (ctx(f"fewlabels-conv/{name}"), "conv preset") if conv.is_file() else (ladder, "ladder network")
+        s = next((s for s in run["summary"] if s["labels"] == 100), None)
         if s is not None:
-            rows.append([f"100 labels: test accuracy, {ladder['seeds']} seeds", name,
-                         f"{_mean_std(s, 'pretrained')} (ladder network)", f"{_mean_std(s, 'scratch')} (same network, "
+            rows.append([f"100 labels: test accuracy, {run['seeds']} seeds", name,
+                         f"{_mean_std(s, 'pretrained')} ({method})", f"{_mean_std(s, 'scratch')} (same network, "
                          f"labels only)", f"[few labels]({ctx.link('docs/fewlabels.md')})"])
     rows += [
         _headline_anomaly(ctx, anomaly),
