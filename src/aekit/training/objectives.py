@@ -108,10 +108,10 @@ def translate(x: torch.Tensor, image_shape: tuple[int, int], shift: int) -> torc
 def cutout(x: torch.Tensor, image_shape: tuple[int, ...], share: float) -> torch.Tensor:
     """Each flattened image (gray or channels last) with a square of side ``share`` x its shorter side set to 0
     at a random centre, clipped at the border (Cutout, DeVries & Taylor 2017)."""
-    side = max(1, round(share * min(image_shape[:2]))) if share > 0 else 0
-    if side == 0:
+    if share <= 0:
         return x
     b, (h, w) = x.shape[0], image_shape[:2]
+    side = max(1, round(share * min(h, w)))
     top = torch.randint(0, h, (b, 1, 1), device=x.device) - side // 2
     left = torch.randint(0, w, (b, 1, 1), device=x.device) - side // 2
     rows, cols = torch.arange(h, device=x.device).view(1, h, 1), torch.arange(w, device=x.device).view(1, 1, w)
