@@ -73,7 +73,10 @@ def test_train_score_reconstruct_encode_and_export_a_table(tmp_path, capsys):
     new.loc[7, "price"] = 1e5  # one absurd price
     write(new, tmp_path / "new.csv")
     capsys.readouterr()
-    assert main(["score", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "scores.csv")]) == 0
+    figure = tmp_path / "worst.png"
+    assert main(["score", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "scores.csv"),
+                 "--figure", str(figure)]) == 0
+    assert figure.read_bytes()[:4] == b"\x89PNG"  # a table's worst rows, drawn by column
     out = capsys.readouterr().out
     assert "#7 " in out.splitlines()[2] and "price (" in out.splitlines()[2]  # the worst row, explained by its column
     scores = pd.read_csv(tmp_path / "scores.csv")

@@ -21,15 +21,20 @@ def _shares(parts: np.ndarray) -> np.ndarray:
     return parts / np.where(total > 0, total, 1.0)
 
 
+def feature_shares(squared: np.ndarray, table=None) -> tuple[np.ndarray, list[str]]:
+    """Each row's share of its squared differences (N, D) per column of a table (a one-hot block counts as its
+    column) or per feature of other vectors, and the names of those parts."""
+    squared = np.asarray(squared, dtype=np.float64)
+    if table is not None:
+        return _shares(table.column_errors(squared)), [c.name for c in table.columns]
+    return _shares(squared), [f"feature {j}" for j in range(squared.shape[1])]
+
+
 def explain(squared: np.ndarray, image_shape: tuple[int, ...], table=None, top: int = 3) -> list[str]:
     """One line per row of ``squared`` (N, D), the per-feature squared differences behind its score (from its
     reconstruction, or from its nearest training samples): the columns or the image region that carry most."""
     squared = np.asarray(squared, dtype=np.float64)
-    if table is not None:
-        names = [c.name for c in table.columns]
-        shares = _shares(table.column_errors(squared))
-        return ["; ".join(f"{names[j]} ({100 * s[j]:.0f}%)" for j in np.argsort(-s, kind="stable")[:top]) for s in shares]
-    if is_image_shape(image_shape):
+    if table is None and is_image_shape(image_shape):
         h, w = image_shape[:2]
         maps = squared.reshape(len(squared), h, w, -1).sum(axis=3)
         ch, cw = math.ceil(h / GRID), math.ceil(w / GRID)
@@ -40,5 +45,5 @@ def explain(squared: np.ndarray, image_shape: tuple[int, ...], table=None, top: 
             y, x = cells[int(s.argmax())]
             lines.append(f"pixels x {x}-{min(x + cw, w) - 1}, y {y}-{min(y + ch, h) - 1} ({100 * s.max():.0f}%)")
         return lines
-    shares = _shares(squared)
-    return ["; ".join(f"feature {j} ({100 * s[j]:.0f}%)" for j in np.argsort(-s, kind="stable")[:top]) for s in shares]
+    shares, names = feature_shares(squared, table)
+    return ["; ".join(f"{names[j]} ({100 * s[j]:.0f}%)" for j in np.argsort(-s, kind="stable")[:top]) for s in shares]

@@ -113,7 +113,8 @@ def _add_inference(sub) -> None:
                    help="instead, flag errors above this quantile of the validation errors (e.g. 0.99)")
     p.add_argument("-o", "--output", default=None, help="write index,score,outlier,where rows to this .csv file (the "
                    "score column is named error or distance)")
-    p.add_argument("--figure", default=None, metavar="PNG", help="draw the worst-scored samples and their reconstructions")
+    p.add_argument("--figure", default=None, metavar="PNG", help="draw the worst-scored samples: images above "
+                   "their reconstructions; a table's rows as each column's share of their scores")
 
 
 def _add_compare(sub) -> None:

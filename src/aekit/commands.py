@@ -133,7 +133,8 @@ def cmd_score(args) -> int:
     outlier = errors > threshold
     worst = np.argsort(errors)[::-1][:10]
     explained = np.union1d(np.flatnonzero(outlier), worst)  # where the error is, for every flagged row
-    why = dict(zip(explained.tolist(), explain(opened.differences(x[explained], method), shape, opened.table)))
+    squared = opened.differences(x[explained], method)
+    why = dict(zip(explained.tolist(), explain(squared, shape, opened.table)))
     if args.output:
         import csv
 
@@ -142,11 +143,7 @@ def cmd_score(args) -> int:
             rows.writerow(["index", "error" if method == "reconstruction" else "distance", "outlier", "where"])
             rows.writerows([i, f"{e:.8g}", int(o), why[i] if o else ""] for i, (e, o) in enumerate(zip(errors, outlier)))
     if args.figure:
-        from aekit.figures import reconstruction_grid
-
-        reconstruction_grid(opened.scaled(x[worst]), opened.reconstruct(x[worst]), shape, args.figure,
-                            title="worst-scored samples above their reconstructions",
-                            labels=[f"{errors[i]:.3f}" for i in worst])
+        _score_figure(opened, x, worst, errors, squared[np.searchsorted(explained, worst)], shape, args.figure)
     rule = f"quantile {args.quantile}" if args.quantile is not None else f"contamination {args.contamination}"
     what = "reconstruction error" if method == "reconstruction" else "distance to the nearest training samples"
     print(f"{len(x)} samples: mean {what} {errors.mean():.6f}, threshold {threshold:.6f} "
@@ -157,6 +154,23 @@ def cmd_score(args) -> int:
     if args.output:
         print(f"wrote {args.output}")
     return 0
+
+
+def _score_figure(opened, x, worst, errors, squared, shape, path) -> None:
+    """Images: the worst-scored above their reconstructions; rows of a table or vectors: how each worst row's
+    score divides among its columns."""
+    from aekit import figures
+    from aekit.anomalies import feature_shares
+    from aekit.data.images import is_image_shape
+
+    if opened.table is None and is_image_shape(shape):
+        figures.reconstruction_grid(opened.scaled(x[worst]), opened.reconstruct(x[worst]), shape, path,
+                                    title="worst-scored samples above their reconstructions",
+                                    labels=[f"{errors[i]:.3f}" for i in worst])
+        return
+    shares, names = feature_shares(squared, opened.table)
+    figures.row_shares(shares, names, [f"#{i} ({errors[i]:.3g})" for i in worst], path,
+                       title="worst-scored rows: the share of each column in the score")
 
 
 def cmd_compare(args) -> int:

@@ -227,3 +227,20 @@ def column_errors(mse: dict[str, float], path, title=None, show: int = 30) -> No
     if title:
         ax.set_title(title, fontsize=9)
     _save(fig, path)
+
+
+def row_shares(shares: np.ndarray, names: list[str], rows: list[str], path, title=None, show: int = 30) -> None:
+    """A heat map of rows (e.g. the worst-scored samples of a table) against the columns that carry their
+    scores: each cell the column's share of its row's score (at most ``show`` columns, those with the largest
+    shares, in their order)."""
+    shares = np.asarray(shares, dtype=np.float64)
+    keep = np.sort(np.argsort(-shares.max(axis=0, initial=0.0), kind="stable")[:show])
+    fig = _figure((1.6 + 0.35 * max(len(keep), 4), 1.2 + 0.3 * max(len(rows), 1)))
+    ax = fig.subplots()
+    image = ax.imshow(shares[:, keep].reshape(len(rows), len(keep)), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(keep)), [names[j][:20] for j in keep], rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    fig.colorbar(image, ax=ax, label="share of the score", shrink=0.8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _save(fig, path)
