@@ -103,11 +103,11 @@ def headline(ctx: Context, key=None) -> str:
         ["pretrain + fine-tune: test accuracy", fm, f"{_pct(acc[(fm, 'modern')])} (modern preset)",
          f"{_pct(acc[(fm, 'seed')])} (tutorial preset)", f"[recipes]({ctx.link('docs/recipes.md')})"],
     ]
-    for name, ladder in q.get("ladder", {}).items():  # the conv preset's run where one was made, else the ladder's
-        conv = ctx.root / RESULTS / "fewlabels-conv" / f"{name}.json"
-        run, method = (ctx(f"fewlabels-conv/{name}"), "conv preset") if conv.is_file() else (ladder, "ladder network")
-        s = next((s for s in run["summary"] if s["labels"] == 100), None)
-        if s is not None:
+    for name, run in q.get("ladder", {}).items():  # the conv preset's run at 100 labels where one was made
+        method, conv = "ladder network", ctx.root / RESULTS / "fewlabels-conv" / f"{name}.json"
+        if conv.is_file() and any(s["labels"] == 100 for s in json.loads(conv.read_text())["summary"]):
+            run, method = ctx(f"fewlabels-conv/{name}"), "conv preset"  # read through ctx: listed as a source
+        for s in (s for s in run["summary"] if s["labels"] == 100):
             rows.append([f"100 labels: test accuracy, {run['seeds']} seeds", name,
                          f"{_mean_std(s, 'pretrained')} ({method})", f"{_mean_std(s, 'scratch')} (same network, "
                          f"labels only)", f"[few labels]({ctx.link('docs/fewlabels.md')})"])
