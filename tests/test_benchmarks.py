@@ -74,3 +74,25 @@ def test_throughput_benchmark_writes_json_and_table(tiny_npz, tmp_path, capsys):
     table = out.with_suffix(".md").read_text()
     assert table.count("\n|") >= 12 and "aekit / reference" in table
     assert "speedup" in capsys.readouterr().out
+
+
+def test_pca_components_for_an_error_match_pca_refitted_at_that_size():
+    """The color benchmark's count of PCA components for an error, from one fit, is what PCA refitted
+    with that many components reaches, and one fewer does not."""
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    from benchmarks.color import pca_components_for
+
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(6, 20)) * np.linspace(3, 0.1, 20)  # rank 6
+    fit, test = (rng.normal(size=(n, 6)) * np.linspace(3, 1, 6) @ mixing for n in (300, 100))
+
+    def error(k):
+        pca = PCA(k).fit(fit)
+        return float(((pca.inverse_transform(pca.transform(test)) - test) ** 2).mean())
+
+    goal = 0.5 * error(2)
+    k = pca_components_for(fit, test, goal, 20)
+    assert 2 < k < 6 and error(k) <= goal * (1 + 1e-6) and error(k - 1) > goal
+    assert pca_components_for(fit, test, 0.0, 3) is None  # three components cannot reach zero on rank 6
