@@ -106,7 +106,7 @@ def to_markdown(r: dict) -> str:
              if row["model"] == "PCA" and row.get("components_for_target")]
     foot = (f"\n\nPCA itself needs {', '.join(needs)} to bring its test MSE to {r.get('target', TARGET):g}x that of "
             "PCA at the code size.") if needs else ""
-    return head + markdown_table(["model", "code size", "test MSE", "vs PCA", "seconds"], table) + foot
+    return head + markdown_table(["model", "code size", "test MSE", "vs PCA", "seconds"], table).rstrip("\n") + foot
 
 
 def add_arguments(p) -> None:
