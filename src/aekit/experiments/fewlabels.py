@@ -42,7 +42,7 @@ from aekit.training.resume import ResumeStore
 # gets the same care). Recorded in each result ("protocol") and each trial's epochs.
 PROTOCOL = {
     "min_updates": 500,  # small labeled sets get more epochs, so every N sees at least this many updates
-    "semi_updates": 2000,  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many
+    "semi_updates": 4000,  # semi-supervised fine-tuning: epochs over the unlabeled images to make about this many
     "min_patience_share": 1 / 6,  # early-stopping patience: at least this share of the epochs
     "max_validations": 100,  # validation accuracy measured at most about this often per fine-tuning (every k epochs)
 }
