@@ -203,6 +203,20 @@ def test_bce_loss_and_early_stopping(tiny):
     assert hist["parts"]["validation_epochs"] == list(range(1, len(hist["epoch_loss"]) + 1))  # after every epoch
     assert len(val) == len(hist["epoch_loss"]) and min(val) == pytest.approx(
         float(reconstruction_error(result.autoencoder, tiny.validation.images, CPU).mean()), rel=1e-5)  # best restored
+    assert result.curves["reconstruction"].validation() == ("mse", hist["parts"]["validation_epochs"], val)
+
+
+def test_loss_figure_draws_the_validation_score_beside_the_training_loss(tmp_path, monkeypatch):
+    from aekit import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.update(axes=fig.axes))
+    figures.loss_curves({"pretraining": [0.5, 0.3, 0.2], "fine-tuning": [2.0, 1.0]}, tmp_path / "loss.png",
+                        validation={"fine-tuning": ("error", [1, 2], [0.3, 0.1])})
+    panels = {ax.get_title(): ax for ax in drawn["axes"] if ax.get_title()}
+    twins = [ax for ax in drawn["axes"] if ax.get_ylabel() == "validation error"]
+    assert set(panels) == {"pretraining", "fine-tuning"} and len(twins) == 1
+    assert list(twins[0].lines[0].get_xdata()) == [1, 2] and list(panels["fine-tuning"].lines[0].get_xdata()) == [1, 2]
 
 
 @pytest.mark.parametrize("mode", ["full", "frozen", "scratch"])

@@ -63,22 +63,34 @@ def _montage(images: list[np.ndarray], cols: int, fill: float = 1.0) -> tuple[np
     return grid, (h, w)
 
 
-def loss_curves(curves: dict[str, list[float]], path, title: str | None = None) -> None:
-    """One panel per named curve (e.g. pretraining MSE, fine-tuning cross-entropy), log-scaled."""
+def loss_curves(curves: dict[str, list[float]], path, title: str | None = None,
+                validation: dict[str, tuple[str, list[int], list[float]]] | None = None) -> None:
+    """One panel per named curve (e.g. pretraining MSE, fine-tuning cross-entropy), log-scaled; where
+    ``validation`` has the name, its ``(what, epochs, values)`` on a second axis (its units may differ)."""
     fig = _figure((4.2 * len(curves), 3.2))
     axes = fig.subplots(1, len(curves), squeeze=False)[0]
     for ax, (name, values) in zip(axes, curves.items()):
         values = np.asarray(values, dtype=float)
-        ax.plot(np.arange(len(values)), values, lw=1.5)
-        if len(values) and np.all(values > 0):
-            ax.set_yscale("log")
+        ax.plot(np.arange(1, len(values) + 1), values, lw=1.5, color="C0")
+        _log_if_positive(ax, values)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("mean training loss")
+        ax.set_ylabel("mean training loss", color="C0")
         ax.set_title(name, fontsize=10)
         ax.grid(True, alpha=0.3)
+        if validation and name in validation:
+            what, epochs, scores = validation[name]
+            twin = ax.twinx()
+            twin.plot(epochs, scores, "o-", ms=3, lw=1, color="C1")
+            _log_if_positive(twin, np.asarray(scores, dtype=float))
+            twin.set_ylabel(f"validation {what}", color="C1")
     if title:
         fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def _log_if_positive(ax, values: np.ndarray) -> None:
+    if len(values) and np.all(values > 0):
+        ax.set_yscale("log")
 
 
 def code_map(codes: np.ndarray, labels: np.ndarray | None, path, method: str = "pca", classes=(), title=None) -> None:

@@ -30,7 +30,8 @@ def write_run(result: RunResult, out: Path, data: Dataset) -> None:
     else:
         figures.reconstruction_grid(result.examples / 255.0, result.reconstructions, image_shape,
                                     out / "reconstruction.png", title=f"{name}: test MSE {m['test_mse']:.4f}")
-    figures.loss_curves(result.curves, out / "loss.png", title=name)
+    figures.loss_curves({k: h.epoch_loss for k, h in result.curves.items()}, out / "loss.png", title=name,
+                        validation={k: v for k, h in result.curves.items() if (v := h.validation())})
     if len(result.test_codes) >= MIN_MAP_ROWS:
         figures.code_map(result.test_codes, result.test_labels, out / "codes.png", classes=classes,
                          title=f"{name}: test codes")

@@ -54,7 +54,7 @@ class RunResult:
     classifier: EncoderClassifier | None
     examples: np.ndarray  # (k, D) uint8 test images shown in the figure
     reconstructions: np.ndarray  # (k, D) float in [0, 1]
-    curves: dict[str, list[float]]
+    curves: dict[str, History]  # each phase's losses (and validation scores), by the name its figure shows
     test_errors: np.ndarray  # (n_test,) per-sample reconstruction MSE
     train_error_quantiles: np.ndarray  # see inference.QUANTILE_LEVELS
     test_codes: np.ndarray  # (<= MAP_SAMPLES, code_size)
@@ -224,7 +224,7 @@ def run_stacked(cfg: Recipe, data: Dataset, device: torch.device, seed: int = 0,
     metrics.update(test_mse=float(ev["test_errors"].mean()), **_by_column(ev),
                    seconds={"train": hist.seconds, "total": time.perf_counter() - t0},
                    seconds_per_epoch=hist.seconds / max(1, len(hist.epoch_loss)), history={"train": hist.as_dict()})
-    return RunResult(metrics, model, None, curves={"reconstruction": hist.epoch_loss}, **ev)
+    return RunResult(metrics, model, None, curves={"reconstruction": hist}, **ev)
 
 
 def fine_tune(cfg: Recipe, ae: torch.nn.Module, data: Dataset, batches: DeviceBatches, device, gen,
@@ -306,5 +306,5 @@ def run_pretrain(cfg: Recipe, data: Dataset, device: torch.device, seed: int = 0
         seconds={"pretrain": pre.seconds, "finetune": fine.seconds, "total": time.perf_counter() - t0},
         history={"pretrain": pre.as_dict(), "finetune": fine.as_dict()},
     )
-    curves = {"pretraining": pre.epoch_loss, "fine-tuning (cross-entropy)": fine.epoch_loss}
-    return RunResult(metrics, pretrained, clf, curves={k: v for k, v in curves.items() if v}, **ev)
+    curves = {"pretraining": pre, "fine-tuning (cross-entropy)": fine}
+    return RunResult(metrics, pretrained, clf, curves={k: v for k, v in curves.items() if v.epoch_loss}, **ev)

@@ -39,6 +39,15 @@ class History:
                 **({"parts": self.parts} if self.parts else {}),
                 **({"epoch_seconds": self.epoch_seconds} if self.epoch_seconds else {})}
 
+    def validation(self) -> tuple[str, list[int], list[float]] | None:
+        """The early-stopping score as ``(name, epochs, values)``: each value measured after that (1-based) epoch;
+        None where the phase kept no validation score."""
+        names = [k for k in self.parts if k.startswith("validation_") and k != "validation_epochs"]
+        if not names or not self.parts[names[0]]:
+            return None
+        return names[0].removeprefix("validation_").replace("_", " "), self.parts["validation_epochs"], \
+            self.parts[names[0]]
+
 
 # auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.hardware_bf16), else fp32.
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "auto": None}
