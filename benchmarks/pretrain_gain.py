@@ -17,7 +17,7 @@ NAME = "pretrain-gain"
 ARMS = {"full": "pretrained + fine-tuned", "scratch": "from scratch"}
 
 
-def run(dataset: str = "fashion-mnist", seeds: int = 3, flip: bool = True, log=print) -> dict:
+def run(dataset: str = "fashion-mnist", seeds: int = 5, flip: bool = True, log=print) -> dict:
     import dataclasses
 
     import numpy as np
@@ -67,7 +67,7 @@ def to_markdown(r: dict) -> str:
 
 def add_arguments(p) -> None:
     p.add_argument("--dataset", default="fashion-mnist", help="labeled image dataset")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--no-flip", action="store_true", help="leave finetune.augment_flip off (digits, letters)")
     p.add_argument("--json", default="benchmarks/results/pretrain-gain.json", help="JSON output; the .md goes beside it")
 
