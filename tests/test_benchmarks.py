@@ -96,3 +96,12 @@ def test_pca_components_for_an_error_match_pca_refitted_at_that_size():
     k = pca_components_for(fit, test, goal, 20)
     assert 2 < k < 6 and error(k) <= goal * (1 + 1e-6) and error(k - 1) > goal
     assert pca_components_for(fit, test, 0.0, 3) is None  # three components cannot reach zero on rank 6
+
+
+def test_color_table_says_when_pca_never_reaches_the_target():
+    from benchmarks.color import to_markdown
+
+    rows = [{"model": "PCA", "code": c, "test_mse": 0.01, "vs_pca": 1.0, "seconds": 1.0, "components_for_target": n}
+            for c, n in ((8, None), (32, 0))]
+    text = to_markdown({"n_train": 10, "n_test": 5, "epochs": 1, "seconds": 1.0, "rows": rows, "target": 0.7})
+    assert "more than 64 components at code 8" in text and "0 components at code 32" in text

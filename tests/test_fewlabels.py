@@ -98,7 +98,7 @@ def test_the_protocol_measures_validation_at_most_about_max_validations_times_pe
     assert one_batch.early_stopping >= 3 * one_batch.validate_every  # patience spans several measurements
     many = protocol_finetune(ft, labeled_batches=400, unlabeled_batches=None)
     assert (many.epochs, many.early_stopping, many.validate_every) == (25, 8, 1)  # long epochs: every one measured
-    semi = protocol_finetune(ft, labeled_batches=1, unlabeled_batches=430)  # Fashion-MNIST's other images
+    semi = protocol_finetune(ft, labeled_batches=1, unlabeled_batches=430)  # about Fashion-MNIST's training images
     assert semi.validate_every == 1 and semi.epochs * 430 >= PROTOCOL["semi_updates"] > (semi.epochs - 1) * 430
     short = protocol_finetune(ft, labeled_batches=1, unlabeled_batches=3)  # a few hundred unlabeled images
     assert short.epochs * 3 >= PROTOCOL["semi_updates"] and short.epochs / short.validate_every <= PROTOCOL["max_validations"]

@@ -70,9 +70,10 @@ def assert_same_weights(resumed: Path, uninterrupted: Path, rerun, *context) -> 
         if arithmetic_noise(noise):
             pytest.xfail(f"two uninterrupted runs differ on this machine by float noise ({list(noise.items())[:3]})")
         assert not noise, f"two uninterrupted runs differ: {list(noise.items())[:8]}"
-        if arithmetic_noise(diff) and set(diff) <= FINE_TUNING_NOISE:
-            # CI's machine has made two uninterrupted runs of this fine-tuning differ by this much before
-            # (never pretraining): a second agreeing run does not prove its arithmetic reproducible there
+        if arithmetic_noise(diff, at_most=1e-5) and set(diff) <= FINE_TUNING_NOISE:
+            # CI's machine has made two uninterrupted runs of this fine-tuning differ by a few ULPs (2.4e-7, never
+            # pretraining) while a third agreed: one agreeing rerun does not prove its arithmetic reproducible. A
+            # resume bug (a lost optimizer state, batch order or RNG) moves these weights by far more than 1e-5.
             pytest.xfail(f"the resumed fine-tuning differs by float noise only ({list(diff.items())[:3]})")
     assert not diff, (*context, list(diff.items())[:8])
 

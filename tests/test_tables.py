@@ -58,7 +58,7 @@ def test_a_folder_with_train_and_test_tables_and_parquet(tmp_path):
     assert data.table.feature_names[-2:] == ["kind=common", "kind=rare"]  # unlabeled: kind is a feature
 
 
-def test_train_score_reconstruct_encode_and_export_a_table(tmp_path, capsys):
+def test_train_score_reconstruct_encode_and_export_a_table(tmp_path, capsys, monkeypatch):
     rows = write(make_table(), tmp_path / "rows.csv")
     assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind", "--preset", "modern",
                  "--code-size", "2", "--out", str(tmp_path / "run"), *QUICK]) == 0
@@ -74,9 +74,15 @@ def test_train_score_reconstruct_encode_and_export_a_table(tmp_path, capsys):
     write(new, tmp_path / "new.csv")
     capsys.readouterr()
     figure = tmp_path / "worst.png"
+    from aekit import figures
+
+    drawn, draw = {}, figures.row_shares
+    monkeypatch.setattr(figures, "row_shares", lambda shares, names, rows, path, **kw: (
+        drawn.update(shares=shares, names=names, rows=rows), draw(shares, names, rows, path, **kw)))
     assert main(["score", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "scores.csv"),
                  "--figure", str(figure)]) == 0
     assert figure.read_bytes()[:4] == b"\x89PNG"  # a table's worst rows, drawn by column
+    assert drawn["rows"][0].startswith("#7 ") and drawn["names"][int(np.argmax(drawn["shares"][0]))] == "price"
     out = capsys.readouterr().out
     assert "#7 " in out.splitlines()[2] and "price (" in out.splitlines()[2]  # the worst row, explained by its column
     scores = pd.read_csv(tmp_path / "scores.csv")

@@ -114,7 +114,7 @@ def _add_inference(sub) -> None:
     p.add_argument("-o", "--output", default=None, help="write index,score,outlier,where rows to this .csv file (the "
                    "score column is named error or distance)")
     p.add_argument("--figure", default=None, metavar="PNG", help="draw the worst-scored samples: images above "
-                   "their reconstructions; a table's rows as each column's share of their scores")
+                   "their reconstructions; rows of a table (or of other vectors) as each column's share of their scores")
 
 
 def _add_compare(sub) -> None:
