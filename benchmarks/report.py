@@ -103,14 +103,17 @@ def headline(ctx: Context, key=None) -> str:
         ["pretrain + fine-tune: test accuracy", fm, f"{_pct(acc[(fm, 'modern')])} (modern preset)",
          f"{_pct(acc[(fm, 'seed')])} (tutorial preset)", f"[recipes]({ctx.link('docs/recipes.md')})"],
     ]
-    for name, run in q.get("ladder", {}).items():  # the conv preset's run at 100 labels where one was made
-        method, conv = "ladder network", ctx.root / RESULTS / "fewlabels-conv" / f"{name}.json"
-        if conv.is_file() and any(s["labels"] == 100 for s in json.loads(conv.read_text())["summary"]):
-            run, method = ctx(f"fewlabels-conv/{name}"), "conv preset"  # read through ctx: listed as a source
-        for s in (s for s in run["summary"] if s["labels"] == 100):
-            rows.append([f"100 labels: test accuracy, {run['seeds']} seeds", name,
-                         f"{_mean_std(s, 'pretrained')} ({method})", f"{_mean_std(s, 'scratch')} (same network, "
-                         f"labels only)", f"[few labels]({ctx.link('docs/fewlabels.md')})"])
+    for name, ladder in q.get("ladder", {}).items():
+        # each label count the conv preset was run at; the ladder's 100 labels where the conv run lacks them
+        conv = ctx.root / RESULTS / "fewlabels-conv" / f"{name}.json"
+        runs = [(ctx(f"fewlabels-conv/{name}"), "conv preset")] if conv.is_file() else []  # ctx: listed as a source
+        if not any(s["labels"] == 100 for run, _ in runs for s in run["summary"]):
+            runs.insert(0, (ladder, "ladder network"))
+        for run, method in runs:
+            for s in (s for s in run["summary"] if s["labels"] == 100 or method == "conv preset"):
+                rows.append([f"{s['labels']:,} labels: test accuracy, {run['seeds']} seeds", name,
+                             f"{_mean_std(s, 'pretrained')} ({method})", f"{_mean_std(s, 'scratch')} (same network, "
+                             f"labels only)", f"[few labels]({ctx.link('docs/fewlabels.md')})"])
     rows += [
         _headline_anomaly(ctx, anomaly),
         ["training speed: `aekit reproduce stacked`", speed["dataset"], _speed(speed),
@@ -300,14 +303,22 @@ VIEWS["recipe-keys"] = recipe_keys  # docs/cli.md: every --set key, from the con
 def _source_line(ctx: Context) -> str:
     if not ctx.used:  # a view of the code, not of results
         return "Source: " + "; ".join(f"[{c}]({ctx.link(c)})" for c in ctx.code) + "."
+    machines = {name: m for name in ctx.used if (m := ctx.cache[name].get("machine"))}
+    kinds = {_machine(m) for m in machines.values()}
     parts = []
     for name in ctx.used:
-        m = ctx.cache[name].get("machine")
-        where = f" ({m['cpus']} CPUs, {m['processor']}, torch {m['torch']}" + (
-            f", commit {m['commit']})" if m.get("commit") else ")") if m else ""
+        m = machines.get(name)
+        about = [_machine(m)] * (len(kinds) > 1) if m else []
+        about += [f"commit {m['commit']}"] if m and m.get("commit") else []
         path = RESULTS / f"{name}.json"
-        parts.append(f"[{path.as_posix()}]({ctx.link(path)}){where}")
-    return "Source: " + "; ".join(parts) + "."
+        parts.append(f"[{path.as_posix()}]({ctx.link(path)})" + (f" ({', '.join(about)})" if about else ""))
+    where = " where recorded" if len(machines) < len(ctx.used) else ""
+    shared = f" Machine{where}: {kinds.pop()}." if len(kinds) == 1 else ""  # said once where every file agrees
+    return "Source: " + "; ".join(parts) + "." + shared
+
+
+def _machine(m: dict) -> str:
+    return f"{m['cpus']} CPUs, {m['processor']}, torch {m['torch']}"
 
 
 # -- regenerating pages ----------------------------------------------------------------------------

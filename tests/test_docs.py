@@ -86,6 +86,21 @@ def test_text_outside_the_markers_is_kept(tmp_path):
     assert "stale" not in text
 
 
+def test_a_source_line_names_a_shared_machine_once(tmp_path):
+    root = copy_of_repo(tmp_path)
+    path = root / "benchmarks" / "results" / "anomaly.json"
+    r = json.loads(path.read_text())
+    r["machine"] = {"cpus": 7, "processor": "x86_64", "torch": "9.9", "commit": "aaaaaaa"}
+    path.write_text(json.dumps(r))
+    assert report_cli("--root", str(root)) == 0
+
+    def source(page: str) -> str:
+        return next(ln for ln in (root / page).read_text().splitlines() if ln.startswith("Source:") and "anomaly" in ln)
+    # alone under its table: the machine once, at the end; beside files from another machine: per file
+    assert source("docs/anomaly.md").endswith("anomaly.json) (commit aaaaaaa). Machine: 7 CPUs, x86_64, torch 9.9.")
+    assert "anomaly.json) (7 CPUs, x86_64, torch 9.9, commit aaaaaaa);" in source("README.md")
+
+
 @pytest.mark.parametrize("page,message", [
     ("<!-- table:nonsense -->\n<!-- /table -->\n", "docs/x.md: table:nonsense: unknown; the views are headline, "),
     ("<!-- table:anomaly -->\n| old |\n", "docs/x.md: table:anomaly has no closing <!-- /table -->"),
