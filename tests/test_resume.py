@@ -75,6 +75,10 @@ def assert_same_weights(resumed: Path, uninterrupted: Path, rerun, *context) -> 
             # pretraining) while a third agreed: one agreeing rerun does not prove its arithmetic reproducible. A
             # resume bug (a lost optimizer state, batch order or RNG) moves these weights by far more than 1e-5.
             pytest.xfail(f"the resumed fine-tuning differs by float noise only ({list(diff.items())[:3]})")
+        if arithmetic_noise(diff) and all(":extra." in name for name in diff):
+            # every weight bit for bit; only statistics measured after training differ (seen once on CI: the
+            # validation samples' nearest-neighbour quantiles, by 1.5e-4), which fresh processes reproduce exactly
+            pytest.xfail(f"the weights match; statistics stored beside them differ by float noise ({list(diff.items())[:3]})")
     assert not diff, (*context, list(diff.items())[:8])
 
 
