@@ -70,16 +70,18 @@ def assert_same_weights(resumed: Path, uninterrupted: Path, rerun, *context) -> 
         if arithmetic_noise(noise):
             pytest.xfail(f"two uninterrupted runs differ on this machine by float noise ({list(noise.items())[:3]})")
         assert not noise, f"two uninterrupted runs differ: {list(noise.items())[:8]}"
-        if arithmetic_noise(diff, at_most=1e-5) and set(diff) <= FINE_TUNING_NOISE:
-            # CI's machine has made two uninterrupted runs of this fine-tuning differ by a few ULPs (2.4e-7, never
-            # pretraining) while a third agreed: one agreeing rerun does not prove its arithmetic reproducible. A
-            # resume bug (a lost optimizer state, batch order or RNG) moves these weights by far more than 1e-5.
-            pytest.xfail(f"the resumed fine-tuning differs by float noise only ({list(diff.items())[:3]})")
-        if arithmetic_noise(diff) and all(":extra." in name for name in diff):
-            # every weight bit for bit; only statistics measured after training differ (seen once on CI: the
-            # validation samples' nearest-neighbour quantiles, by 1.5e-4), which fresh processes reproduce exactly
-            pytest.xfail(f"the weights match; statistics stored beside them differ by float noise ({list(diff.items())[:3]})")
+        if all(float_noise(name, d) for name, d in diff.items()):
+            pytest.xfail(f"the resumed run differs by float noise only ({list(diff.items())[:3]})")
     assert not diff, (*context, list(diff.items())[:8])
+
+
+def float_noise(name: str, difference: float) -> bool:
+    """Whether a difference is one that CI's machine (and, under load, this one) has shown between runs that a
+    rerun then did not repeat. The tutorial's fine-tuned classifier by a few ULPs (2.4e-7; never pretraining),
+    and statistics measured after training and stored beside the weights (the validation samples' nearest-
+    neighbour quantiles, 1.5e-4): one agreeing rerun does not prove the arithmetic reproducible there. A resume
+    bug (a lost optimizer state, batch order or RNG) moves weights by far more than 1e-5."""
+    return (name in FINE_TUNING_NOISE and difference <= 1e-5) or (":extra." in name and difference <= 1e-3)
 
 
 # The tutorial's fine-tuned classifier: the only weights seen to differ by float noise between runs
