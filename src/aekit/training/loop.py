@@ -42,11 +42,10 @@ class History:
     def validation(self) -> tuple[str, list[int], list[float]] | None:
         """The early-stopping score as ``(name, epochs, values)``: each value measured after that (1-based) epoch;
         None where the phase kept no validation score."""
-        names = [k for k in self.parts if k.startswith("validation_") and k != "validation_epochs"]
-        if not names or not self.parts[names[0]]:
+        name = next((k for k in self.parts if k.startswith("validation_") and k != "validation_epochs"), None)
+        if name is None or not self.parts[name]:
             return None
-        return names[0].removeprefix("validation_").replace("_", " "), self.parts["validation_epochs"], \
-            self.parts[names[0]]
+        return name.removeprefix("validation_").replace("_", " "), self.parts["validation_epochs"], self.parts[name]
 
 
 # auto: bf16 autocast where the device multiplies bf16 in hardware (runtime.hardware_bf16), else fp32.
