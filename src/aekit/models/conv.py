@@ -79,6 +79,9 @@ class ConvAutoencoder(SaveMixin, nn.Module):
                 if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                     nn.init.kaiming_normal_(m.weight, nonlinearity="relu", generator=generator)
                     nn.init.zeros_(m.bias)
+        # oneDNN's convolutions run faster on channels-last tensors: the weights are stored so and the batch is
+        # viewed so (color input already is). Converting after the initialisation keeps seeded values unchanged.
+        self.to(memory_format=torch.channels_last)
 
     @property
     def in_channels(self) -> int:
@@ -87,8 +90,7 @@ class ConvAutoencoder(SaveMixin, nn.Module):
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """Flat (B, D) channels-last images as (B, C, H, W)."""
         h, w = self.config.image_shape[:2]
-        if self.in_channels == 1:  # gray: a view, no copy
-            return x.view(-1, 1, h, w)  # -1 keeps the batch dynamic in ONNX
+        # -1 keeps the batch dynamic in ONNX; both are views, channels last in memory (one channel is both layouts)
         return x.view(-1, h, w, self.in_channels).permute(0, 3, 1, 2)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +98,7 @@ class ConvAutoencoder(SaveMixin, nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         out = self.upsample(self.from_code(z).view(-1, *self._bottom))  # (B, C, H, W)
-        return (out if self.in_channels == 1 else out.permute(0, 2, 3, 1)).flatten(1)  # (B, H * W * C)
+        return out.permute(0, 2, 3, 1).flatten(1)  # (B, H * W * C); a view when ``out`` is channels last
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))
