@@ -36,9 +36,18 @@ def machine() -> dict:
     from aekit.runtime import available_cpus
 
     return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
-            "processor": platform.processor() or platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "processor": platform.processor() or platform.machine(), "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             **({"isa_limits": limits} if (limits := {k: os.environ[k] for k in ISA_LIMITS if k in os.environ}) else {}),
             "commit": commit()}
+
+
+def cpu_model() -> str | None:
+    """The CPU's name as Linux reports it: speed ratios differ between CPU makers with the same vector width."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        return None
 
 
 # Environment variables that cap the vector instructions PyTorch (ATen, MKL, oneDNN) and TensorFlow's oneDNN use:

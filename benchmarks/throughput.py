@@ -300,7 +300,8 @@ def to_markdown(r: dict) -> str:
                      "seconds", beat])
     caps = r["machine"].get("isa_limits")
     capped = f", vector instructions capped ({', '.join(f'{k}={v}' for k, v in caps.items())})" if caps else ""
-    head = (f"Throughput on {r['dataset']} ({r['n_train']} training images), {r['threads']} threads, "
+    cpu = f"{r['machine']['cpu_model']} ({r['machine']['cpu_capability']}), " if r["machine"].get("cpu_model") else ""
+    head = (f"Throughput on {r['dataset']} ({r['n_train']} training images), {cpu}{r['threads']} threads, "
             f"torch {r['machine']['torch']}{capped}\n\n")
     return head + markdown_table(["what", "unit", "value"], rows) + targets_table(r)
 
