@@ -36,7 +36,8 @@ def machine() -> dict:
     from aekit.runtime import available_cpus
 
     return {"python": platform.python_version(), "torch": torch.__version__, "cpus": available_cpus(),
-            "processor": platform.processor() or platform.machine(), "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "processor": platform.processor() or platform.machine(), "cpu_model": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             **({"isa_limits": limits} if (limits := {k: os.environ[k] for k in ISA_LIMITS if k in os.environ}) else {}),
             "commit": commit()}
 

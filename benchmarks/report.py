@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -150,6 +151,9 @@ def _headline_reconstruction(ctx: Context, dataset: str) -> list[str]:
 def _speed(speed: dict) -> str:
     """The command users run (its training epochs), where the run measured it; else the benchmark's loop."""
     cmd = speed.get("command", {})
+    if "pairs_with_tf1" in cmd:  # run in turn with the TF1 code: the medians, as the ratio is
+        rate = statistics.median(p["samples_per_s"] for p in cmd["pairs_with_tf1"])
+        return f"{rate:,.0f} samples/s (median of {len(cmd['pairs_with_tf1'])} runs; {cmd['speedup_vs_tf1']:.2f}× the TF1 code)"
     if "samples_per_s" in cmd:
         return f"{cmd['samples_per_s']:,.0f} samples/s ({cmd['fraction_of_matmul']:.2f} of the matmul limit)"
     return f"{speed['aekit_samples_per_s']:,.0f} samples/s, the loop ({speed['gflops_fraction_of_matmul']:.2f} of the limit)"
@@ -157,6 +161,9 @@ def _speed(speed: dict) -> str:
 
 def _speed_baseline(speed: dict) -> str:
     """The tutorial's TF1 code measured in the same run where it was (benchmarks/requirements.txt), else the DataLoader loop."""
+    pairs = speed.get("command", {}).get("pairs_with_tf1")
+    if pairs:
+        return f"{statistics.median(p['tf1_samples_per_s'] for p in pairs):,.0f} samples/s (TF1 code, in turn with aekit)"
     tf1 = speed.get("peers", {}).get("tf1", {})
     if "samples_per_s" in tf1:
         return f"{tf1['samples_per_s']:,.0f} samples/s (TF1 code, same run)"

@@ -134,6 +134,17 @@ def test_headline_speed_baseline_is_the_tf1_code_when_measured():
     assert "TF1 code, same run" in _speed_baseline(speed)
 
 
+def test_headline_speed_is_the_median_of_runs_in_turn_with_the_tf1_code():
+    from benchmarks.report import _speed, _speed_baseline
+
+    pairs = [{"samples_per_s": s, "tf1_samples_per_s": t, "speedup": s / t} for s, t in ((30.0, 20.0), (10.0, 25.0),
+                                                                                        (40.0, 10.0))]
+    speed = {"peers": {"tf1": {"samples_per_s": 99.0}},
+             "command": {"samples_per_s": 77.0, "fraction_of_matmul": 0.5, "pairs_with_tf1": pairs, "speedup_vs_tf1": 1.5}}
+    assert _speed(speed).startswith("30 samples/s (median of 3 runs; 1.50× the TF1 code)")
+    assert _speed_baseline(speed).startswith("20 samples/s (TF1 code, in turn")  # not the single run's 99
+
+
 def test_the_elementwise_floor_counts_the_bytes_and_lowers_the_ceiling():
     from benchmarks.ceiling import ceiling_with_elementwise
 
