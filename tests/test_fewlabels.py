@@ -24,7 +24,16 @@ def test_parse_labels():
         parse_labels("2000", 1000)
 
 
-def test_fewlabels_command(tiny_npz, tmp_path, capsys):
+@pytest.fixture
+def short_protocol(monkeypatch):
+    """The protocol's fine-tunings shortened: these tests check the arms and files, not how long each trains."""
+    from aekit.experiments import fewlabels
+
+    monkeypatch.setitem(fewlabels.PROTOCOL, "min_updates", 20)
+    monkeypatch.setitem(fewlabels.PROTOCOL, "semi_updates", 40)
+
+
+def test_fewlabels_command(tiny_npz, tmp_path, capsys, short_protocol):
     out = tmp_path / "fl"
     args = ["fewlabels", "--dataset", str(tiny_npz), "--labels", "8,all", "--seeds", "1", "--out", str(out),
             "--set", "hidden_sizes=32,8", "--set", "epochs=3", "--set", "finetune.epochs=2", "--set", "batch_size=32"]
@@ -70,7 +79,7 @@ def test_compare_arms_keeps_semi_supervised_only_when_better_on_validation(semi_
     assert ("p", 0.05, True) in calls and ("s", 0.05, True) in calls  # semi-supervised runs at the recipe's rate
 
 
-def test_fewlabels_takes_reproduces_preset_and_epochs_scale(tiny_npz, tmp_path, monkeypatch, capsys):
+def test_fewlabels_takes_reproduces_preset_and_epochs_scale(tiny_npz, tmp_path, monkeypatch, capsys, short_protocol):
     out = tmp_path / "fl"
     args = ["fewlabels", "--dataset", str(tiny_npz), "--labels", "8", "--seeds", "1", "--out", str(out),
             "--preset", "tutorial", "--epochs-scale", "0.01", "--set", "hidden_sizes=32,8", "--set", "batch_size=32"]
