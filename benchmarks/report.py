@@ -2,9 +2,9 @@
 
 A table is everything between a line ``<!-- table:VIEW -->`` and the next ``<!-- /table -->``. The views: headline,
 fidelity:DATASET, recipe-search, quality.reconstruction, quality.classification, quality.fewlabels:DATASET,
-quality.ladder:DATASET, fewlabels-conv:DATASET, throughput, throughput-avx2, streaming, scaling, anomaly, knn-space, tables,
-color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the recipe's
-constraint tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from,
+quality.ladder:DATASET, fewlabels-conv:DATASET, fewlabels-propagate:DATASET, throughput, throughput-avx2, streaming,
+scaling, anomaly, knn-space, tables, color, pretrain-gain, explore, frontier, frontier-search; and recipe-keys, every --set key from the
+recipe's constraint tables (docs/cli.md). Under each table a "Source:" line links the JSON files (or the code) it came from,
 with the machine (and commit, where recorded) they hold. The markdown each benchmark writes beside its JSON
 (benchmarks/results/quality.md, ...) is regenerated too. --check writes nothing and exits 1 when a file is out of
 date; otherwise the files that changed are rewritten atomically.
@@ -232,11 +232,15 @@ def _whole_view(name: str) -> Callable[[Context, str | None], str]:
     return view
 
 
-def fewlabels_conv(ctx: Context, key=None) -> str:
-    """An ``aekit fewlabels --preset conv`` run's table, from benchmarks/results/fewlabels-conv/DATASET.json."""
-    from aekit.experiments.fewlabels import to_markdown
+def _fewlabels_run(folder: str) -> Callable[[Context, str | None], str]:
+    """The table of one ``aekit fewlabels`` run, from benchmarks/results/FOLDER/DATASET.json."""
+    def view(ctx: Context, key=None) -> str:
+        from aekit.experiments.fewlabels import to_markdown
 
-    return to_markdown(ctx(f"fewlabels-conv/{key}"))
+        return to_markdown(ctx(f"{folder}/{key}"))
+
+    view.__doc__ = f"An aekit fewlabels run's table, from benchmarks/results/{folder}/DATASET.json."
+    return view
 
 
 def throughput_capped(ctx: Context, key=None) -> str:
@@ -260,7 +264,8 @@ VIEWS: dict[str, Callable[[Context, str | None], str]] = {
     "quality.classification": quality_classification,
     "quality.fewlabels": _fewlabels_view("fewlabels"),  # :DATASET
     "quality.ladder": _fewlabels_view("ladder"),  # :DATASET
-    "fewlabels-conv": fewlabels_conv,  # :DATASET
+    "fewlabels-conv": _fewlabels_run("fewlabels-conv"),  # :DATASET, --preset conv
+    "fewlabels-propagate": _fewlabels_run("fewlabels-propagate"),  # :DATASET, --method propagate
     **{name: _whole_view(name) for name in WHOLE_TABLES},
     "frontier-search": frontier_search,
     "throughput-avx2": throughput_capped,

@@ -168,11 +168,13 @@ def _add_fewlabels(sub) -> None:
     p.add_argument("--labels", default="100,300,1000,all", help="comma-separated label counts; 'all' uses every label")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..SEEDS-1, each with its own pretraining and label draw")
     p.add_argument("--out", default="runs/fewlabels", help="output folder")
-    p.add_argument("--method", choices=("autoencoder", "ladder"), default="autoencoder",
+    p.add_argument("--method", choices=("autoencoder", "ladder", "propagate"), default="autoencoder",
                    help="autoencoder: the pretrain program's recipe (--preset); ladder: a ladder network (Rasmus et al. "
-                   "2015), pretrained with its denoising cost, then fine-tuned with it on the unlabeled images")
+                   "2015), pretrained with its denoising cost, then fine-tuned with it on the unlabeled images; "
+                   "propagate: the autoencoder pretrained (--preset), then Poisson learning on a kNN graph of its codes "
+                   "instead of fine-tuning")
     p.add_argument("--preset", default=None, choices=("tutorial", "modern", "conv"),
-                   help="the pretrain program's preset, for --method autoencoder (default: modern)")
+                   help="the pretrain program's preset, for --method autoencoder or propagate (default: modern)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="change a key of the method's recipe, as reproduce takes them (the ladder's: its preset's "
                    "recipe, architecture='ladder'); repeatable")

@@ -38,7 +38,7 @@ def cmd_fewlabels(args) -> int:
     from aekit.runner import RunSpec, execute_fewlabels
 
     if args.method == "ladder" and args.preset is not None:
-        raise ConfigError("--preset is for --method autoencoder; the ladder network has its own recipe (--set changes it)")
+        raise ConfigError("--preset is for --method autoencoder or propagate; the ladder network has its own recipe (--set changes it)")
     preset = "ladder" if args.method == "ladder" else args.preset or "modern"
     execute_fewlabels(RunSpec(program="pretrain", preset=preset, dataset=args.dataset, data_dir=args.data_dir,
                               label_column=args.label_column, impute=args.impute, test_size=args.test_size,

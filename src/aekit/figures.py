@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.experiments.fewlabels import ARM_TITLES
+from aekit.experiments.fewlabels import arm_titles
 from aekit.fileio import atomic_path
 
 
@@ -170,13 +170,11 @@ def _grid_figure(images: list[np.ndarray], cols: int, size: float, title, path, 
 
 def fewlabels_curves(result: dict, path) -> None:
     """Test accuracy against the number of labels, one line per arm of ``aekit fewlabels``."""
-    from aekit.figures import _figure, _save
-
     fig = _figure((5.2, 3.6))
     ax = fig.subplots()
     summary = result["summary"]
     xs = [s["labels"] if s["labels"] != "all" else result["n_train"] for s in summary]
-    for key, name in ARM_TITLES.items():
+    for key, name in arm_titles(result).items():
         have = [(x, s) for x, s in zip(xs, summary) if f"{key}_mean" in s]
         if not have:
             continue

@@ -206,7 +206,7 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
         store = ResumeStore(out / "resume", fp, resume=spec.resume)
         if store.resumed:
             print(f"resuming from {out / 'resume'}")
-        run = fewlabels.run_ladder if method == "ladder" else fewlabels.run
+        run = {"ladder": fewlabels.run_ladder, "propagate": fewlabels.run_propagate}.get(method, fewlabels.run)
         result = run(data, counts, seeds, device, cfg, store=store)
         write_fewlabels(result, out)
         store.finish()

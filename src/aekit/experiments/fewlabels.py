@@ -34,8 +34,9 @@ from aekit.experiments.programs import fine_tune, semi_supervised
 from aekit.experiments.recipe import Finetune, Recipe
 from aekit.models.ladder import LadderNetwork
 from aekit.runtime import generator, seeded_global_rng
-from aekit.training.evaluate import accuracy
+from aekit.training.evaluate import accuracy, encode
 from aekit.training.ladder import train_ladder
+from aekit.training.propagation import PoissonClassifier
 from aekit.training.resume import ResumeStore
 
 # The few-label protocol: how long each fine-tuning runs, whatever the recipe's finetune.epochs (every label count
@@ -47,7 +48,10 @@ PROTOCOL = {
     "max_validations": 100,  # validation accuracy measured at most about this often per fine-tuning (every k epochs)
 }
 ARM_TITLES = {"pretrained": "pretrained + fine-tuned", "scratch": "from scratch",
-              "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised"}
+              "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised",
+    "pretrained_transductive": "pretrained, transductive"}
+PROPAGATE_TITLES = {**ARM_TITLES, "pretrained": "codes (pretrained)", "scratch": "pixels (no pretraining)",
+                    "pretrained_transductive": "codes, transductive"}
 
 
 def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -146,11 +150,11 @@ def compare_arms(trial: Callable[..., Trial], pretrained, scratch, rates, recipe
     return arms
 
 
-def _row(n, idx: np.ndarray, seed: int, arms: dict, log: Callable[[str], None]) -> dict:
+def _row(n, idx: np.ndarray, seed: int, arms: dict, log: Callable[[str], None], titles: dict = ARM_TITLES) -> dict:
     row = {"labels": len(idx) if n != "all" else "all", "n": int(len(idx)), "seed": seed,
            **{f"{arm}_accuracy": a["accuracy"] for arm, a in arms.items()}, "details": arms}
     log(f"seed {seed}, {row['labels']} labels: " + ", ".join(
-        f"{ARM_TITLES[arm]} {100 * a['accuracy']:.2f}%" for arm, a in arms.items()))
+        f"{titles[arm]} {100 * a['accuracy']:.2f}%" for arm, a in arms.items()))
     return row
 
 
@@ -175,6 +179,14 @@ def _phase(seed: int, n, start_name: str, lr: float, semi: bool) -> str:
     return f"seed{seed}-labels{n}-{start_name}-lr{lr:g}{'-semi' if semi else ''}"
 
 
+def _pretrain(ae, cfg: Recipe, data: Dataset, device, seed: int, store: ResumeStore | None) -> None:
+    """Train ``ae`` on every training image (labels unused): one seed's pretraining, resumable."""
+    batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
+    with seeded_global_rng(seed, device):  # masking noise: repeatable whatever ran before in the process
+        train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, log=lambda s: None,
+                          progress=False, store=store, phase=f"seed{seed}-pretrain")
+
+
 def run(data: Dataset, labels: list, seeds: int, device, cfg: Recipe | None = None,
         learning_rates=(3e-4, 1e-3, 3e-3), log: Callable[[str], None] = print, store: ResumeStore | None = None) -> dict:
     """Every arm for every label count and seed; with a ``store`` each training saves its state and a resumed
@@ -186,14 +198,10 @@ def run(data: Dataset, labels: list, seeds: int, device, cfg: Recipe | None = No
     labels_only = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, reconstruction_weight=0.0,
                                                                         pseudo_label_weight=0.0, cutout=0.0))
     rows, t0 = [], time.perf_counter()
-    quiet = lambda s: None  # noqa: E731
     for seed in range(seeds):
         ae = build_autoencoder(cfg, data, generator(seed), device)
         scratch = copy.deepcopy(ae)  # the same network, untrained
-        batches = make_batches(data.train.images, batch_size=cfg.batch_size, device=device, seed=seed)
-        with seeded_global_rng(seed, device):  # masking noise: repeatable whatever ran before in the process
-            train_autoencoder(ae, dataclasses.replace(cfg, display_step=0), data, batches, log=quiet, progress=False,
-                              store=store, phase=f"seed{seed}-pretrain")
+        _pretrain(ae, cfg, data, device, seed, store)
         for n in labels:
             idx = _labeled_rows(data, n, seed)
             pool = unlabeled_pool(cfg, data, idx, device, seed)
@@ -253,6 +261,50 @@ def run_ladder(data: Dataset, labels: list, seeds: int, device, recipe: Recipe |
     return _result(data, "ladder", seeds, learning_rates, recipe, rows, t0)
 
 
+def run_propagate(data: Dataset, labels: list, seeds: int, device, cfg: Recipe | None = None,
+                  log: Callable[[str], None] = print, store: ResumeStore | None = None) -> dict:
+    """Label propagation instead of fine-tuning (:mod:`aekit.training.propagation`): the autoencoder pretrained as in
+    :func:`run`, then Poisson learning on a kNN graph of its codes of the training images (inductive: validation
+    and test images are classified by their neighbours in that graph). From scratch is the same on the pixels;
+    the transductive arm puts the test images in the graph too (it sees them, unlabeled, as Calder et al. did)."""
+    import torch
+
+    _require_labels(data)
+    cfg = cfg or get_preset("pretrain", "modern")
+    rows, t0 = [], time.perf_counter()
+    splits = (data.train, data.validation, data.test)
+    pixels = [torch.as_tensor(s.images.reshape(len(s.images), -1), device=device).float() for s in splits]
+    for seed in range(seeds):
+        ae = build_autoencoder(cfg, data, generator(seed), device)
+        _pretrain(ae, cfg, data, device, seed, store)
+        codes = [torch.as_tensor(encode(ae, s.images, device), device=device).float() for s in splits]
+        for n in labels:
+            idx = _labeled_rows(data, n, seed)
+            labeled = torch.as_tensor(idx, device=device)
+            y = torch.as_tensor(data.train.labels[idx], device=device).long()
+
+            def trial(features, transductive=False):
+                train, validation, test = features
+                if transductive:
+                    clf = PoissonClassifier(torch.cat([train, test]), labeled, y, data.n_classes)
+                    test_pred = clf.scores[len(train):].argmax(1)
+                else:
+                    clf = PoissonClassifier(train, labeled, y, data.n_classes)
+                    test_pred = clf.predict(test)
+                val = float((clf.predict(validation).cpu().numpy() == data.validation.labels).mean())
+                return Trial(0.0, val, float((test_pred.cpu().numpy() == data.test.labels).mean()), clf.iterations)
+
+            arms = {"pretrained": trial(codes).summary(False), "scratch": trial(pixels).summary(False),
+                    "pretrained_transductive": trial(codes, transductive=True).summary(False)}
+            rows.append(_row(n, idx, seed, arms, log, PROPAGATE_TITLES))
+    return _result(data, "propagate", seeds, (), cfg, rows, t0)
+
+
+def arm_titles(result: dict) -> dict:
+    """The arms' names in tables and figures for a result of ``run``, ``run_ladder`` or ``run_propagate``."""
+    return PROPAGATE_TITLES if result.get("method") == "propagate" else ARM_TITLES
+
+
 def summarize(rows: list[dict]) -> list[dict]:
     """Mean and std over seeds of every arm, per label count; the gain is pretrained minus scratch."""
     out = []
@@ -285,8 +337,15 @@ def to_markdown(result: dict) -> str:
             f"{result['n_train']} training images; every arm early-stopped on {result['n_validation']} validation "
             f"images, the supervised ones also tuned there), {result['seconds']:.0f} s. Pretrained + fine-tuned is the "
             f"recipe{how}; from scratch is the same network trained on the labeled images alone.\n\n")
-    arms = [a for a in ARM_TITLES if any(f"{a}_mean" in s for s in result["summary"])]
-    lines = ["| labels | " + " | ".join(ARM_TITLES[a] for a in arms) + " | gain (points) |",
+    if result.get("method") == "propagate":
+        head = (f"Few-label accuracy on {result['dataset']} by label propagation (Poisson learning on a 10-nearest-"
+                f"neighbour graph of the {result['n_train']} training images; mean ± std over {result['seeds']} seeds), "
+                f"{result['seconds']:.0f} s. Pretrained: on the codes of the autoencoder pretrained on every training "
+                "image; from scratch: on the pixels; validation and test images are classified by their neighbours in "
+                "the graph. Transductive: the test images are in the graph too (seen, unlabeled).\n\n")
+    titles = arm_titles(result)
+    arms = [a for a in titles if any(f"{a}_mean" in s for s in result["summary"])]
+    lines = ["| labels | " + " | ".join(titles[a] for a in arms) + " | gain (points) |",
              "|---|" + "---|" * len(arms) + "---|"]
     for s in result["summary"]:
         cells = [f"{100 * s[f'{a}_mean']:.2f} ± {100 * s[f'{a}_std']:.2f}" if f"{a}_mean" in s else "" for a in arms]
