@@ -103,10 +103,10 @@ def test_modern_stacked_preset_picks_its_recipe_by_code_size_and_training_set_si
     assert pick(65, 3_600) == pick(128, n) == small_data and small_data.train.learning_rate == 1e-3
     assert pick(128, n + 1) == pick(10**9) == pick(None) == large == presets.PRESETS["modern-stacked"]
     assert pick(None, 3_600) == small_data  # no code size: the largest code's row, here for small data
-    # Translation augmentation needs 2-D images: on other data the row runs without it, and nothing else changes.
+    # Translation augmentation needs images: on other data the row runs without it, and nothing else changes.
     flat = pick(32, 3_600, (784,))
     assert flat.augment_shift == 0 and flat == dataclasses.replace(small_small, augment_shift=0)
-    assert pick(32, 3_600, (28, 28)) == small_small
+    assert pick(32, 3_600, (28, 28)) == pick(32, 3_600, (28, 28, 3)) == small_small
     # aekit reproduce picks the row from the loaded data; without data (validation before loading), the large one.
     small = SimpleNamespace(train=range(3_600), image_shape=(28, 28))
     cfg = build_configs(RunSpec(program="stacked", preset="modern", code_size=32), small)["stacked"]

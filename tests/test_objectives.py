@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -117,13 +118,34 @@ def test_fine_tuning_takes_views_and_refuses_them_on_tables():
     from aekit.experiments.recipe import check
 
     xtr, ytr, xte, yte = tiny_arrays(n_train=200)
-    tiny = from_arrays("tiny", xtr, ytr, xte, yte)
+    color = lambda x: np.repeat(x[..., None], 3, axis=3)  # noqa: E731
     cfg = presets.get_preset("pretrain", "tutorial")
     cfg = check(dataclasses.replace(cfg, hidden_sizes=(32, 8), batch_size=32, train=dataclasses.replace(cfg.train, epochs=1),
                                     finetune=dataclasses.replace(cfg.finetune, epochs=3, augment_shift=1, augment_flip=True)))
-    result = run_pretrain(cfg, tiny, torch.device("cpu"), seed=0, log=lambda s: None, progress=False)
-    assert 0 <= result.metrics["test_accuracy"] <= 1 and len(result.metrics["history"]["finetune"]["epoch_loss"]) == 3
+    for data in (from_arrays("tiny", xtr, ytr, xte, yte), from_arrays("color", color(xtr), ytr, color(xte), yte)):
+        result = run_pretrain(cfg, data, torch.device("cpu"), seed=0, log=lambda s: None, progress=False)
+        assert 0 <= result.metrics["test_accuracy"] <= 1 and len(result.metrics["history"]["finetune"]["epoch_loss"]) == 3
     rows = lambda x: x.reshape(len(x), -1)[:, :6].astype("float32") / 85 - 1.5  # noqa: E731  measurements, not pixels
     table = from_feature_arrays("rows", rows(xtr), ytr, rows(xte), yte, source="test")
-    with pytest.raises(ConfigError, match="finetune.augment_shift=1 needs 2-D images"):
+    with pytest.raises(ConfigError, match="finetune.augment_shift=1 needs images"):
         check_fits(cfg, table)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3)])
+def test_translation_moves_every_channel_of_an_image_together(shape):
+    """Each moved image equals its original shifted by one offset in [-1, 1]^2, every channel alike, with zeros
+    where the border was uncovered; across a batch several offsets occur."""
+    from aekit.training.objectives import translate
+
+    torch.manual_seed(0)
+    h, w = shape[:2]
+    x = torch.rand(64, *shape) + 1  # no zeros: a zero in the output is the padded border
+    moved = translate(x.reshape(64, -1), shape, 1).view(64, h, w, -1)
+    images = x.view(64, h, w, -1)
+    padded = F.pad(images, (0, 0, 1, 1, 1, 1))
+    seen = set()
+    for original, out, pad in zip(images, moved, padded):
+        offsets = [(dy, dx) for dy in range(3) for dx in range(3) if torch.equal(out, pad[dy:dy + h, dx:dx + w])]
+        assert len(offsets) == 1, "not one shift of the whole image"
+        seen.add(offsets[0])
+    assert len(seen) > 3

@@ -111,6 +111,11 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
 
 
+def shift_fits(shape: tuple[int, ...], shift: int) -> bool:
+    """Whether images of ``shape`` (gray or channels last) can be moved by ``shift`` pixels."""
+    return is_image_shape(tuple(shape)) and shift < min(shape[:2])
+
+
 def check_resizable(source: str | Path, size: tuple[int, int] | None) -> None:
     """``--image-size`` is for folders of image files only: refuse it, before any work, for anything else."""
     if size is not None and not is_image_folder(Path(source)):

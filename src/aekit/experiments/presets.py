@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from aekit.data.images import shift_fits
 from aekit.errors import ConfigError
 from aekit.experiments.recipe import Finetune, Phase, Recipe
 
@@ -98,7 +99,7 @@ def get_preset(program: str, preset: str = "tutorial", code_size: int | None = N
     if table is None:
         return PRESETS[key]
     recipe = next(r for most_code, most_train, r in table if _fits(code_size, most_code) and _fits(n_train, most_train))
-    if image_shape is not None and len(image_shape) != 2 and recipe.augment_shift:
+    if image_shape is not None and recipe.augment_shift and not shift_fits(image_shape, recipe.augment_shift):
         recipe = dataclasses.replace(recipe, augment_shift=0)
     return recipe
 

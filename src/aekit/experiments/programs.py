@@ -17,7 +17,7 @@ import torch
 
 from aekit.data.arrays import Dataset, class_counts
 from aekit.data.batches import DeviceBatches, check_shard, make_batches
-from aekit.data.images import is_image_shape
+from aekit.data.images import is_image_shape, shift_fits
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import (
     available_bytes,
@@ -105,8 +105,8 @@ def check_fits(cfg, data: Dataset, device: torch.device | None = None) -> None:
     shifts = {"noise_shift": cfg.noise_shift, "augment_shift": cfg.augment_shift,
               "finetune.augment_shift": ft.augment_shift if ft else 0}
     for name, shift in shifts.items():
-        if shift and (len(data.image_shape) != 2 or shift >= min(data.image_shape)):
-            raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; dataset {data.name!r} has "
+        if shift and not shift_fits(data.image_shape, shift):
+            raise ConfigError(f"{name}={shift} needs images larger than the shift; dataset {data.name!r} has "
                               f"image shape {data.image_shape}")
     if ft is not None and ft.augment_flip and not is_image_shape(data.image_shape):
         raise ConfigError(f"finetune.augment_flip=true mirrors images; dataset {data.name!r} has shape {data.image_shape}: "

@@ -97,7 +97,7 @@ class Recipe:
     loss: str = "mse"  # mse, or bce (binary cross-entropy with logits)
     noise: str = "none"  # denoising: none, mask or gaussian
     noise_level: float = 0.0  # masked fraction, or gaussian standard deviation
-    noise_shift: int = 0  # denoising also translates each input by up to this many pixels (2-D images); 0 = off
+    noise_shift: int = 0  # denoising also translates each input by up to this many pixels (images); 0 = off
     augment_shift: int = 0  # each training image and its target moved by up to this many pixels; 0 = off
     sparsity: str = "none"  # sparse codes: none, l1 or kl
     sparsity_weight: float = 0.0  # the weight of the sparsity penalty

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aekit.data.images import shift_fits
 from aekit.errors import ConfigError
 
 LOSSES = ("mse", "bce")
@@ -50,7 +51,7 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 @dataclass(frozen=True)
 class Views:
     """Label-preserving views of flattened images, drawn afresh for each batch: translated by up to ``shift``
-    pixels (2-D images), and mirrored left-right with probability 1/2 when ``flip`` (valid for clothes or
+    pixels, and mirrored left-right with probability 1/2 when ``flip`` (valid for clothes or
     photos, not for digits or text)."""
 
     image_shape: tuple[int, ...] = ()
@@ -92,15 +93,16 @@ def corrupt(x: torch.Tensor, noise: str, level: float, bounded: bool = True) -> 
     return x
 
 
-def translate(x: torch.Tensor, image_shape: tuple[int, int], shift: int) -> torch.Tensor:
-    """Each flattened (B, H*W) image moved by its own random offset in [-shift, shift] pixels along each axis,
-    the uncovered border filled with zeros; one gather on ``x``'s device (a table row per offset)."""
+def translate(x: torch.Tensor, image_shape: tuple[int, ...], shift: int) -> torch.Tensor:
+    """Each flattened image (gray, or channels last) moved by its own random offset in [-shift, shift] pixels
+    along each axis, the uncovered border filled with zeros; one gather on ``x``'s device (a table row per
+    offset)."""
     if shift <= 0:
         return x
-    h, w = image_shape
+    (h, w), c = image_shape[:2], image_shape[2] if len(image_shape) == 3 else 1
     b = x.shape[0]
-    padded = F.pad(x.view(b, h, w), (shift, shift, shift, shift)).view(b, -1)  # (B, (H + 2s) * (W + 2s))
-    table = _shift_table(h, w, shift, x.device)  # ((2s + 1)^2, H * W)
+    padded = F.pad(x.view(b, h, w, c), (0, 0, shift, shift, shift, shift)).view(b, -1)  # (B, (H + 2s) * (W + 2s) * C)
+    table = _shift_table(h, w, c, shift, x.device)  # ((2s + 1)^2, H * W * C)
     offsets = torch.randint(0, table.shape[0], (b,), device=x.device)
     return torch.gather(padded, 1, table[offsets])
 
@@ -120,13 +122,14 @@ def cutout(x: torch.Tensor, image_shape: tuple[int, ...], share: float) -> torch
 
 
 @functools.lru_cache(maxsize=16)
-def _shift_table(h: int, w: int, shift: int, device: torch.device) -> torch.Tensor:
-    """Row ``dy * (2s + 1) + dx``: where each pixel of an image moved by (s - dy, s - dx) reads the padded one."""
+def _shift_table(h: int, w: int, c: int, shift: int, device: torch.device) -> torch.Tensor:
+    """Row ``dy * (2s + 1) + dx``: where each value of an image moved by (s - dy, s - dx) reads the padded one."""
     k = 2 * shift + 1
-    dy = torch.arange(k).view(k, 1, 1, 1)
-    dx = torch.arange(k).view(1, k, 1, 1)
-    rows, cols = torch.arange(h).view(1, 1, h, 1), torch.arange(w).view(1, 1, 1, w)
-    return ((dy + rows) * (w + 2 * shift) + dx + cols).reshape(k * k, h * w).to(device)
+    dy = torch.arange(k).view(k, 1, 1, 1, 1)
+    dx = torch.arange(k).view(1, k, 1, 1, 1)
+    rows, cols = torch.arange(h).view(1, 1, h, 1, 1), torch.arange(w).view(1, 1, 1, w, 1)
+    pixel = (dy + rows) * (w + 2 * shift) + dx + cols
+    return (pixel * c + torch.arange(c).view(1, 1, 1, 1, c)).reshape(k * k, h * w * c).to(device)
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,8 @@ class ReconstructionObjective:
         for name, shift in (("noise_shift", self.shift), ("augment_shift", self.augment_shift)):
             if shift < 0:
                 raise ConfigError(f"{name}={shift} must be >= 0 (0 turns it off)")
-            if shift and (len(self.image_shape) != 2 or shift >= min(self.image_shape)):
-                raise ConfigError(f"{name}={shift} needs 2-D images larger than the shift; this data has image "
+            if shift and not shift_fits(self.image_shape, shift):
+                raise ConfigError(f"{name}={shift} needs images larger than the shift; this data has image "
                                   f"shape {tuple(self.image_shape)}: use {name}=0 for non-image data")
 
     def __call__(self, model: nn.Module, x: torch.Tensor, *_):
