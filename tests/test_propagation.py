@@ -46,3 +46,21 @@ def test_fewlabels_propagate_reports_codes_pixels_and_the_transductive_arm(tiny_
     assert all(0 <= d["accuracy"] <= 1 and 0 <= d["validation_accuracy"] <= 1 for d in details.values())
     assert "transductive" in (out / "fewlabels.md").read_text()
     assert not np.isnan(r["summary"][0]["gain_points"])
+
+
+def test_fewlabels_propagate_on_a_table_speaks_of_rows_and_inputs(tmp_path, capsys):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    kind = np.arange(150) % 3
+    frame = pd.DataFrame({"a": 100 * kind + rng.normal(0, 2, 150), "b": rng.normal(0, 1, 150),
+                          "site": rng.choice(["north", "south"], 150), "kind": kind})
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "fl"
+    assert main(["fewlabels", "--dataset", str(tmp_path / "rows.csv"), "--label-column", "kind", "--labels", "9",
+                 "--seeds", "1", "--method", "propagate", "--out", str(out), "--set", "hidden_sizes=8,2",
+                 "--set", "epochs=2", "--set", "batch_size=16"]) == 0
+    md = (out / "fewlabels.md").read_text()
+    assert "training rows" in md and "one seed" in md and "inputs (no pretraining)" in md and "images" not in md
+    r = json.loads((out / "fewlabels.json").read_text())
+    assert r["rows"][0]["scratch_accuracy"] > 0.6  # column a carries the class: far above chance (1/3)

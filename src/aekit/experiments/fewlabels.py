@@ -27,6 +27,7 @@ import numpy as np
 
 from aekit.data.arrays import Dataset, Split
 from aekit.data.batches import DeviceBatches, make_batches
+from aekit.data.images import is_image_shape
 from aekit.errors import ConfigError, DataError
 from aekit.experiments.builders import build_autoencoder, train_autoencoder
 from aekit.experiments.presets import get_preset
@@ -171,7 +172,12 @@ def _result(data: Dataset, method: str, seeds: int, learning_rates, config, rows
     return {"dataset": data.name, "method": method, "n_train": len(data.train), "n_validation": len(data.validation),
             "seeds": seeds, "learning_rates": list(learning_rates), "config": dataclasses.asdict(config),
             "protocol": PROTOCOL if method == "autoencoder" else None, "rows": rows,
-            "summary": summarize(rows), "seconds": time.perf_counter() - t0}
+            "summary": summarize(rows), "seconds": time.perf_counter() - t0, "examples": _examples(data)}
+
+
+def _examples(data: Dataset) -> str:
+    """What one example is called in logs and tables."""
+    return "images" if is_image_shape(data.image_shape) else "rows"
 
 
 def _phase(seed: int, n, start_name: str, lr: float, semi: bool) -> str:
@@ -296,13 +302,17 @@ def run_propagate(data: Dataset, labels: list, seeds: int, device, cfg: Recipe |
 
             arms = {"pretrained": trial(codes).summary(False), "scratch": trial(pixels).summary(False),
                     "pretrained_transductive": trial(codes, transductive=True).summary(False)}
-            rows.append(_row(n, idx, seed, arms, log, PROPAGATE_TITLES))
+            rows.append(_row(n, idx, seed, arms, log, arm_titles({"method": "propagate", "examples": _examples(data)})))
     return _result(data, "propagate", seeds, (), cfg, rows, t0)
 
 
 def arm_titles(result: dict) -> dict:
     """The arms' names in tables and figures for a result of ``run``, ``run_ladder`` or ``run_propagate``."""
-    return PROPAGATE_TITLES if result.get("method") == "propagate" else ARM_TITLES
+    if result.get("method") != "propagate":
+        return ARM_TITLES
+    if result.get("examples", "images") == "images":
+        return PROPAGATE_TITLES
+    return {**PROPAGATE_TITLES, "scratch": "inputs (no pretraining)"}
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -322,27 +332,35 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _seeds(result: dict) -> str:
+    n = result["seeds"]
+    return f"mean ± std over {n} seeds" if n != 1 else "one seed"
+
+
 def to_markdown(result: dict) -> str:
     cfg = result["config"]
     ladder = result.get("method") == "ladder"
     ft = cfg.get("finetune") or {k.removeprefix("finetune_"): v for k, v in cfg.items()}  # results of older runs: flat
     semi = ladder or ft.get("pseudo_label_weight", 0) or ft.get("reconstruction_weight", 0)
     how = (": the better on validation of fine-tuning on the labels alone and fine-tuning with the other training "
-           "images too, without their labels ((k/n semi) says how many runs chose the latter)" if semi else "")
+           f"{result.get('examples', 'images')} too, without their labels ((k/n semi) says how many runs chose the latter)"
+           if semi else "")
     if ladder:
         steps = cfg["pretrain_steps"] if "pretrain_steps" in cfg else cfg["train"]["epochs"] * cfg["steps_per_epoch"]
         how = (f" with a ladder network ({'-'.join(str(s) for s in cfg['hidden_sizes'])}, pretrained with its denoising "
                f"cost alone for {steps} steps)" + how)
-    head = (f"Few-label accuracy on {result['dataset']} (mean ± std over {result['seeds']} seeds; pretraining on all "
-            f"{result['n_train']} training images; every arm early-stopped on {result['n_validation']} validation "
-            f"images, the supervised ones also tuned there), {result['seconds']:.0f} s. Pretrained + fine-tuned is the "
-            f"recipe{how}; from scratch is the same network trained on the labeled images alone.\n\n")
+    ex = result.get("examples", "images")  # rows of a table, or images
+    head = (f"Few-label accuracy on {result['dataset']} ({_seeds(result)}; pretraining on all "
+            f"{result['n_train']} training {ex}; every arm early-stopped on {result['n_validation']} validation "
+            f"{ex}, the supervised ones also tuned there), {result['seconds']:.0f} s. Pretrained + fine-tuned is the "
+            f"recipe{how}; from scratch is the same network trained on the labeled {ex} alone.\n\n")
     if result.get("method") == "propagate":
+        raw = "the pixels" if ex == "images" else "the inputs"
         head = (f"Few-label accuracy on {result['dataset']} by label propagation (Poisson learning on a 10-nearest-"
-                f"neighbour graph of the {result['n_train']} training images; mean ± std over {result['seeds']} seeds), "
+                f"neighbour graph of the {result['n_train']} training {ex}; {_seeds(result)}), "
                 f"{result['seconds']:.0f} s. Pretrained: on the codes of the autoencoder pretrained on every training "
-                "image; from scratch: on the pixels; validation and test images are classified by their neighbours in "
-                "the graph. Transductive: the test images are in the graph too (seen, unlabeled).\n\n")
+                f"{ex[:-1]}; from scratch: on {raw}; validation and test {ex} are classified by their neighbours in "
+                f"the graph. Transductive: the test {ex} are in the graph too (seen, unlabeled).\n\n")
     titles = arm_titles(result)
     arms = [a for a in titles if any(f"{a}_mean" in s for s in result["summary"])]
     lines = ["| labels | " + " | ".join(titles[a] for a in arms) + " | gain (points) |",
