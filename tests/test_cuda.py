@@ -49,3 +49,18 @@ def test_a_cuda_run_serves_every_command(tmp_path):
     assert main(["encode", str(run / "stacked"), str(tmp_path / "in.npy"), "-o", str(tmp_path / "c.npy")]) == 0
     assert np.load(tmp_path / "c.npy").shape == (7, 128)
     assert main(["score", str(run / "stacked"), str(tmp_path / "in.npy")]) == 0
+
+
+def test_label_propagation_runs_on_the_device_and_agrees_with_the_cpu():
+    """The kNN graph (sparse CSR) and the Poisson iteration stay on the GPU and label as the CPU does."""
+    from aekit.training.propagation import PoissonClassifier
+
+    g = torch.Generator().manual_seed(0)
+    centres = 3 * torch.eye(3)
+    x = torch.cat([c + 0.3 * torch.randn(100, 3, generator=g) for c in centres])
+    labeled, y = torch.tensor([0, 100, 200]), torch.tensor([0, 1, 2])
+    cpu = PoissonClassifier(x, labeled, y, 3)
+    gpu = PoissonClassifier(x.to(CUDA), labeled.to(CUDA), y.to(CUDA), 3)
+    assert gpu.scores.device.type == "cuda"
+    assert torch.equal(gpu.scores.argmax(1).cpu(), cpu.scores.argmax(1))
+    assert torch.equal(gpu.predict(x[::7].to(CUDA)).cpu(), cpu.predict(x[::7]))

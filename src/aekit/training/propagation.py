@@ -39,7 +39,8 @@ def neighbours(queries: torch.Tensor, base: torch.Tensor, k: int, exclude_self: 
         q = queries[start:start + rows]
         d = (q ** 2).sum(1, keepdim=True) - 2 * q @ base.T + base_sq
         if exclude_self:
-            d[torch.arange(len(q)), torch.arange(start, start + len(q))] = float("inf")
+            rows_here = torch.arange(len(q), device=q.device)
+            d[rows_here, rows_here + start] = float("inf")
         v, j = d.topk(k, dim=1, largest=False)
         dist.append(v.clamp_min(0).sqrt())
         idx.append(j)
