@@ -253,6 +253,7 @@ def test_fashion_mnist_from_debian(monkeypatch, tmp_path):
     assert np.bincount(data.test.labels).tolist() == [1000] * 10
 
 
+@pytest.mark.slow  # a full epoch over 55,000 real images
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="apt-get install dataset-fashion-mnist")
 def test_fashion_mnist_trains_one_epoch(monkeypatch, tmp_path):
     import torch
