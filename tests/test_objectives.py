@@ -144,7 +144,7 @@ def test_translation_moves_every_channel_of_an_image_together(shape):
     images = x.view(64, h, w, -1)
     padded = F.pad(images, (0, 0, 1, 1, 1, 1))
     seen = set()
-    for original, out, pad in zip(images, moved, padded):
+    for out, pad in zip(moved, padded):
         offsets = [(dy, dx) for dy in range(3) for dx in range(3) if torch.equal(out, pad[dy:dy + h, dx:dx + w])]
         assert len(offsets) == 1, "not one shift of the whole image"
         seen.add(offsets[0])

@@ -111,6 +111,11 @@ def is_image_shape(shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)
 
 
+def channels(shape: tuple[int, ...]) -> int:
+    """Channels of one image of ``shape``: (H, W) is one, (H, W, C) is C."""
+    return shape[2] if len(shape) == 3 else 1
+
+
 def shift_fits(shape: tuple[int, ...], shift: int) -> bool:
     """Whether images of ``shape`` (gray or channels last) can be moved by ``shift`` pixels."""
     return is_image_shape(tuple(shape)) and shift < min(shape[:2])

@@ -49,8 +49,7 @@ PROTOCOL = {
     "max_validations": 100,  # validation accuracy measured at most about this often per fine-tuning (every k epochs)
 }
 ARM_TITLES = {"pretrained": "pretrained + fine-tuned", "scratch": "from scratch",
-              "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised",
-    "pretrained_transductive": "pretrained, transductive"}
+              "pretrained_labels_only": "pretrained, labels only", "scratch_semi_supervised": "scratch, semi-supervised"}
 PROPAGATE_TITLES = {**ARM_TITLES, "pretrained": "codes (pretrained)", "scratch": "pixels (no pretraining)",
                     "pretrained_transductive": "codes, transductive"}
 
@@ -278,6 +277,7 @@ def run_propagate(data: Dataset, labels: list, seeds: int, device, cfg: Recipe |
     _require_labels(data)
     cfg = cfg or get_preset("pretrain", "modern")
     rows, t0 = [], time.perf_counter()
+    titles = arm_titles({"method": "propagate", "examples": _examples(data)})
     splits = (data.train, data.validation, data.test)
     pixels = [torch.as_tensor(s.images.reshape(len(s.images), -1), device=device).float() for s in splits]
     for seed in range(seeds):
@@ -302,7 +302,7 @@ def run_propagate(data: Dataset, labels: list, seeds: int, device, cfg: Recipe |
 
             arms = {"pretrained": trial(codes).summary(False), "scratch": trial(pixels).summary(False),
                     "pretrained_transductive": trial(codes, transductive=True).summary(False)}
-            rows.append(_row(n, idx, seed, arms, log, arm_titles({"method": "propagate", "examples": _examples(data)})))
+            rows.append(_row(n, idx, seed, arms, log, titles))
     return _result(data, "propagate", seeds, (), cfg, rows, t0)
 
 
@@ -321,10 +321,9 @@ def summarize(rows: list[dict]) -> list[dict]:
     for key in dict.fromkeys(r["labels"] for r in rows):
         sel = [r for r in rows if r["labels"] == key]
         entry: dict = {"labels": key}
-        for arm in ARM_TITLES:
+        for arm in dict.fromkeys(k.removesuffix("_accuracy") for r in sel for k in r if k.endswith("_accuracy")):
             values = np.array([r[f"{arm}_accuracy"] for r in sel if f"{arm}_accuracy" in r])
-            if len(values):
-                entry[f"{arm}_mean"], entry[f"{arm}_std"] = float(values.mean()), float(values.std())
+            entry[f"{arm}_mean"], entry[f"{arm}_std"] = float(values.mean()), float(values.std())
         entry["gain_points"] = 100 * (entry["pretrained_mean"] - entry["scratch_mean"])
         entry["pretrained_semi_supervised_runs"] = sum(r["details"]["pretrained"]["semi_supervised"] for r in sel)
         entry["runs"] = len(sel)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aekit.data.images import is_image_shape
+from aekit.data.images import channels, is_image_shape
 from aekit.errors import ConfigError
 from aekit.models.layers import ACTIVATIONS, SaveMixin, check_choice
 
@@ -85,7 +85,7 @@ class ConvAutoencoder(SaveMixin, nn.Module):
 
     @property
     def in_channels(self) -> int:
-        return self.config.image_shape[2] if len(self.config.image_shape) == 3 else 1
+        return channels(self.config.image_shape)
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
         """Flat (B, D) channels-last images as (B, C, H, W)."""

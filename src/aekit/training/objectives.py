@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.data.images import shift_fits
+from aekit.data.images import channels, shift_fits
 from aekit.errors import ConfigError
 
 LOSSES = ("mse", "bce")
@@ -99,7 +99,7 @@ def translate(x: torch.Tensor, image_shape: tuple[int, ...], shift: int) -> torc
     offset)."""
     if shift <= 0:
         return x
-    (h, w), c = image_shape[:2], image_shape[2] if len(image_shape) == 3 else 1
+    (h, w), c = image_shape[:2], channels(image_shape)
     b = x.shape[0]
     padded = F.pad(x.view(b, h, w, c), (0, 0, shift, shift, shift, shift)).view(b, -1)  # (B, (H + 2s) * (W + 2s) * C)
     table = _shift_table(h, w, c, shift, x.device)  # ((2s + 1)^2, H * W * C)
