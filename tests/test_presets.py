@@ -200,3 +200,16 @@ def test_cross_field_rules_fail_before_any_work(tmp_path, config, match):
         build_configs(RunSpec(program="stacked", config=config))
     assert main(argv) == 2  # refused before the (missing) dataset is even looked for
     assert time.perf_counter() - t0 < 5 and not (tmp_path / "o").exists()
+
+
+def test_a_presets_batch_shrinks_to_small_data_but_a_chosen_one_does_not():
+    from aekit.experiments.presets import fit_to_data
+
+    recipe = get_preset("stacked", "modern", 32, 150, (32, 32, 3))
+    assert recipe.batch_size > 150
+    fitted, notes = fit_to_data(recipe, 150, None, set())
+    assert fitted.batch_size == 150 and fitted.hidden_sizes == recipe.hidden_sizes
+    assert notes == [f"batch_size {recipe.batch_size} -> 150: the 150 training images"]
+    assert fit_to_data(recipe, 150, None, {"batch_size"})[0].batch_size == recipe.batch_size
+    table, notes = fit_to_data(recipe, 100, 10, set())  # a table: the code too, at most half its features
+    assert table.hidden_sizes[-1] == 5 and table.batch_size == 100 and len(notes) == 2

@@ -114,9 +114,10 @@ def build_configs(spec: RunSpec, data=None) -> dict[str, Recipe]:
         recipe = presets.get_preset(program, spec.preset, spec.code_size, **sizes)
         mine = {k: v for k, v in spec.config.items() if overrides.applies(recipe, k) or len(programs) == 1}
         recipe = overrides.apply_overrides(recipe, mine, where=spec.config_source)
-        if getattr(data, "table", None) is not None and recipe.architecture not in LADDER:  # the ladder has no code
-            recipe, notes = presets.for_table(recipe, data.n_features, len(data.train),
-                                              set(mine) | ({"hidden_sizes"} if spec.code_size else set()))
+        if data is not None:
+            table = getattr(data, "table", None) is not None and recipe.architecture not in LADDER  # no code there
+            recipe, notes = presets.fit_to_data(recipe, len(data.train), data.n_features if table else None,
+                                                set(mine) | ({"hidden_sizes"} if spec.code_size else set()))
             for note in notes:
                 print(f"note: {program}: {note}", file=sys.stderr)
         recipe = overrides.with_code_size(recipe, spec.code_size)

@@ -104,18 +104,19 @@ def get_preset(program: str, preset: str = "tutorial", code_size: int | None = N
     return recipe
 
 
-def for_table(recipe: Recipe, n_features: int, n_train: int, chosen: set[str]) -> tuple[Recipe, list[str]]:
-    """A preset's recipe fitted to a table of ``n_features`` columns (one-hot features counted) and ``n_train``
-    rows, where the user chose neither (``chosen``: the keys set): a code of at most half the features (a code as
-    wide as the table can copy it, anomalies included), and a batch of at most the training rows. Returns the
-    recipe and a note for each change."""
+def fit_to_data(recipe: Recipe, n_train: int, n_features: int | None, chosen: set[str]) -> tuple[Recipe, list[str]]:
+    """A preset's recipe fitted to data of ``n_train`` training examples, where the user chose neither setting
+    (``chosen``: the keys set): a batch of at most the training examples and, for a table of ``n_features``
+    columns (one-hot features counted; None for images), a code of at most half the features (a code as wide as
+    the table can copy it, anomalies included). Returns the recipe and a note for each change."""
     notes, code, batch = [], recipe.hidden_sizes[-1], recipe.batch_size
-    if "hidden_sizes" not in chosen and code > max(2, n_features // 2):
+    if n_features is not None and "hidden_sizes" not in chosen and code > max(2, n_features // 2):
         code = max(2, n_features // 2)
         notes.append(f"code size {recipe.hidden_sizes[-1]} -> {code}: at most half the table's {n_features} features")
     if "batch_size" not in chosen and batch > n_train:
         batch = n_train
-        notes.append(f"batch_size {recipe.batch_size} -> {batch}: the table's training rows")
+        notes.append(f"batch_size {recipe.batch_size} -> {batch}: the {n_train} training "
+                     f"{'images' if n_features is None else 'rows'}")
     hidden = tuple(max(h, code) for h in recipe.hidden_sizes[:-1]) + (code,)
     return dataclasses.replace(recipe, hidden_sizes=hidden, batch_size=batch), notes
 
