@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,18 @@ def test_image_folder_trains_serves_and_converts(tmp_path, capsys):
     np.testing.assert_array_equal(converted.test.images, direct.test.images)  # the same pixels either way
 
 
+def test_an_rgba_image_loses_its_alpha_and_the_summary_says_so(tmp_path):
+    pets = write_folder(tmp_path / "pets")
+    rgba = np.full((45, 37, 4), 200, np.uint8)
+    rgba[..., 3] = 0  # fully transparent: its colour is kept, not composited
+    Image.fromarray(rgba).save(pets / "train" / "cat" / "clear.png")
+    data = load_dataset(str(pets))
+    assert data.image_shape == (45, 37, 3)
+    assert "the alpha channel of 1 image(s) dropped" in data.source
+    train = np.concatenate([data.train.images, data.validation.images]).reshape(-1, 45, 37, 3)
+    assert (train == 200).all(axis=(1, 2, 3)).sum() == 1  # the RGBA image, its colour as it was
+
+
 def _one_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
@@ -71,6 +84,7 @@ def _one_line(capsys) -> str:
     ("mixed_sizes", "all images must have the same size"),
     ("corrupt_jpeg", "not a readable image"),
     ("empty", "no images"),
+    ("nothing", "not a dataset folder: it is empty"),
     ("class_mismatch", "hold different class subfolders (cat, dog and cat, wolf)"),
 ])
 def test_bad_image_folders_get_one_line_before_any_work(tmp_path, capsys, damage, expect):
@@ -82,6 +96,9 @@ def test_bad_image_folders_get_one_line_before_any_work(tmp_path, capsys, damage
     elif damage == "empty":
         for f in (pets / "test").rglob("*.*"):
             f.unlink()
+    elif damage == "nothing":
+        shutil.rmtree(pets)
+        pets.mkdir()
     else:
         (pets / "test" / "dog").rename(pets / "test" / "wolf")
     for argv in (["reproduce", "stacked", "--dataset", str(pets), "--out", str(tmp_path / "run"), *QUICK],

@@ -142,7 +142,8 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     rows = write(make_table(), tmp_path / "rows.csv")
     assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind2", "--out",
                  str(tmp_path / "x"), *QUICK]) == 2
-    assert "--label-column 'kind2': no such column; the table has size, price, site, kind" in capsys.readouterr().err
+    assert "--label-column 'kind2': no such column; the table has size, price, site, kind" in _one_line(capsys)
+    assert not (tmp_path / "x").exists()  # refused before any work
     assert main(["reproduce", "stacked", "--dataset", "mnist-5k", "--label-column", "kind", "--out", str(tmp_path / "y"),
                  *QUICK]) == 2
     assert "are for tables" in capsys.readouterr().err
@@ -152,15 +153,32 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     write(new, tmp_path / "new.csv")
     capsys.readouterr()
     run = str(tmp_path / "run" / "stacked")
-    assert main(["score", run, str(tmp_path / "new.csv")]) == 2
-    err = capsys.readouterr().err
+    assert main(["score", run, str(tmp_path / "new.csv"), "-o", str(tmp_path / "scores.csv")]) == 2
+    err = _one_line(capsys)
     assert "column 'site' row 4 has 'east', a value the model never saw in training (known: north, south)" in err
+    assert not (tmp_path / "scores.csv").exists()
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore"]) == 0
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore", "--quantile", "0.99"]) == 0
     assert "quantile 0.99 of validation scores" in capsys.readouterr().out
     write(new.drop(columns="price"), tmp_path / "short.csv")
     assert main(["score", run, str(tmp_path / "short.csv")]) == 2
     assert "lacks the column 'price' the model was trained on" in capsys.readouterr().err
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_parquet_file_trains_and_scores_new_parquet_rows(tmp_path, capsys):
+    rows = write(make_table(), tmp_path / "rows.parquet")
+    assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind", "--out",
+                 str(tmp_path / "run"), *QUICK]) == 0
+    new = write(make_table(10, seed=4).drop(columns="kind"), tmp_path / "new.parquet")
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "run" / "stacked"), str(new), "-o", str(tmp_path / "scores.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "scores.csv")) == 10
 
 
 def test_tables_refuse_what_models_pixels():
