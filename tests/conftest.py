@@ -34,6 +34,13 @@ def weight_differences(a: Path, b: Path) -> dict[str, float]:
     return out
 
 
+def one_line(capsys) -> str:
+    """The one line a refusal wrote to stderr (no traceback, nothing else)."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
 def arithmetic_noise(differences: dict[str, float], at_most: float = 1e-3) -> bool:
     """Whether two runs differ only as reordered float sums do (every difference small), not as another seed does."""
     return bool(differences) and max(differences.values()) <= at_most

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line
 from PIL import Image
 
 import aekit
@@ -74,11 +75,6 @@ def test_an_rgba_image_loses_its_alpha_and_the_summary_says_so(tmp_path):
     assert (train == 200).all(axis=(1, 2, 3)).sum() == 1  # the RGBA image, its colour as it was
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
-
 
 @pytest.mark.parametrize("damage, expect", [
     ("mixed_sizes", "all images must have the same size"),
@@ -104,7 +100,7 @@ def test_bad_image_folders_get_one_line_before_any_work(tmp_path, capsys, damage
     for argv in (["reproduce", "stacked", "--dataset", str(pets), "--out", str(tmp_path / "run"), *QUICK],
                  ["data", "convert", str(pets), str(tmp_path / "npy")]):
         assert main(argv) == 2
-        line = _one_line(capsys)
+        line = one_line(capsys)
         assert expect in line, line
     assert not (tmp_path / "run" / "stacked").exists() and not (tmp_path / "npy").exists()
 
@@ -165,4 +161,4 @@ def test_image_size_resizes_a_folder_of_mixed_sizes(tmp_path, capsys):
     for argv in (["reproduce", "stacked", "--dataset", str(pets), "--image-size", "16by12", "--out", str(tmp_path / "r2")],
                  ["reproduce", "stacked", "--dataset", "mnist-5k", "--image-size", "16x12", "--out", str(tmp_path / "r3")]):
         assert main(argv) == 2
-        assert "--image-size" in _one_line(capsys)
+        assert "--image-size" in one_line(capsys)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import one_line
 
 import aekit
 from aekit.cli import main
@@ -125,8 +126,7 @@ def test_bad_tables_get_one_line_before_any_work(tmp_path, capsys, damage, expec
     rows = write(damage(make_table()), tmp_path / "rows.csv")
     assert main(["reproduce", "stacked", "--dataset", str(rows), "--test-size", "0.5", "--out", str(tmp_path / "run"),
                  *QUICK]) == 2
-    err = capsys.readouterr().err
-    assert expect in err and len(err.strip().splitlines()) == 1
+    assert expect in one_line(capsys)
     assert not (tmp_path / "run").exists()
 
 
@@ -142,7 +142,7 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     rows = write(make_table(), tmp_path / "rows.csv")
     assert main(["reproduce", "stacked", "--dataset", str(rows), "--label-column", "kind2", "--out",
                  str(tmp_path / "x"), *QUICK]) == 2
-    assert "--label-column 'kind2': no such column; the table has size, price, site, kind" in _one_line(capsys)
+    assert "--label-column 'kind2': no such column; the table has size, price, site, kind" in one_line(capsys)
     assert not (tmp_path / "x").exists()  # refused before any work
     assert main(["reproduce", "stacked", "--dataset", "mnist-5k", "--label-column", "kind", "--out", str(tmp_path / "y"),
                  *QUICK]) == 2
@@ -154,7 +154,7 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     capsys.readouterr()
     run = str(tmp_path / "run" / "stacked")
     assert main(["score", run, str(tmp_path / "new.csv"), "-o", str(tmp_path / "scores.csv")]) == 2
-    err = _one_line(capsys)
+    err = one_line(capsys)
     assert "column 'site' row 4 has 'east', a value the model never saw in training (known: north, south)" in err
     assert not (tmp_path / "scores.csv").exists()
     assert main(["score", run, str(tmp_path / "new.csv"), "--unknown", "ignore"]) == 0
@@ -164,11 +164,6 @@ def test_label_column_and_unseen_categories_are_named(tmp_path, capsys):
     assert main(["score", run, str(tmp_path / "short.csv")]) == 2
     assert "lacks the column 'price' the model was trained on" in capsys.readouterr().err
 
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 def test_a_parquet_file_trains_and_scores_new_parquet_rows(tmp_path, capsys):
@@ -263,8 +258,7 @@ def test_misread_tables_are_refused_before_any_work(tmp_path, capsys, text, opti
     (tmp_path / "rows.csv").write_text(text)
     assert main(["reproduce", "stacked", "--dataset", str(tmp_path / "rows.csv"), *options, "--out", str(tmp_path / "run"),
                  *QUICK]) == 2
-    err = capsys.readouterr().err
-    assert expect in err and len(err.strip().splitlines()) == 1
+    assert expect in one_line(capsys)
     assert not (tmp_path / "run").exists()
 
 
