@@ -272,7 +272,9 @@ def to_markdown(r: dict) -> str:
         if "skipped" in peer:
             rows.append([what, "skipped", peer["skipped"]])
         else:
-            rows += [[what, "samples/s", peer["samples_per_s"]], [f"aekit / {name}", "speedup", r[f"speedup_vs_{name}"]]]
+            rows += [[what, "samples/s", peer["samples_per_s"]],
+                     [f"aekit / {name} (once each, one after the other on a shared machine; the command run in turn "
+                      "with the TF1 code below is the measure)", "speedup", r[f"speedup_vs_{name}"]]]
     if "seed_step" in r:
         p = r["seed_step"]
         rows += [[f"a seed step: {what}", "fraction of the step's seconds", p[key] / p["step_seconds"]] for what, key in
