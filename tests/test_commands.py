@@ -308,6 +308,18 @@ def test_a_distance_is_explained_by_where_the_sample_differs_from_its_nearest_tr
     assert where[1].startswith("pixels x 0-") and ", y 0-" in where[1]
 
 
+def test_a_color_images_error_is_placed_in_its_region_with_all_channels_together():
+    from aekit.anomalies import explain
+
+    squared = np.zeros((2, 45, 37, 3))
+    squared[0, 40:44, 30:35, 2] = 1.0  # only the blue channel, bottom right of an odd size
+    squared[1, 0:5, 0:4, :] = 0.2  # every channel, top left
+    squared[1, 30, 20, 0] = 0.5  # a smaller error elsewhere
+    where = explain(squared.reshape(2, -1), (45, 37, 3))
+    assert where[0] == "pixels x 30-36, y 36-44 (100%)"  # the last cells are cut to the image
+    assert where[1].startswith("pixels x 0-9, y 0-11 (") and "(100%)" not in where[1]
+
+
 def test_a_run_scores_neighbours_in_the_space_its_thresholds_were_measured_in(run_dir, tmp_path):
     import json
     import shutil
