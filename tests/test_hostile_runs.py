@@ -433,3 +433,34 @@ def test_a_folder_that_became_foreign_during_the_run_is_kept_and_nothing_is_left
             target.mkdir()
             (target / "notes.txt").write_text("mine")  # appeared while the run was training
     assert [p.name for p in tmp_path.iterdir()] == ["stacked"] and (target / "notes.txt").read_text() == "mine"
+
+
+def test_a_failing_run_waits_for_its_last_resume_write(tiny_npz, tmp_path, capsys, monkeypatch):
+    """A run that diverges while the background writer is still saving the previous epoch must not exit under
+    it (the interpreter would abort inside torch.save and leave a partial file)."""
+    import time
+
+    import torch
+
+    import aekit.runner
+    from aekit.errors import TrainingDiverged
+    from aekit.training import resume
+
+    save = torch.save
+
+    def slow_save(obj, path, *args, **kwargs):
+        time.sleep(0.5)
+        save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(resume.torch, "save", slow_save)
+
+    def diverging(cfg, data, device, store, **kwargs):
+        store.writer.put(store.folder / "train.pt", {"epoch": 4})  # the last good epoch, still being written
+        raise TrainingDiverged("loss became NaN or infinite at step 0 of epoch 5")
+
+    monkeypatch.setattr(aekit.runner, "run_stacked", diverging)
+    out = tmp_path / "run"
+    assert main(["reproduce", "stacked", "--dataset", str(tiny_npz), "--out", str(out), *QUICK]) == 3
+    folder = out / ".stacked.partial" / "resume"
+    assert sorted(p.name for p in folder.iterdir()) == ["state.json", "train.pt"]  # written whole, no .part
+    assert torch.load(folder / "train.pt") == {"epoch": 4}

@@ -208,7 +208,10 @@ def execute_fewlabels(spec: RunSpec, method: str, labels: str, seeds: int) -> di
         if store.resumed:
             print(f"resuming from {out / 'resume'}")
         run = {"ladder": fewlabels.run_ladder, "propagate": fewlabels.run_propagate}.get(method, fewlabels.run)
-        result = run(data, counts, seeds, device, cfg, store=store)
+        try:
+            result = run(data, counts, seeds, device, cfg, store=store)
+        finally:
+            store.settle()
         write_fewlabels(result, out)
         store.finish()
     print(fewlabels.to_markdown(result))
@@ -263,6 +266,7 @@ def _run_program(spec: RunSpec, program: str, cfg, data, device, w: World, out_r
             if "test_accuracy" in m:
                 writer.add_scalar("test/accuracy", m["test_accuracy"])
     finally:
+        store.settle()  # a diverged or failed run exits with its last epoch's state written whole
         if writer is not None:
             writer.close()
     if w.is_main:

@@ -102,6 +102,11 @@ class _Writer:
         self.jobs.join()
         self._raise()
 
+    def settle(self) -> None:
+        """Wait for pending writes without raising (a run failing for another reason): the interpreter must not
+        exit with the thread inside ``torch.save``, which aborts the process and leaves a partial file."""
+        self.jobs.join()
+
     def _raise(self):
         if self.error is not None:
             e, self.error = self.error, None
@@ -163,6 +168,11 @@ class ResumeStore:
     def flush(self) -> None:
         if self.writer is not None:
             self.writer.flush()
+
+    def settle(self) -> None:
+        """Wait for pending writes, raising nothing: call it on the way out of a failing run."""
+        if self.writer is not None:
+            self.writer.settle()
 
 
 def as_saved(fingerprint: dict) -> dict:
