@@ -61,10 +61,18 @@ def test_throughput_benchmark_writes_json_and_table(tiny_npz, tmp_path, capsys):
         assert r[key] > 0, key
     assert r["peak_rss_images"] == 300  # train + validation
     assert 0 < r["modern_fraction_of_matmul"] == r["recipes"]["modern-stacked"]["fraction_of_matmul"]
+    color = "conv preset (pretraining, fp32), color 32x32x3 patches"
     assert set(r["recipes"]) == {"modern-stacked", "modern-stacked at batch 512 (diagnostic)",
-                              "modern-pretrain (pretraining)", "conv preset (pretraining, fp32)", "conv 32-64-128 (diagnostic)"}
+                                 "modern-pretrain (pretraining)", "conv preset (pretraining, fp32)",
+                                 "conv 32-64-128 (diagnostic)", color}
     assert r["recipes"]["conv preset (pretraining, fp32)"]["precision"] == "fp32"  # the target is the fp32 limit
-    assert "the conv preset's training: fraction of the fp32 matmul limit" in out.with_suffix(".md").read_text()
+    assert r["recipes"][color]["precision"] == "fp32" and r["recipes"][color]["images"] == 256
+    # a color patch holds three times a gray one's pixels: the first convolution does three times the work
+    assert r["recipes"][color]["training_flops_per_sample"] > r["recipes"]["conv preset (pretraining, fp32)"][
+        "training_flops_per_sample"]
+    targets = out.with_suffix(".md").read_text()
+    assert "the conv preset's training: fraction of the fp32 matmul limit" in targets
+    assert "the conv preset's training on color 32x32x3 patches: fraction of the fp32 matmul limit" in targets
     assert all(m["training_flops_per_sample"] > 0 for m in r["recipes"].values())
     assert r["command"]["seconds_per_epoch"] > 0 and r["command"]["fraction_of_matmul"] > 0
     assert all("skipped" in p for p in r["peers"].values()) and "cost" in r["resume_snapshot"]
