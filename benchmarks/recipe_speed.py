@@ -79,6 +79,7 @@ def recipes() -> dict:
 
 
 CONV_PRESET = "conv preset (pretraining, fp32)"
+CONV_COLOR = f"{CONV_PRESET}, color 32x32x3 patches"  # the same recipe on the color benchmark's patches
 
 
 def measure(cfg, data, n_images: int, matmul_gflops: float, seed: int = 0) -> dict:
